@@ -1,0 +1,308 @@
+//! `router.toml`: the appliance's one input.
+//!
+//! The file is parsed and validated completely before anything touches the
+//! kernel (see [`load`]). What comes out is a [`Config`] made of real types:
+//! addresses are `IpAddr`/`SocketAddr`, MACs are [`MacAddr`], schedulers are
+//! an enum. Nothing downstream ever re-parses a string.
+//!
+//! The schema is the product's interface: keys are extended, never renamed.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+mod error;
+mod parse;
+mod validate;
+
+pub use error::{ConfigError, Diagnostic, Severity};
+pub use parse::load;
+
+/// The whole appliance configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Hostname set at boot (`hostname = "lvs-router"`).
+    pub hostname: String,
+    /// Extra sysctls, in file order, as `("net.ipv4.vs.expire_nodest_conn", "1")`.
+    /// `net.ipv4.ip_forward = 1` is always applied on top of these.
+    pub sysctls: Vec<(String, String)>,
+    pub interfaces: Vec<Interface>,
+    pub routes: Vec<Route>,
+    pub services: Vec<Service>,
+}
+
+/// An Ethernet hardware address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+/// An address with its prefix length, as `ip addr` writes it: `192.168.1.1/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl IpNet {
+    /// True when `ip` lies inside this subnet.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn bits(a: IpAddr) -> (u128, u8) {
+            match a {
+                IpAddr::V4(v4) => (u32::from(v4) as u128, 32),
+                IpAddr::V6(v6) => (u128::from(v6), 128),
+            }
+        }
+        let (net, width) = bits(self.addr);
+        let (host, host_width) = bits(ip);
+        if width != host_width {
+            return false;
+        }
+        let shift = u32::from(width - self.prefix_len.min(width));
+        if shift >= 128 {
+            return true;
+        }
+        (net >> shift) == (host >> shift)
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// How an `[[interface]]` finds its kernel link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkMatch {
+    /// `mac = "52:54:00:00:01:01"`
+    Mac(MacAddr),
+    /// `device = "eth0"`: the kernel's own name.
+    Device(String),
+}
+
+/// One `[[interface]]`: a link, renamed to `name`, with its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// The name the link gets (`wan`, `lan`).
+    pub name: String,
+    pub matcher: LinkMatch,
+    pub addresses: Vec<IpNet>,
+    pub mtu: Option<u32>,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// `0.0.0.0/0` for `"default"`.
+    pub destination: IpNet,
+    pub gateway: Option<IpAddr>,
+    /// Optional outgoing interface (by its configured `name`).
+    pub device: Option<String>,
+    pub metric: Option<u32>,
+    /// Routing table number; `None` is the main table.
+    pub table: Option<u32>,
+}
+
+/// Transport protocol of a virtual service (`ipvsadm -t/-u/--sctp-service`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    /// The IP protocol number the kernel uses.
+    pub fn number(self) -> u16 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+/// Address family, for firewall-mark services that carry no address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Inet,
+    Inet6,
+}
+
+impl Family {
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Inet,
+            IpAddr::V6(_) => Family::Inet6,
+        }
+    }
+}
+
+/// What identifies a virtual service in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceKey {
+    /// `protocol` + `address`: `ipvsadm -t 192.168.1.100:5432`.
+    Addr {
+        protocol: Protocol,
+        address: SocketAddr,
+    },
+    /// `fwmark = N`: `ipvsadm -f N`. `family` comes from the `family` key
+    /// (default IPv4) or from the real servers' addresses.
+    Fwmark { mark: u32, family: Family },
+}
+
+impl ServiceKey {
+    pub fn family(&self) -> Family {
+        match self {
+            ServiceKey::Addr { address, .. } => Family::of(address.ip()),
+            ServiceKey::Fwmark { family, .. } => *family,
+        }
+    }
+}
+
+/// IPVS scheduling algorithms, by the names `ipvsadm -s` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheduler {
+    Rr,
+    Wrr,
+    Lc,
+    Wlc,
+    Lblc,
+    Lblcr,
+    Dh,
+    Sh,
+    Sed,
+    Nq,
+    Fo,
+    Ovf,
+    Mh,
+    Twos,
+}
+
+impl Scheduler {
+    pub const ALL: [Scheduler; 14] = [
+        Scheduler::Rr,
+        Scheduler::Wrr,
+        Scheduler::Lc,
+        Scheduler::Wlc,
+        Scheduler::Lblc,
+        Scheduler::Lblcr,
+        Scheduler::Dh,
+        Scheduler::Sh,
+        Scheduler::Sed,
+        Scheduler::Nq,
+        Scheduler::Fo,
+        Scheduler::Ovf,
+        Scheduler::Mh,
+        Scheduler::Twos,
+    ];
+
+    /// The kernel's (and ipvsadm's) name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+            Scheduler::Lblc => "lblc",
+            Scheduler::Lblcr => "lblcr",
+            Scheduler::Dh => "dh",
+            Scheduler::Sh => "sh",
+            Scheduler::Sed => "sed",
+            Scheduler::Nq => "nq",
+            Scheduler::Fo => "fo",
+            Scheduler::Ovf => "ovf",
+            Scheduler::Mh => "mh",
+            Scheduler::Twos => "twos",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Scheduler> {
+        Scheduler::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Packet-forwarding method towards a real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Forwarding {
+    /// `nat`: masquerading, `ipvsadm -m`.
+    Nat,
+    /// `direct`: direct routing / gatewaying, `ipvsadm -g`.
+    Direct,
+    /// `tunnel`: IP-in-IP, `ipvsadm -i`.
+    Tunnel,
+}
+
+impl Forwarding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Forwarding::Nat => "nat",
+            Forwarding::Direct => "direct",
+            Forwarding::Tunnel => "tunnel",
+        }
+    }
+}
+
+/// Scheduler flags (`ipvsadm -b`), meaningful for `sh` and `mh`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SchedulerFlags {
+    /// `sh-fallback`: skip an overloaded or quiesced real server.
+    pub sh_fallback: bool,
+    /// `sh-port`: hash the source port too.
+    pub sh_port: bool,
+    /// `mh-fallback`
+    pub mh_fallback: bool,
+    /// `mh-port`
+    pub mh_port: bool,
+}
+
+/// One `[[service]]`: a virtual service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// A label for logs (`name = "postgres"`); defaults to the key as ipvsadm prints it.
+    pub name: String,
+    pub key: ServiceKey,
+    pub scheduler: Scheduler,
+    pub flags: SchedulerFlags,
+    /// Default forwarding method of its real servers.
+    pub forwarding: Forwarding,
+    /// `ipvsadm -p`: `None` when off (`"0s"` or absent). Whole seconds.
+    pub persistence: Option<Duration>,
+    /// `ipvsadm -M`: the client netmask persistence groups by, as a prefix
+    /// length (IPv4 `255.255.255.0` is 24). `None` is the kernel default
+    /// (/32, or /128 for IPv6).
+    pub persistence_netmask: Option<u8>,
+    pub real_servers: Vec<RealServer>,
+}
+
+/// One `[[service.real_server]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServer {
+    /// For firewall-mark services the port may be 0 (given without a port).
+    pub address: SocketAddr,
+    /// 0..=65535; 0 = quiesced.
+    pub weight: u32,
+    /// Its own `forwarding`, or the service's.
+    pub forwarding: Forwarding,
+    /// `ipvsadm -x`: upper connection threshold; 0 = none.
+    pub upper_threshold: u32,
+    /// `ipvsadm -y`: lower connection threshold; 0 = none.
+    pub lower_threshold: u32,
+}

@@ -1,0 +1,8 @@
+//! lvsinit: turn `router.toml` into a working LVS director.
+//!
+//! The library holds everything; `init/` is a thin PID-1 binary on top.
+//! Every module here runs its unit tests on the host.
+
+pub mod config;
+pub mod ipvs;
+pub mod netlink;

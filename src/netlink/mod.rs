@@ -1,0 +1,1 @@
+//! rtnetlink: links, addresses, routes, as `ip link/addr/route` users know them.
