@@ -4,5 +4,7 @@
 //! Every module here runs its unit tests on the host.
 
 pub mod config;
+pub mod console;
 pub mod ipvs;
 pub mod netlink;
+pub mod source;

@@ -1,0 +1,114 @@
+//! Where log lines go: the console, stamped with the time since boot.
+//!
+//! As PID 1 every record is written to `/dev/console` (our stderr) as
+//! `[    1.234] message`, and also to `/dev/kmsg` so that `dmesg` keeps it.
+//! The kernel prints kmsg records on the console only above its
+//! `loglevel`, and we write ours at `info`, which the appliance's command
+//! line keeps off the console: no line is shown twice.
+//!
+//! As a command-line tool, records go to stderr as `level: message`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// Time since the kernel started, counting suspend (CLOCK_BOOTTIME).
+pub fn since_boot() -> Duration {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) {
+        Ok(ts) => Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32),
+        Err(_) => Duration::ZERO,
+    }
+}
+
+/// The two ways of writing log lines.
+enum Style {
+    /// PID 1: uptime stamp, console plus kmsg.
+    Boot { kmsg: Option<Mutex<File>> },
+    /// Tool: `level: message` on stderr.
+    Tool,
+}
+
+struct Console {
+    style: Style,
+    level: LevelFilter,
+}
+
+impl Log for Console {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= self.level
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let line = match &self.style {
+            Style::Boot { kmsg } => {
+                let t = since_boot();
+                let text = match record.level() {
+                    Level::Error => format!("error: {}", record.args()),
+                    Level::Warn => format!("warning: {}", record.args()),
+                    _ => record.args().to_string(),
+                };
+                if let Some(kmsg) = kmsg
+                    && let Ok(mut f) = kmsg.lock()
+                {
+                    // <6> is KERN_INFO, <4> KERN_WARNING, <3> KERN_ERR.
+                    let prio = match record.level() {
+                        Level::Error => 3,
+                        Level::Warn => 4,
+                        _ => 6,
+                    };
+                    let _ = f.write_all(format!("<{prio}>lvsinit: {text}\n").as_bytes());
+                }
+                format!("[{:>5}.{:03}] {text}\n", t.as_secs(), t.subsec_millis())
+            }
+            Style::Tool => match record.level() {
+                Level::Info => format!("{}\n", record.args()),
+                level => format!("{}: {}\n", level.as_str().to_lowercase(), record.args()),
+            },
+        };
+        // One write per line so that lines from two threads never interleave.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// Log as PID 1: uptime stamps, console and kmsg.
+pub fn init_boot() {
+    let kmsg = OpenOptions::new()
+        .write(true)
+        .open("/dev/kmsg")
+        .ok()
+        .map(Mutex::new);
+    install(Console {
+        style: Style::Boot { kmsg },
+        level: LevelFilter::Info,
+    });
+}
+
+/// Log as a command-line tool; `verbose` adds debug records.
+pub fn init_tool(verbose: bool) {
+    install(Console {
+        style: Style::Tool,
+        level: if verbose {
+            LevelFilter::Debug
+        } else {
+            LevelFilter::Info
+        },
+    });
+}
+
+fn install(console: Console) {
+    let level = console.level;
+    // A second call (tests, or a re-exec) keeps the first logger.
+    if log::set_boxed_logger(Box::new(console)).is_ok() {
+        log::set_max_level(level);
+    }
+}

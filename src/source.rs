@@ -1,0 +1,255 @@
+//! Where `router.toml` comes from at boot. First found wins:
+//!
+//! 1. QEMU's fw_cfg file `opt/lvsinit/router.toml`
+//!    (`-fw_cfg name=opt/lvsinit/router.toml,file=...`): per-VM config
+//!    without rebuilding anything.
+//! 2. `router.toml` at the root of the FAT partition labelled `LVSBOOT`
+//!    (the image's EFI system partition), mounted read-only on `/boot`:
+//!    the drop-in a user edits on any PC.
+//! 3. The built-in default in the initramfs, `/etc/lvsinit/router.toml`.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::mount::{MsFlags, mount};
+
+/// The fw_cfg file QEMU exposes through sysfs.
+pub const FW_CFG_PATH: &str = "/sys/firmware/qemu_fw_cfg/by_name/opt/lvsinit/router.toml/raw";
+/// The label of the boot partition.
+pub const BOOT_LABEL: &str = "LVSBOOT";
+/// Where the boot partition is mounted, read-only.
+pub const BOOT_MOUNT: &str = "/boot";
+/// The default baked into the initramfs.
+pub const BUILTIN_PATH: &str = "/etc/lvsinit/router.toml";
+
+/// Which of the three places a config was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    FwCfg,
+    /// The boot partition, with the block device it is on.
+    BootPartition {
+        device: String,
+    },
+    BuiltIn,
+}
+
+impl Origin {
+    /// The name diagnostics use for the file: it always ends in `router.toml`.
+    pub fn file_name(&self) -> String {
+        match self {
+            Origin::FwCfg => "fw_cfg:opt/lvsinit/router.toml".to_string(),
+            Origin::BootPartition { .. } => format!("{BOOT_LABEL}:/router.toml"),
+            Origin::BuiltIn => BUILTIN_PATH.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::FwCfg => write!(f, "fw_cfg opt/lvsinit/router.toml"),
+            Origin::BootPartition { device } => {
+                write!(f, "boot partition {BOOT_LABEL} ({device}) router.toml")
+            }
+            Origin::BuiltIn => write!(f, "built-in {BUILTIN_PATH}"),
+        }
+    }
+}
+
+/// A config file's text and where it came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub origin: Origin,
+    pub text: String,
+}
+
+/// Find the config: fw_cfg, then the boot partition, then the built-in.
+///
+/// `disk_wait` bounds how long to wait for the boot partition to appear
+/// (USB sticks enumerate late); zero looks once.
+pub fn find(disk_wait: Duration) -> io::Result<Source> {
+    match read_text(Path::new(FW_CFG_PATH)) {
+        Ok(text) => {
+            return Ok(Source {
+                origin: Origin::FwCfg,
+                text,
+            });
+        }
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            log::warn!("config: cannot read fw_cfg {FW_CFG_PATH}: {e}");
+        }
+        Err(_) => {}
+    }
+    if let Some(device) = wait_for_boot_partition(disk_wait) {
+        match read_from_partition(&device) {
+            Ok(Some(text)) => {
+                return Ok(Source {
+                    origin: Origin::BootPartition { device },
+                    text,
+                });
+            }
+            Ok(None) => log::info!("config: {device} ({BOOT_LABEL}) holds no router.toml"),
+            Err(e) => log::warn!("config: cannot read {BOOT_LABEL} partition {device}: {e}"),
+        }
+    }
+    let text = read_text(Path::new(BUILTIN_PATH))?;
+    Ok(Source {
+        origin: Origin::BuiltIn,
+        text,
+    })
+}
+
+fn read_text(path: &Path) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    fs::File::open(path)?.read_to_end(&mut bytes)?;
+    String::from_utf8(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the file is not UTF-8 text"))
+}
+
+fn wait_for_boot_partition(wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(device) = find_labelled(Path::new("/sys/class/block"), Path::new("/dev")) {
+            return Some(device);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The first block device (by its /dev path) holding a FAT file system
+/// labelled [`BOOT_LABEL`].
+fn find_labelled(sys_block: &Path, dev: &Path) -> Option<String> {
+    let mut names: Vec<String> = fs::read_dir(sys_block)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        // Loop, RAM and optical devices never carry the boot partition.
+        .filter(|n| !n.starts_with("loop") && !n.starts_with("ram") && !n.starts_with("sr"))
+        .collect();
+    names.sort();
+    names.into_iter().find_map(|name| {
+        let path = dev.join(&name);
+        let mut sector = [0u8; 512];
+        let mut f = fs::File::open(&path).ok()?;
+        f.read_exact(&mut sector).ok()?;
+        (fat_label(&sector).as_deref() == Some(BOOT_LABEL))
+            .then(|| path.to_string_lossy().into_owned())
+    })
+}
+
+/// The volume label in a FAT boot sector, trimmed; `None` when the sector
+/// is not a FAT boot sector.
+///
+/// FAT12/16 keep the extended boot record at offset 36, FAT32 at 64: in
+/// both, a signature byte 0x29, the serial, then the 11-byte label, then the
+/// 8-byte file-system type (`FAT16   `, `FAT32   `).
+pub fn fat_label(sector: &[u8; 512]) -> Option<String> {
+    if sector[510] != 0x55 || sector[511] != 0xAA {
+        return None;
+    }
+    [36usize, 64].into_iter().find_map(|ebr| {
+        let fs_type = &sector[ebr + 18..ebr + 26];
+        if sector[ebr + 2] != 0x29 || !fs_type.starts_with(b"FAT") {
+            return None;
+        }
+        let label = &sector[ebr + 7..ebr + 18];
+        Some(String::from_utf8_lossy(label).trim_end().to_string())
+    })
+}
+
+fn read_from_partition(device: &str) -> io::Result<Option<String>> {
+    let target = PathBuf::from(BOOT_MOUNT);
+    fs::create_dir_all(&target)?;
+    let already = fs::read_to_string("/proc/self/mounts")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(1) == Some(BOOT_MOUNT)))
+        .unwrap_or(false);
+    if !already {
+        mount(
+            Some(device),
+            &target,
+            Some("vfat"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("utf8,shortname=mixed"),
+        )
+        .map_err(io::Error::from)?;
+    }
+    match read_text(&target.join("router.toml")) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boot_sector(ebr: usize, label: &[u8; 11], fs_type: &[u8; 8]) -> [u8; 512] {
+        let mut s = [0u8; 512];
+        s[510] = 0x55;
+        s[511] = 0xAA;
+        s[ebr + 2] = 0x29;
+        s[ebr + 7..ebr + 18].copy_from_slice(label);
+        s[ebr + 18..ebr + 26].copy_from_slice(fs_type);
+        s
+    }
+
+    #[test]
+    fn reads_fat32_label() {
+        let s = boot_sector(64, b"LVSBOOT    ", b"FAT32   ");
+        assert_eq!(fat_label(&s).as_deref(), Some("LVSBOOT"));
+    }
+
+    #[test]
+    fn reads_fat16_label() {
+        let s = boot_sector(36, b"LVSBOOT    ", b"FAT16   ");
+        assert_eq!(fat_label(&s).as_deref(), Some("LVSBOOT"));
+    }
+
+    #[test]
+    fn rejects_sectors_that_are_not_fat() {
+        let mut s = boot_sector(64, b"LVSBOOT    ", b"FAT32   ");
+        s[511] = 0;
+        assert_eq!(fat_label(&s), None, "no boot signature");
+        let s = boot_sector(64, b"LVSBOOT    ", b"EXT4    ");
+        assert_eq!(fat_label(&s), None, "not FAT");
+        assert_eq!(fat_label(&[0u8; 512]), None, "empty");
+    }
+
+    #[test]
+    fn finds_the_labelled_device_among_others() {
+        let dir = std::env::temp_dir().join(format!("lvsinit-source-{}", std::process::id()));
+        let sys = dir.join("sys");
+        let dev = dir.join("dev");
+        fs::create_dir_all(&sys).unwrap();
+        fs::create_dir_all(&dev).unwrap();
+        let other = boot_sector(64, b"DATA       ", b"FAT32   ");
+        let ours = boot_sector(36, b"LVSBOOT    ", b"FAT16   ");
+        for (name, sector) in [("vda", &[0u8; 512]), ("vda1", &other), ("vdb1", &ours)] {
+            fs::create_dir_all(sys.join(name)).unwrap();
+            fs::write(dev.join(name), sector).unwrap();
+        }
+        let found = find_labelled(&sys, &dev);
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found, Some(dev.join("vdb1").to_string_lossy().into_owned()));
+    }
+
+    #[test]
+    fn diagnostics_name_a_router_toml() {
+        for o in [
+            Origin::FwCfg,
+            Origin::BootPartition {
+                device: "/dev/vda1".into(),
+            },
+            Origin::BuiltIn,
+        ] {
+            assert!(o.file_name().ends_with("router.toml"), "{o}");
+        }
+    }
+}
