@@ -1,25 +1,214 @@
-//! Config diagnostics (placeholder until the parser lands).
+//! Config diagnostics: what is wrong, where (file, line, column), under which
+//! key path, and what was expected.
+//!
+//! The parser never stops at the first problem. It pushes every finding into
+//! a [`Reporter`], which turns byte offsets of the TOML text into 1-based
+//! line and column numbers, so the user fixes the whole file in one round.
+
+use std::fmt;
+use std::ops::Range;
+
+/// A byte range of the TOML text.
+pub(super) type Span = Range<usize>;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
+    /// The file is rejected; nothing is applied.
     Error,
+    /// The file is accepted, but probably not what was meant.
     Warning,
 }
 
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
 /// One message about the file: where, which key, what was expected.
+///
+/// Displays as `FILE:LINE:COL: error: KEY.PATH: message`, the shape editors
+/// and `grep -n` users already know. `path` is empty for TOML syntax errors,
+/// which belong to no key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub file: String,
+    /// 1-based.
     pub line: usize,
+    /// 1-based, counted in characters.
     pub column: usize,
+    /// Key path such as `service[0].real_server[1].address`.
     pub path: String,
     pub message: String,
 }
 
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: ",
+            self.file, self.line, self.column, self.severity
+        )?;
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
 /// Every error found in a file; nothing is applied when there is one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `diagnostics` holds the errors and, for context, the warnings, in file
+/// order. Displays as one diagnostic per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render(.diagnostics))]
 pub struct ConfigError {
     pub diagnostics: Vec<Diagnostic>,
+}
+
+fn render(diagnostics: &[Diagnostic]) -> String {
+    let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+    lines.join("\n")
+}
+
+/// Collects diagnostics for one file and places them by line and column.
+pub(super) struct Reporter {
+    file: String,
+    text_len: usize,
+    /// Byte offset where each line starts; `line_starts[0] == 0`.
+    line_starts: Vec<usize>,
+    text: String,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Reporter {
+    pub(super) fn new(file: &str, text: &str) -> Reporter {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Reporter {
+            file: file.to_string(),
+            text_len: text.len(),
+            line_starts,
+            text: text.to_string(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of byte `offset`.
+    pub(super) fn position(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text_len);
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self.line_starts[line - 1];
+        let column = self.text[start..offset].chars().count() + 1;
+        (line, column)
+    }
+
+    /// Record an error at the start of `span`.
+    pub(super) fn error(&mut self, span: &Span, path: &str, message: impl Into<String>) {
+        self.push(Severity::Error, span, path, message.into());
+    }
+
+    /// Record a warning at the start of `span`.
+    pub(super) fn warning(&mut self, span: &Span, path: &str, message: impl Into<String>) {
+        self.push(Severity::Warning, span, path, message.into());
+    }
+
+    fn push(&mut self, severity: Severity, span: &Span, path: &str, message: String) {
+        let (line, column) = self.position(span.start);
+        self.diagnostics.push(Diagnostic {
+            severity,
+            file: self.file.clone(),
+            line,
+            column,
+            path: path.to_string(),
+            message,
+        });
+    }
+
+    pub(super) fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    /// All diagnostics, in file order (stable for equal positions).
+    pub(super) fn finish(mut self) -> Vec<Diagnostic> {
+        self.diagnostics.sort_by_key(|d| (d.line, d.column));
+        self.diagnostics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diag(severity: Severity, path: &str) -> Diagnostic {
+        Diagnostic {
+            severity,
+            file: "router.toml".into(),
+            line: 14,
+            column: 11,
+            path: path.into(),
+            message: "\"192.168.3.300:5432\" is not an IP address and port".into(),
+        }
+    }
+
+    #[test]
+    fn diagnostic_display() {
+        assert_eq!(
+            diag(Severity::Error, "service[0].real_server[1].address").to_string(),
+            "router.toml:14:11: error: service[0].real_server[1].address: \
+             \"192.168.3.300:5432\" is not an IP address and port"
+        );
+        assert_eq!(
+            diag(Severity::Warning, "").to_string(),
+            "router.toml:14:11: warning: \"192.168.3.300:5432\" is not an IP address and port"
+        );
+    }
+
+    #[test]
+    fn config_error_lists_one_per_line() {
+        let err = ConfigError {
+            diagnostics: vec![diag(Severity::Error, "a"), diag(Severity::Warning, "b")],
+        };
+        let text = err.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("router.toml:14:11: error: a: "));
+        assert!(lines[1].starts_with("router.toml:14:11: warning: b: "));
+    }
+
+    #[test]
+    fn positions_are_one_based_in_characters() {
+        let r = Reporter::new("f", "ab\n\u{e9}x = 1\n\nlast");
+        assert_eq!(r.position(0), (1, 1));
+        assert_eq!(r.position(1), (1, 2));
+        assert_eq!(r.position(2), (1, 3)); // the newline itself
+        assert_eq!(r.position(3), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(r.position(5), (2, 2));
+        assert_eq!(r.position(11), (3, 1));
+        assert_eq!(r.position(12), (4, 1));
+        // Past the end clamps to the end.
+        assert_eq!(r.position(999), (4, 5));
+    }
+
+    #[test]
+    fn finish_sorts_by_position() {
+        let mut r = Reporter::new("f", "a\nb\nc\n");
+        r.error(&(4..5), "c", "third");
+        r.warning(&(0..1), "a", "first");
+        r.error(&(2..3), "b", "second");
+        assert!(r.has_errors());
+        let paths: Vec<String> = r.finish().into_iter().map(|d| d.path).collect();
+        assert_eq!(paths, ["a", "b", "c"]);
+    }
 }

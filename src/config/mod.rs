@@ -11,12 +11,17 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+mod addr;
+mod duration;
 mod error;
+mod names;
 mod parse;
+mod service;
 mod validate;
+mod walk;
 
 pub use error::{ConfigError, Diagnostic, Severity};
-pub use parse::load;
+pub use parse::{DEFAULT_HOSTNAME, load};
 
 /// The whole appliance configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,90 @@
+//! Duration strings: `"500ms"`, `"2s"`, `"1m"`, `"1h"`, `"1d"`, and
+//! combinations such as `"1m30s"`. A bare number has no unit and is refused,
+//! so `persistence = "300"` cannot silently mean milliseconds.
+
+use std::time::Duration;
+
+/// Parse a duration string such as `"1m30s"`.
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration like \"300s\", \"5m\" or \"1h30m\"");
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{text:?} has no unit; write it like \"{text}s\""));
+    }
+    let mut rest = text;
+    let mut total = Duration::ZERO;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Some(Duration::from_millis(number)),
+            "s" => Some(Duration::from_secs(number)),
+            "m" => number.checked_mul(60).map(Duration::from_secs),
+            "h" => number.checked_mul(3600).map(Duration::from_secs),
+            "d" => number.checked_mul(86400).map(Duration::from_secs),
+            _ => return Err(bad()),
+        };
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .ok_or_else(|| format!("{text:?} is too long a duration"))?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_durations() {
+        for (text, expected) in [
+            ("0s", Duration::ZERO),
+            ("500ms", Duration::from_millis(500)),
+            ("2s", Duration::from_secs(2)),
+            ("1m", Duration::from_secs(60)),
+            ("1h", Duration::from_secs(3600)),
+            ("1d", Duration::from_secs(86400)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1h2m3s4ms", Duration::from_millis(3_723_004)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_durations() {
+        assert_eq!(
+            parse_duration("300"),
+            Err("\"300\" has no unit; write it like \"300s\"".into())
+        );
+        for text in ["", "s", "5 s", "5x", "1.5s", "-1s", "1m30", "m5"] {
+            assert_eq!(
+                parse_duration(text),
+                Err(format!(
+                    "{text:?} is not a duration like \"300s\", \"5m\" or \"1h30m\""
+                )),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_duration("99999999999999999999d"),
+            Err(
+                "\"99999999999999999999d\" is not a duration like \"300s\", \"5m\" or \"1h30m\""
+                    .into()
+            )
+        );
+        assert_eq!(
+            parse_duration("9999999999999999999d"),
+            Err("\"9999999999999999999d\" is too long a duration".into())
+        );
+    }
+}

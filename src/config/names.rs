@@ -1,0 +1,171 @@
+//! Names the kernel will take: hostnames, interface names, sysctl names.
+//!
+//! Checked here so a bad name is reported with its line instead of failing
+//! later at boot with `EINVAL`.
+
+/// A hostname: 1..=64 characters, letters, digits, `-` and `.`, made of
+/// non-empty labels that do not start with `-`.
+pub(super) fn check_hostname(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!("{name:?} must be 1 to 64 characters long"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+    {
+        return Err(format!(
+            "{name:?} contains {c:?}; a hostname has only letters, digits, '-' and '.'"
+        ));
+    }
+    if name
+        .split('.')
+        .any(|label| label.is_empty() || label.starts_with('-'))
+    {
+        return Err(format!(
+            "{name:?} is not a hostname: its dot-separated parts must be non-empty and not start with '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// A Linux interface name (the kernel's `dev_valid_name`): 1..=15 bytes,
+/// no `/`, `:` or whitespace, not `.` or `..`.
+pub(super) fn check_ifname(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 15 {
+        return Err(format!(
+            "{name:?} is not an interface name: it must be 1 to 15 characters long"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("{name:?} is not an interface name"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| *c == '/' || *c == ':' || c.is_whitespace())
+    {
+        return Err(format!(
+            "{name:?} is not an interface name: it contains {c:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// A sysctl name as `sysctl -w` takes it: dot-separated words of
+/// `[a-z0-9_-]`, at least two of them (`net.ipv4.vs.conntrack`).
+/// No `/` and no empty word, so the name always stays under `/proc/sys`.
+pub(super) fn check_sysctl_name(name: &str) -> Result<(), String> {
+    let words: Vec<&str> = name.split('.').collect();
+    let word_ok = |w: &&str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    };
+    if words.len() < 2 || !words.iter().all(word_ok) {
+        return Err(format!(
+            "{name:?} is not a sysctl name: expected dot-separated words of a-z, 0-9, '_' and '-', like \"net.ipv4.vs.conntrack\""
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        for good in ["lvs-router", "a", "lvs1.example.org", &"x".repeat(64)] {
+            assert_eq!(check_hostname(good), Ok(()), "{good}");
+        }
+        assert_eq!(
+            check_hostname(""),
+            Err("\"\" must be 1 to 64 characters long".into())
+        );
+        assert_eq!(
+            check_hostname(&"x".repeat(65)),
+            Err(format!(
+                "{:?} must be 1 to 64 characters long",
+                "x".repeat(65)
+            ))
+        );
+        assert_eq!(
+            check_hostname("lvs_router"),
+            Err(
+                "\"lvs_router\" contains '_'; a hostname has only letters, digits, '-' and '.'"
+                    .into()
+            )
+        );
+        for bad in ["-lvs", "lvs..x", ".lvs", "lvs."] {
+            assert_eq!(
+                check_hostname(bad),
+                Err(format!(
+                    "{bad:?} is not a hostname: its dot-separated parts must be non-empty and not start with '-'"
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn ifnames() {
+        for good in ["wan", "eth0", "enp0s3", "br-lan.100", "a23456789012345"] {
+            assert_eq!(check_ifname(good), Ok(()), "{good}");
+        }
+        assert_eq!(
+            check_ifname("a234567890123456"),
+            Err(
+                "\"a234567890123456\" is not an interface name: it must be 1 to 15 characters long"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check_ifname(""),
+            Err("\"\" is not an interface name: it must be 1 to 15 characters long".into())
+        );
+        assert_eq!(
+            check_ifname(".."),
+            Err("\"..\" is not an interface name".into())
+        );
+        assert_eq!(
+            check_ifname("w an"),
+            Err("\"w an\" is not an interface name: it contains ' '".into())
+        );
+        assert_eq!(
+            check_ifname("eth0/1"),
+            Err("\"eth0/1\" is not an interface name: it contains '/'".into())
+        );
+        assert_eq!(
+            check_ifname("eth0:1"),
+            Err("\"eth0:1\" is not an interface name: it contains ':'".into())
+        );
+    }
+
+    #[test]
+    fn sysctl_names() {
+        for good in [
+            "net.ipv4.vs.conntrack",
+            "net.ipv4.conf.wan.rp_filter",
+            "kernel.panic",
+            "net.ipv4.conf.br-lan.arp_ignore",
+        ] {
+            assert_eq!(check_sysctl_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "net",
+            "net..ipv4",
+            "net/ipv4/ip_forward",
+            "Net.ipv4",
+            ".net.ipv4",
+            "net.ipv4.",
+            "net.ip v4",
+            "../etc",
+        ] {
+            assert_eq!(
+                check_sysctl_name(bad),
+                Err(format!(
+                    "{bad:?} is not a sysctl name: expected dot-separated words of a-z, 0-9, '_' and '-', like \"net.ipv4.vs.conntrack\""
+                )),
+                "{bad}"
+            );
+        }
+    }
+}
