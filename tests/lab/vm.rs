@@ -1,0 +1,271 @@
+//! The appliance under test: `qemu/run` started INSIDE the lab namespace
+//! (its taps live there), with its serial console collected line by line.
+//!
+//! This is the lab's own minimal VM handle: the shared boot-test helper
+//! runs `qemu/run` in the host namespace, where the lab's taps do not
+//! exist. `ip netns exec` and `qemu/run` both exec, so the child pid held
+//! here is qemu's own pid; dropping the handle kills it by that pid.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::netns::Netns;
+use super::serial::DebugShell;
+
+/// The repository root (where `qemu/run` and `out/` are).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One NIC of a VM: a tap on one of the lab's bridges, with a MAC.
+#[derive(Debug, Clone)]
+pub struct Nic {
+    pub bridge: &'static str,
+    pub mac: String,
+}
+
+/// How to boot a VM.
+#[derive(Debug, Clone, Default)]
+pub struct VmOptions {
+    /// router.toml passed by fw_cfg (`--config`).
+    pub config: Option<PathBuf>,
+    pub nics: Vec<Nic>,
+    /// Boot with the test layer (`--test-layer`) and its shell on the
+    /// debug serial socket.
+    pub test_layer: bool,
+    /// Boot this copy of router.img by UEFI (`--uefi --image FILE`).
+    pub uefi_image: Option<PathBuf>,
+    /// More `qemu/run` arguments.
+    pub extra_args: Vec<String>,
+}
+
+/// Console lines so far, and a condition variable signalled on each.
+type Console = Arc<(Mutex<ConsoleState>, Condvar)>;
+
+#[derive(Default)]
+struct ConsoleState {
+    lines: Vec<String>,
+    /// Pipes (qemu's stdout and stderr) still being read.
+    open_pipes: usize,
+}
+
+/// A running VM.
+pub struct Vm {
+    child: Mutex<Child>,
+    // Held open so qemu's stdio serial never sees end-of-file.
+    _stdin: Option<ChildStdin>,
+    console: Console,
+    debug_socket: Option<PathBuf>,
+    shell: Mutex<Option<DebugShell>>,
+}
+
+impl Vm {
+    /// Start `qemu/run` with `options` inside namespace `ns`; `taps` are
+    /// the tap devices (already created there) matching `options.nics`.
+    pub(crate) fn start(
+        ns: &Netns,
+        options: &VmOptions,
+        taps: &[String],
+        debug_socket: &Path,
+    ) -> Vm {
+        let run = repo().join("qemu/run");
+        assert!(run.exists(), "{} is missing", run.display());
+        let mut command = ns.command(&run);
+        if let Some(config) = &options.config {
+            command.arg("--config").arg(config);
+        }
+        for (nic, tap) in options.nics.iter().zip(taps) {
+            command.arg("--nic").arg(format!("{tap},{}", nic.mac));
+        }
+        let debug_socket = if options.test_layer {
+            command
+                .arg("--test-layer")
+                .arg("--debug-serial")
+                .arg(debug_socket);
+            Some(debug_socket.to_path_buf())
+        } else {
+            None
+        };
+        if let Some(image) = &options.uefi_image {
+            command.arg("--uefi").arg("--image").arg(image);
+        }
+        command.args(&options.extra_args);
+        command
+            .current_dir(repo())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start qemu/run: {e}"));
+        let console: Console = Arc::default();
+        console
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .open_pipes = 2;
+        spawn_reader(
+            child.stdout.take().expect("piped"),
+            Arc::clone(&console),
+            "",
+        );
+        spawn_reader(
+            child.stderr.take().expect("piped"),
+            Arc::clone(&console),
+            "qemu: ",
+        );
+        Vm {
+            _stdin: child.stdin.take(),
+            child: Mutex::new(child),
+            console,
+            debug_socket,
+            shell: Mutex::new(None),
+        }
+    }
+
+    /// qemu's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap_or_else(|e| e.into_inner()).id()
+    }
+
+    /// True while qemu has not exited.
+    pub fn is_running(&self) -> bool {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        matches!(child.try_wait(), Ok(None))
+    }
+
+    /// The whole console so far (qemu's own stderr lines prefixed `qemu: `).
+    pub fn console(&self) -> String {
+        let (state, _) = &*self.console;
+        let state = state.lock().unwrap_or_else(|e| e.into_inner());
+        state.lines.join("\n")
+    }
+
+    /// Number of console lines so far: a mark for [`Vm::wait_for_after`].
+    pub fn mark(&self) -> usize {
+        let (state, _) = &*self.console;
+        state.lock().unwrap_or_else(|e| e.into_inner()).lines.len()
+    }
+
+    /// Console lines from index `from` on.
+    pub fn lines_after(&self, from: usize) -> Vec<String> {
+        let (state, _) = &*self.console;
+        let state = state.lock().unwrap_or_else(|e| e.into_inner());
+        state.lines.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// Wait for a console line containing `pattern` (any line since boot).
+    /// Ok: that line. Err: why not, with the whole console.
+    pub fn wait_for(&self, pattern: &str, timeout: Duration) -> Result<String, String> {
+        self.wait_for_after(0, pattern, timeout)
+    }
+
+    /// Wait for a console line containing `pattern` at index `from` or later.
+    pub fn wait_for_after(
+        &self,
+        from: usize,
+        pattern: &str,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let (state, signal) = &*self.console;
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = from;
+        loop {
+            while next < state.lines.len() {
+                if state.lines[next].contains(pattern) {
+                    return Ok(state.lines[next].clone());
+                }
+                next += 1;
+            }
+            let now = Instant::now();
+            let closed = state.open_pipes == 0;
+            if closed || now >= deadline {
+                let why = if closed { "qemu exited" } else { "timed out" };
+                return Err(format!(
+                    "no console line with `{pattern}` ({why} after {:?}); console:\n{}",
+                    timeout.saturating_sub(deadline.saturating_duration_since(now)),
+                    state.lines.join("\n")
+                ));
+            }
+            state = signal
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Run a shell command in the VM over the debug serial (test layer
+    /// only). Ok: its output and exit status.
+    pub fn shell(&self, command: &str, timeout: Duration) -> Result<(String, i32), String> {
+        let socket = self
+            .debug_socket
+            .as_ref()
+            .ok_or("VM booted without --test-layer: no debug shell")?;
+        let mut shell = self.shell.lock().unwrap_or_else(|e| e.into_inner());
+        if shell.is_none() {
+            *shell = Some(DebugShell::connect(socket, Duration::from_secs(60))?);
+        }
+        shell.as_mut().expect("connected").run(command, timeout)
+    }
+
+    /// Like [`Vm::shell`], but the command must succeed: its output.
+    pub fn shell_ok(&self, command: &str) -> String {
+        match self.shell(command, Duration::from_secs(30)) {
+            Ok((out, 0)) => out,
+            Ok((out, status)) => panic!("`{command}` in the VM exited {status}:\n{out}"),
+            Err(e) => panic!("`{command}` in the VM: {e}\nconsole:\n{}", self.console()),
+        }
+    }
+
+    /// Kill qemu (by its pid) and reap it.
+    pub fn kill(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Collect `pipe` into the console, line by line, `\r` removed.
+fn spawn_reader(pipe: impl Read + Send + 'static, console: Console, prefix: &'static str) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            match reader.read_until(b'\n', &mut raw) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&raw);
+                    let line = format!(
+                        "{prefix}{}",
+                        text.trim_end_matches(['\n', '\r']).replace('\r', "")
+                    );
+                    if std::env::var_os("LAB_ECHO_CONSOLE").is_some() {
+                        eprintln!("console| {line}");
+                    }
+                    let (state, signal) = &*console;
+                    state
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .lines
+                        .push(line);
+                    signal.notify_all();
+                }
+            }
+        }
+        let (state, signal) = &*console;
+        state.lock().unwrap_or_else(|e| e.into_inner()).open_pipes -= 1;
+        signal.notify_all();
+    });
+}
