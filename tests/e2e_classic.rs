@@ -1,22 +1,329 @@
-//! End-to-end acceptance tests of the classic setup: a director in QEMU
-//! balancing real PostgreSQL servers in network namespaces (see
-//! `tests/lab/`).
+//! End-to-end acceptance tests of the classic setup: the director booted
+//! in QEMU, balancing real PostgreSQL servers in network namespaces (see
+//! `tests/lab/`), driven from a client namespace through the VIP.
 //!
 //! Needs root, QEMU, PostgreSQL 15 and a built image (`image/build
 //! --test-layer`); each test fails loudly, never skips, when one is missing.
+//! The configs booted are in `tests/lab/configs/`.
 
 mod lab;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
+use std::thread;
 use std::time::Duration;
 
-use lab::Lab;
+use lab::ipvsadm::{self, IpvsService};
+use lab::{Lab, VIP, VmOptions};
+
+/// How long a `-kernel` boot under TCG may take to reach `ready`.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// UEFI firmware under TCG is much slower.
+const UEFI_BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// VMs under TCG on two cores: one lab at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn config(name: &str) -> PathBuf {
+    lab::vm::repo().join("tests/lab/configs").join(name)
+}
+
+/// A lab with two real servers (192.168.3.2, .3) and the director booted
+/// by fw_cfg with `config_name`, up to its `ready` line.
+fn director_lab(config_name: &str) -> Lab {
+    let mut lab = Lab::new();
+    // The VM boots while the databases initialise.
+    lab.start_vm(VmOptions::director(config(config_name)));
+    lab.add_real_servers(2);
+    let vm = &lab.vms[0];
+    let source = vm
+        .wait_for("config: ", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        source.contains("fw_cfg"),
+        "config not taken from fw_cfg: {source}"
+    );
+    vm.wait_for("ready boot_ms=", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab
+}
+
+/// The VM's IPVS table as the real `ipvsadm -Ln` reads it, services and
+/// real servers sorted (the kernel lists them in hash order).
+fn ipvs_table(lab: &Lab) -> Vec<IpvsService> {
+    let out = lab.vms[0].shell_ok("ipvsadm -Ln");
+    let mut services = ipvsadm::parse(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    for s in &mut services {
+        s.real_servers.sort_by(|a, b| a.address.cmp(&b.address));
+    }
+    services.sort_by(|a, b| (&a.kind, &a.key).cmp(&(&b.kind, &b.key)));
+    services
+}
+
+/// `n` new connections to `host`, one after the other: who answered each.
+fn answers(lab: &Lab, host: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            lab.client.server_addr(host).unwrap_or_else(|e| {
+                panic!(
+                    "connection {i} to {host}: {e}\nconsole:\n{}",
+                    lab.vms[0].console()
+                )
+            })
+        })
+        .collect()
+}
+
+fn count(answers: &[String]) -> BTreeMap<&str, usize> {
+    let mut counts = BTreeMap::new();
+    for a in answers {
+        *counts.entry(a.as_str()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Console lines that should never appear on a healthy director.
+fn alarming(console: &str) -> Vec<&str> {
+    console
+        .lines()
+        .filter(|l| {
+            let lower = l.to_lowercase();
+            lower.contains("panic")
+                || l.contains("BUG")
+                || l.contains("WARNING:")
+                || l.contains("Oops")
+                || lower.contains("error")
+                || l.starts_with("qemu: ")
+        })
+        .collect()
+}
+
+/// 1. Sequential connections through the VIP follow the scheduler: rr
+/// alternates strictly, wrr 3:1 splits 8 connections 6:2, a persistent
+/// service keeps a client on one real server.
+#[test]
+fn vip_balances_as_the_scheduler_says() {
+    let _serial = one_at_a_time();
+    let lab = director_lab("classic.toml");
+
+    let rr = answers(&lab, VIP, 10);
+    assert_eq!(
+        count(&rr).keys().copied().collect::<Vec<_>>(),
+        ["192.168.3.2", "192.168.3.3"],
+        "rr: {rr:?}"
+    );
+    for pair in rr.windows(2) {
+        assert_ne!(pair[0], pair[1], "rr must alternate: {rr:?}");
+    }
+
+    let wrr = answers(&lab, "192.168.1.101", 8);
+    assert_eq!(
+        count(&wrr),
+        BTreeMap::from([("192.168.3.2", 6), ("192.168.3.3", 2)]),
+        "wrr 3:1 over 8 connections: {wrr:?}"
+    );
+
+    let sticky = answers(&lab, "192.168.1.102", 4);
+    assert_eq!(
+        count(&sticky).len(),
+        1,
+        "persistence 300s: one real server for one client: {sticky:?}"
+    );
+}
+
+/// 2. The kernel's IPVS table inside the VM, read by the real ipvsadm,
+/// is what the config asked for: schedulers, scheduler flags, forwarding
+/// methods, weights, persistence, thresholds.
+#[test]
+fn ipvs_table_matches_the_config() {
+    let _serial = one_at_a_time();
+    let lab = director_lab("classic.toml");
+    assert_eq!(
+        IpvsService::render(&ipvs_table(&lab)),
+        EXPECTED_TABLE,
+        "ipvsadm -Ln in the VM"
+    );
+    let thresholds = lab.vms[0].shell_ok("ipvsadm -Ln --thresholds");
+    let tunnelled = thresholds
+        .lines()
+        .find(|l| l.contains("192.168.3.3:0"))
+        .unwrap_or_else(|| panic!("no 192.168.3.3:0 in\n{thresholds}"));
+    assert_eq!(
+        tunnelled.split_whitespace().collect::<Vec<_>>()[..6],
+        ["->", "192.168.3.3:0", "Tunnel", "1", "100", "50"],
+        "thresholds of the tunnelled real server"
+    );
+}
+
+/// `ipvsadm -Ln` of `classic.toml`, sorted, counters left out.
+const EXPECTED_TABLE: &str = "\
+FWM 1 wlc persistent 60 mask 255.255.255.0
+  -> 192.168.3.2:0 Route 2
+  -> 192.168.3.3:0 Tunnel 1
+TCP 192.168.1.100:5432 rr
+  -> 192.168.3.2:5432 Masq 1
+  -> 192.168.3.3:5432 Masq 1
+TCP 192.168.1.101:5432 wrr
+  -> 192.168.3.2:5432 Masq 3
+  -> 192.168.3.3:5432 Masq 1
+TCP 192.168.1.102:5432 rr persistent 300
+  -> 192.168.3.2:5432 Masq 1
+  -> 192.168.3.3:5432 Masq 1
+UDP 192.168.1.100:53 sh sh-fallback,sh-port
+  -> 192.168.3.2:53 Masq 1
+  -> 192.168.3.3:53 Masq 0
+";
+
+/// 3. pgbench through the VIP for 20 s: no failed transaction, both real
+/// servers used, and nothing alarming on the console.
+#[test]
+fn pgbench_through_the_vip() {
+    let _serial = one_at_a_time();
+    let lab = director_lab("classic.toml");
+    // Both servers need the pgbench tables: made from inside each one.
+    thread::scope(|scope| {
+        for server in &lab.servers {
+            scope.spawn(move || server.pgbench_init(1));
+        }
+    });
+    let out = lab.client.pgbench(
+        &["-h", VIP, "-S", "-T", "20", "-c", "4", "-j", "2", "-n"],
+        Duration::from_secs(90),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}");
+    assert!(out.status.success(), "pgbench failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("number of failed transactions: 0 "),
+        "pgbench reports failures:\n{stdout}\n{stderr}"
+    );
+    let tps: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no tps line:\n{stdout}"));
+    assert!(tps > 0.0, "tps = {tps}");
+
+    // The 4 client connections went to both real servers.
+    let stats = lab.vms[0].shell_ok("ipvsadm -Ln --stats -t 192.168.1.100:5432");
+    for server in ["192.168.3.2:5432", "192.168.3.3:5432"] {
+        let conns: u64 = stats
+            .lines()
+            .find(|l| l.contains(server))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no stats for {server}:\n{stats}"));
+        assert!(conns >= 1, "{server} got no connection:\n{stats}");
+    }
+
+    let console = lab.vms[0].console();
+    let bad = alarming(&console);
+    assert!(
+        bad.is_empty(),
+        "alarming console lines {bad:#?}\nconsole:\n{console}"
+    );
+}
+
+/// 4. SIGHUP re-applies the unchanged config: nothing changes in the
+/// kernel, and a session open across the reload keeps working on the same
+/// backend.
+#[test]
+fn reload_of_unchanged_config_keeps_connections() {
+    let _serial = one_at_a_time();
+    let lab = director_lab("classic.toml");
+    let vm = &lab.vms[0];
+    let before = ipvs_table(&lab);
+
+    let mut session = lab.client.session(VIP).unwrap_or_else(|e| panic!("{e}"));
+    let query = "select inet_server_addr() || ' ' || pg_backend_pid()";
+    let first = session.query(query).unwrap_or_else(|e| panic!("{e}"));
+
+    let mark = vm.mark();
+    vm.shell_ok("kill -HUP 1");
+    let line = vm
+        .wait_for_after(mark, "reload: ", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(line.contains("reload: no change"), "{line}");
+
+    let second = session
+        .query(query)
+        .unwrap_or_else(|e| panic!("session after reload: {e}"));
+    assert_eq!(
+        first, second,
+        "the same connection and backend after the reload"
+    );
+    assert_eq!(
+        ipvs_table(&lab),
+        before,
+        "IPVS table changed by a no-op reload"
+    );
+    // And new connections are still balanced.
+    assert_eq!(count(&answers(&lab, VIP, 4)).len(), 2);
+}
+
+/// 5. A bad config boots to a console that names file, line, column and
+/// key of every error; the VM stays up and the VIP does not answer.
+fn assert_bad_config_reported(config_name: &str, expected: &[&str]) {
+    let lab = director_lab_unready(config_name);
+    let vm = &lab.vms[0];
+    for diagnostic in expected {
+        vm.wait_for(diagnostic, BOOT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    thread::sleep(Duration::from_secs(3));
+    assert!(
+        vm.is_running(),
+        "the VM went down after a bad config:\n{}",
+        vm.console()
+    );
+    let console = vm.console();
+    assert!(!console.contains("Kernel panic"), "{console}");
+    assert!(
+        !console.contains("ready boot_ms="),
+        "a bad config must not reach ready:\n{console}"
+    );
+    let err = lab
+        .client
+        .server_addr(VIP)
+        .expect_err("the VIP answered although the config is invalid");
+    eprintln!("VIP, as expected, does not answer: {err}");
+}
+
+/// Like [`director_lab`] but without waiting for `ready`.
+fn director_lab_unready(config_name: &str) -> Lab {
+    let mut lab = Lab::new();
+    lab.start_vm(VmOptions::director(config(config_name)));
+    lab.add_real_servers(2);
+    lab
+}
+
+#[test]
+fn syntax_error_is_reported_with_its_place() {
+    let _serial = one_at_a_time();
+    assert_bad_config_reported(
+        "bad-syntax.toml",
+        &["router.toml:17:13: error: TOML syntax: string values must be quoted"],
+    );
+}
+
+#[test]
+fn every_config_error_is_reported_at_once() {
+    let _serial = one_at_a_time();
+    assert_bad_config_reported(
+        "bad-keys.toml",
+        &[
+            "router.toml:23:3: error: service[0].real_server[0].wieght: unknown key",
+            "router.toml:26:13: error: service[0].real_server[1].address: \"192.168.3.300:5432\" is not an IP address",
+            "router.toml:30:11: error: service[1].address: TCP 192.168.1.100:5432 is already service[0]",
+        ],
+    );
 }
 
 /// The lab's own plumbing, checked through the TEST-ONLY stand-in router
@@ -127,4 +434,76 @@ fn lab_sweeps_what_an_interrupted_run_left() {
     sleeper.wait().unwrap();
     assert!(!lab::netns::alive(sleeper_pid));
     drop(lab);
+}
+
+/// 6. A UEFI boot of a copy of `out/router.img`, with a drop-in
+/// `router.toml` written onto its boot partition, serves that config's VIP.
+#[test]
+fn uefi_boot_with_drop_in_config_serves_its_vip() {
+    let _serial = one_at_a_time();
+    let mut lab = Lab::new();
+    let original = lab::vm::repo().join("out/router.img");
+    assert!(
+        original.exists(),
+        "{} is missing: run `image/build --test-layer` first (tests/run does)",
+        original.display()
+    );
+    let image = lab.dir().join("router.img");
+    std::fs::copy(&original, &image).expect("copy router.img");
+    let offset = boot_partition_offset(&image);
+    let target = format!("{}@@{offset}", image.display());
+    let out = std::process::Command::new("mcopy")
+        .args(["-o", "-i", &target])
+        .arg(config("dropin.toml"))
+        .arg("::router.toml")
+        .output()
+        .expect("run mcopy (apt-get install mtools)");
+    assert!(
+        out.status.success(),
+        "mcopy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut options = VmOptions::director(config("dropin.toml"));
+    options.config = None;
+    options.test_layer = false;
+    options.uefi_image = Some(image);
+    lab.start_vm(options);
+    lab.add_real_servers(2);
+    let vm = &lab.vms[0];
+    let source = vm
+        .wait_for("config: ", UEFI_BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        source.contains("boot partition"),
+        "drop-in not used: {source}"
+    );
+    vm.wait_for("ready boot_ms=", UEFI_BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let rr = answers(&lab, "192.168.1.200", 4);
+    assert_eq!(count(&rr).len(), 2, "rr over both real servers: {rr:?}");
+    assert!(
+        lab.client.server_addr(VIP).is_err(),
+        "the built-in default's VIP answers: the drop-in did not replace it"
+    );
+}
+
+/// Byte offset of partition 1 of a GPT disk image, from `sgdisk -i 1`
+/// ("First sector: 2048 (at 1024.0 KiB)"; image files have 512-byte sectors).
+fn boot_partition_offset(image: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("sgdisk")
+        .arg("-i")
+        .arg("1")
+        .arg(image)
+        .output()
+        .expect("run sgdisk (apt-get install gdisk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("First sector: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no first sector in sgdisk -i 1:\n{text}"));
+    first * 512
 }

@@ -43,6 +43,53 @@ pub struct VmOptions {
     pub extra_args: Vec<String>,
 }
 
+impl VmOptions {
+    /// The director of the classic setup: `wan` (52:54:00:00:01:01) on the
+    /// client bridge, `lan` (52:54:00:00:03:01) on the server bridge, the
+    /// test layer for the debug shell, and `config` by fw_cfg.
+    pub fn director(config: PathBuf) -> VmOptions {
+        VmOptions {
+            config: Some(config),
+            nics: vec![
+                Nic {
+                    bridge: super::CLIENT_BRIDGE,
+                    mac: super::WAN_MAC.to_string(),
+                },
+                Nic {
+                    bridge: super::SERVER_BRIDGE,
+                    mac: super::LAN_MAC.to_string(),
+                },
+            ],
+            test_layer: true,
+            ..VmOptions::default()
+        }
+    }
+}
+
+/// The built image must be there: fail loudly (never skip) when it is not.
+///
+/// The lab never builds it itself (`qemu/run --no-build`): a build runs
+/// cargo, whose lock the running `cargo test` holds. `tests/run` builds
+/// first; by hand, run `image/build --test-layer`.
+pub fn require_image(options: &VmOptions) {
+    let out = repo().join("out");
+    let mut needed = vec![if options.uefi_image.is_some() {
+        "router.img"
+    } else {
+        "bzImage"
+    }];
+    if options.test_layer {
+        needed.push("test-layer.cpio.gz");
+    }
+    for file in needed {
+        assert!(
+            out.join(file).exists(),
+            "{} is missing: run `image/build --test-layer` first (tests/run does)",
+            out.join(file).display()
+        );
+    }
+}
+
 /// Console lines so far, and a condition variable signalled on each.
 type Console = Arc<(Mutex<ConsoleState>, Condvar)>;
 
@@ -74,7 +121,9 @@ impl Vm {
     ) -> Vm {
         let run = repo().join("qemu/run");
         assert!(run.exists(), "{} is missing", run.display());
+        require_image(options);
         let mut command = ns.command(&run);
+        command.arg("--no-build");
         if let Some(config) = &options.config {
             command.arg("--config").arg(config);
         }
