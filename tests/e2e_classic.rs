@@ -41,16 +41,19 @@ fn director_lab(config_name: &str) -> Lab {
     lab.start_vm(VmOptions::director(config(config_name)));
     lab.add_real_servers(2);
     let vm = &lab.vms[0];
-    let source = vm
-        .wait_for("config: ", BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        source.contains("fw_cfg"),
-        "config not taken from fw_cfg: {source}"
-    );
     vm.wait_for("ready boot_ms=", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
+    assert_config_source(vm, "config: fw_cfg");
     lab
+}
+
+/// The console names where the config came from.
+fn assert_config_source(vm: &lab::Vm, expected: &str) {
+    let console = vm.console();
+    assert!(
+        console.lines().any(|l| l.contains(expected)),
+        "no `{expected}` line: the config came from elsewhere:\n{console}"
+    );
 }
 
 /// The VM's IPVS table as the real `ipvsadm -Ln` reads it, services and
@@ -471,15 +474,9 @@ fn uefi_boot_with_drop_in_config_serves_its_vip() {
     lab.start_vm(options);
     lab.add_real_servers(2);
     let vm = &lab.vms[0];
-    let source = vm
-        .wait_for("config: ", UEFI_BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        source.contains("boot partition"),
-        "drop-in not used: {source}"
-    );
     vm.wait_for("ready boot_ms=", UEFI_BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
+    assert_config_source(vm, "config: boot partition");
 
     let rr = answers(&lab, "192.168.1.200", 4);
     assert_eq!(count(&rr).len(), 2, "rr over both real servers: {rr:?}");
