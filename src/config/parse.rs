@@ -36,10 +36,10 @@ pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigE
         for error in syntax_errors {
             let span = error.span().unwrap_or(0..0);
             let mut message = format!("TOML syntax: {}", error.message());
-            if error.message() == "duplicate key" {
-                if let Some(key) = text.get(span.clone()) {
-                    message = format!("TOML syntax: duplicate key {key}");
-                }
+            if error.message() == "duplicate key"
+                && let Some(key) = text.get(span.clone())
+            {
+                message = format!("TOML syntax: duplicate key {key}");
             }
             ctx.report.error(&span, "", message);
         }
@@ -358,24 +358,24 @@ fn read_route(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<Route> {
     let gateway_field = table.get(ctx, "gateway");
     let gateway = gateway_field.as_ref().and_then(|f| ctx.parsed(f, parse_ip));
     ok &= gateway.is_some() == gateway_field.is_some();
-    if let (Some(dest), Some(gw), Some(field)) = (destination, gateway, &gateway_field) {
-        if Family::of(dest.addr) != Family::of(gw) {
-            let hint = if dest.prefix_len == 0 && Family::of(gw) == Family::Inet6 {
-                "; for the IPv6 default route write destination = \"default6\""
-            } else {
-                ""
-            };
-            ctx.report.error(
-                &field.span(),
-                &field.path,
-                format!(
-                    "{gw} is {} but the destination {dest} is {}{hint}",
-                    family_name(Family::of(gw)),
-                    family_name(Family::of(dest.addr))
-                ),
-            );
-            ok = false;
-        }
+    if let (Some(dest), Some(gw), Some(field)) = (destination, gateway, &gateway_field)
+        && Family::of(dest.addr) != Family::of(gw)
+    {
+        let hint = if dest.prefix_len == 0 && Family::of(gw) == Family::Inet6 {
+            "; for the IPv6 default route write destination = \"default6\""
+        } else {
+            ""
+        };
+        ctx.report.error(
+            &field.span(),
+            &field.path,
+            format!(
+                "{gw} is {} but the destination {dest} is {}{hint}",
+                family_name(Family::of(gw)),
+                family_name(Family::of(dest.addr))
+            ),
+        );
+        ok = false;
     }
     let device_field = table.get(ctx, "device");
     let device = device_field

@@ -479,3 +479,394 @@ fn read_real_server(
         lower_threshold: lower,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::parse::test_support::errors;
+    use super::super::{Config, load};
+    use super::*;
+
+    /// A valid service header: lines 1 to 4.
+    const HEAD: &str =
+        "[[service]]\nprotocol = \"tcp\"\naddress = \"192.168.1.100:5432\"\nforwarding = \"nat\"\n";
+    /// A valid real server: lines 5 and 6 after HEAD.
+    const REAL: &str = "[[service.real_server]]\naddress = \"192.168.3.2:5432\"\n";
+
+    fn service(text: &str) -> Service {
+        let (config, _): (Config, _) = load("router.toml", text).unwrap_or_else(|e| panic!("{e}"));
+        config.services.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = service(&format!("{HEAD}{REAL}"));
+        assert_eq!(s.name, "TCP 192.168.1.100:5432");
+        assert_eq!(s.scheduler, Scheduler::Wlc);
+        assert_eq!(s.flags, SchedulerFlags::default());
+        assert_eq!(s.persistence, None);
+        assert_eq!(s.persistence_netmask, None);
+        assert_eq!(
+            s.real_servers,
+            [RealServer {
+                address: "192.168.3.2:5432".parse().unwrap(),
+                weight: 1,
+                forwarding: Forwarding::Nat,
+                upper_threshold: 0,
+                lower_threshold: 0,
+            }]
+        );
+    }
+
+    #[test]
+    fn labels_as_ipvsadm_prints_them() {
+        let v6 = "[[service]]\nprotocol = \"udp\"\naddress = \"[2001:db8::10]:53\"\nforwarding = \"direct\"\n\
+                  [[service.real_server]]\naddress = \"[2001:db8::2]:53\"\n";
+        assert_eq!(service(v6).name, "UDP [2001:db8::10]:53");
+        let fwm = "[[service]]\nfwmark = 7\nforwarding = \"direct\"\n\
+                   [[service.real_server]]\naddress = \"192.168.3.2\"\n";
+        assert_eq!(service(fwm).name, "FWM 7");
+    }
+
+    #[test]
+    fn persistence() {
+        for (text, secs, mask) in [
+            ("persistence = \"0s\"", None, None),
+            ("persistence = \"1m30s\"", Some(90), None),
+            ("persistence = \"2147483647s\"", Some(2147483647), None),
+            (
+                "persistence = \"1h\"\npersistence_netmask = \"255.255.0.0\"",
+                Some(3600),
+                Some(16),
+            ),
+        ] {
+            let s = service(&format!("{HEAD}{text}\n{REAL}"));
+            assert_eq!(s.persistence, secs.map(Duration::from_secs), "{text}");
+            assert_eq!(s.persistence_netmask, mask, "{text}");
+        }
+    }
+
+    #[test]
+    fn fwmark_family() {
+        let fwm = |family: &str, real: &str| {
+            let text = format!(
+                "[[service]]\nfwmark = 1\n{family}\nforwarding = \"direct\"\n\
+                 [[service.real_server]]\naddress = \"{real}\"\n"
+            );
+            service(&text).key
+        };
+        let key = |mark, family| ServiceKey::Fwmark { mark, family };
+        assert_eq!(fwm("", "10.0.0.2"), key(1, Family::Inet));
+        assert_eq!(fwm("", "2001:db8::2"), key(1, Family::Inet6));
+        assert_eq!(
+            fwm("family = \"inet6\"", "[2001:db8::2]:80"),
+            key(1, Family::Inet6)
+        );
+        assert_eq!(
+            fwm("family = \"inet\"", "10.0.0.2:80"),
+            key(1, Family::Inet)
+        );
+        let (config, _) = load("r", "[[service]]\nfwmark = 2\nforwarding = \"nat\"\n").unwrap();
+        assert_eq!(config.services[0].key, key(2, Family::Inet));
+    }
+
+    /// Errors in the service table itself; the lines after HEAD start at 5.
+    #[test]
+    fn service_errors() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "scheduler = \"roundrobin\"\n",
+                &[
+                    "router.toml:5:13: error: service[0].scheduler: \"roundrobin\" is not a \
+                   scheduler; expected one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, \
+                   fo, ovf, mh, twos",
+                ],
+            ),
+            (
+                "scheduler = \"rr\"\nscheduler_flags = [\"sh-port\"]\n",
+                &[
+                    "router.toml:6:20: error: service[0].scheduler_flags[0]: \"sh-port\" is a flag \
+                   of the sh scheduler, but this service uses rr",
+                ],
+            ),
+            (
+                "scheduler_flags = [\"mh-fallback\"]\n",
+                &[
+                    "router.toml:5:20: error: service[0].scheduler_flags[0]: \"mh-fallback\" is a \
+                   flag of the mh scheduler, but this service uses wlc",
+                ],
+            ),
+            (
+                "scheduler = \"sh\"\nscheduler_flags = [\"sh-port\", \"sh-fast\", \"sh-port\"]\n",
+                &[
+                    "router.toml:6:31: error: service[0].scheduler_flags[1]: \"sh-fast\" is not a \
+                     scheduler flag; expected one of: sh-fallback, sh-port, mh-fallback, mh-port",
+                    "router.toml:6:42: error: service[0].scheduler_flags[2]: \"sh-port\" is listed twice",
+                ],
+            ),
+            (
+                "scheduler_flags = \"sh-port\"\n",
+                &[
+                    "router.toml:5:19: error: service[0].scheduler_flags: expected an array of \
+                   strings like [\"sh-port\"], found a string",
+                ],
+            ),
+            (
+                "persistence = 300\n",
+                &[
+                    "router.toml:5:15: error: service[0].persistence: expected a duration string \
+                   like \"300s\", found an integer",
+                ],
+            ),
+            (
+                "persistence = \"1500ms\"\n",
+                &[
+                    "router.toml:5:15: error: service[0].persistence: \"1500ms\" is not a whole \
+                   number of seconds (ipvsadm -p counts seconds)",
+                ],
+            ),
+            (
+                "persistence = \"5 minutes\"\n",
+                &[
+                    "router.toml:5:15: error: service[0].persistence: \"5 minutes\" is not a \
+                   duration like \"300s\", \"5m\" or \"1h30m\"",
+                ],
+            ),
+            (
+                "persistence = \"2147483648s\"\n",
+                &[
+                    "router.toml:5:15: error: service[0].persistence: \"2147483648s\" is longer \
+                   than the kernel's maximum of 2147483647s",
+                ],
+            ),
+            (
+                "persistence_netmask = \"255.255.255.0\"\n",
+                &[
+                    "router.toml:5:1: error: service[0].persistence_netmask: only takes effect \
+                   with persistence on; set `persistence` (like \"300s\") or remove this line",
+                ],
+            ),
+            (
+                "persistence = \"0s\"\npersistence_netmask = \"24\"\n",
+                &[
+                    "router.toml:6:1: error: service[0].persistence_netmask: only takes effect \
+                   with persistence on; set `persistence` (like \"300s\") or remove this line",
+                ],
+            ),
+            (
+                "persistence = \"5m\"\npersistence_netmask = \"255.0.255.0\"\n",
+                &[
+                    "router.toml:6:23: error: service[0].persistence_netmask: \"255.0.255.0\" is \
+                   not a netmask: its one bits are not contiguous",
+                ],
+            ),
+            (
+                "family = \"inet\"\n",
+                &[
+                    "router.toml:5:1: error: service[0].family: `family` is only for fwmark \
+                   services; an address service has the family of its `address`",
+                ],
+            ),
+            (
+                "name = \"\"\n",
+                &["router.toml:5:8: error: service[0].name: a service name must not be empty"],
+            ),
+            (
+                "real_servers = []\n",
+                &[
+                    "router.toml:5:1: error: service[0].real_servers: unknown key; did you mean \
+                   `real_server`? Valid keys here: name, protocol, address, fwmark, family, \
+                   scheduler, scheduler_flags, forwarding, persistence, persistence_netmask, \
+                   real_server",
+                ],
+            ),
+        ];
+        for (extra, expected) in cases {
+            assert_eq!(
+                &errors(&format!("{HEAD}{extra}{REAL}")),
+                expected,
+                "for {extra}"
+            );
+        }
+    }
+
+    /// Errors in how a service is identified, each a whole service table.
+    #[test]
+    fn service_key_errors() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "[[service]]\nprotocol = \"tcp\"\naddress = \"192.168.1.100:5432\"\n",
+                &[
+                    "router.toml:1:1: error: service[0].forwarding: missing key `forwarding`; say \
+                   how packets reach the real servers: \"nat\" (ipvsadm -m), \"direct\" (-g) or \
+                   \"tunnel\" (-i). There is no default because ipvsadm defaults to -g and \
+                   keepalived to NAT",
+                ],
+            ),
+            (
+                "[[service]]\nprotocol = \"tcp\"\naddress = \"192.168.1.100:5432\"\nforwarding = \"masq\"\n",
+                &[
+                    "router.toml:4:14: error: service[0].forwarding: \"masq\" is not a forwarding \
+                   method; expected \"nat\" (ipvsadm -m), \"direct\" (-g) or \"tunnel\" (-i)",
+                ],
+            ),
+            (
+                "[[service]]\nfwmark = 1\nprotocol = \"tcp\"\naddress = \"192.168.1.100:80\"\nforwarding = \"direct\"\n",
+                &[
+                    "router.toml:3:1: error: service[0].protocol: a firewall-mark service matches \
+                     by `fwmark` alone; remove this key or `fwmark`",
+                    "router.toml:4:1: error: service[0].address: a firewall-mark service matches \
+                     by `fwmark` alone; remove this key or `fwmark`",
+                ],
+            ),
+            (
+                "[[service]]\nforwarding = \"nat\"\n",
+                &[
+                    "router.toml:1:1: error: service[0]: missing `protocol` and `address`, or \
+                   `fwmark`: say what this virtual service matches, like protocol = \"tcp\" and \
+                   address = \"192.168.1.100:80\", or fwmark = 1",
+                ],
+            ),
+            (
+                "[[service]]\naddress = \"192.168.1.100:80\"\nforwarding = \"nat\"\n",
+                &[
+                    "router.toml:1:1: error: service[0].protocol: missing key `protocol`; \"tcp\", \
+                   \"udp\" or \"sctp\"",
+                ],
+            ),
+            (
+                "[[service]]\nprotocol = \"tcp\"\nforwarding = \"nat\"\n",
+                &[
+                    "router.toml:1:1: error: service[0].address: missing key `address`; the \
+                   virtual IP and port, like \"192.168.1.100:80\"",
+                ],
+            ),
+            (
+                "[[service]]\nprotocol = \"icmp\"\naddress = \"192.168.1.100:80\"\nforwarding = \"nat\"\n",
+                &[
+                    "router.toml:2:12: error: service[0].protocol: \"icmp\" is not a protocol; \
+                   expected \"tcp\", \"udp\" or \"sctp\"",
+                ],
+            ),
+            (
+                "[[service]]\nprotocol = \"tcp\"\naddress = \"192.168.1.100\"\nforwarding = \"nat\"\n",
+                &[
+                    "router.toml:3:11: error: service[0].address: \"192.168.1.100\" has no port; \
+                   write it like \"192.168.1.100:80\"",
+                ],
+            ),
+            (
+                "[[service]]\nfwmark = 0\nforwarding = \"nat\"\n",
+                &[
+                    "router.toml:2:10: error: service[0].fwmark: 0 is out of range; expected 1..=4294967295",
+                ],
+            ),
+            (
+                "[[service]]\nfwmark = 1\nfamily = \"ipv6\"\nforwarding = \"nat\"\n",
+                &[
+                    "router.toml:3:10: error: service[0].family: \"ipv6\" is not an address family; \
+                   expected \"inet\" or \"inet6\"",
+                ],
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(&errors(text), expected, "for {text}");
+        }
+    }
+
+    #[test]
+    fn real_server_errors() {
+        // After HEAD and "[[service.real_server]]", lines start at 6.
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "address = \"192.168.3.300:5432\"\n",
+                &[
+                    "router.toml:6:11: error: service[0].real_server[0].address: \
+                   \"192.168.3.300:5432\" is not an IP address and port",
+                ],
+            ),
+            (
+                "address = \"192.168.3.2\"\n",
+                &[
+                    "router.toml:6:11: error: service[0].real_server[0].address: \"192.168.3.2\" \
+                   has no port; write it like \"192.168.3.2:80\"",
+                ],
+            ),
+            (
+                "weight = 1\n",
+                &[
+                    "router.toml:5:1: error: service[0].real_server[0].address: missing key \
+                   `address`; the real server's IP and port, like \"192.168.3.2:80\"",
+                ],
+            ),
+            (
+                "address = \"192.168.3.2:5432\"\nweight = 65536\n",
+                &[
+                    "router.toml:7:10: error: service[0].real_server[0].weight: 65536 is out of \
+                   range; expected 0..=65535",
+                ],
+            ),
+            (
+                "address = \"192.168.3.2:5432\"\nweight = -1\n",
+                &[
+                    "router.toml:7:10: error: service[0].real_server[0].weight: -1 is out of \
+                   range; expected 0..=65535",
+                ],
+            ),
+            (
+                "address = \"192.168.3.2:5432\"\nwieght = 2\n",
+                &[
+                    "router.toml:7:1: error: service[0].real_server[0].wieght: unknown key; did you \
+                   mean `weight`? Valid keys here: address, weight, forwarding, upper_threshold, \
+                   lower_threshold",
+                ],
+            ),
+            (
+                "address = \"192.168.3.2:5432\"\nforwarding = \"dr\"\n",
+                &[
+                    "router.toml:7:14: error: service[0].real_server[0].forwarding: \"dr\" is not a \
+                   forwarding method; expected \"nat\" (ipvsadm -m), \"direct\" (-g) or \"tunnel\" (-i)",
+                ],
+            ),
+            (
+                "address = \"192.168.3.2:5432\"\nupper_threshold = 100\nlower_threshold = 200\n",
+                &[
+                    "router.toml:8:19: error: service[0].real_server[0].lower_threshold: 200 is \
+                   higher than upper_threshold 100; the kernel refuses that (ipvsadm -y must not \
+                   exceed -x; 0 means no limit)",
+                ],
+            ),
+            (
+                "address = \"192.168.3.2:5432\"\nlower_threshold = 5\n",
+                &[
+                    "router.toml:7:19: error: service[0].real_server[0].lower_threshold: 5 is \
+                   higher than upper_threshold 0; the kernel refuses that (ipvsadm -y must not \
+                   exceed -x; 0 means no limit)",
+                ],
+            ),
+        ];
+        for (real, expected) in cases {
+            let text = format!("{HEAD}[[service.real_server]]\n{real}");
+            assert_eq!(&errors(&text), expected, "for {real}");
+        }
+    }
+
+    #[test]
+    fn real_server_overrides() {
+        let text = format!(
+            "{HEAD}[[service.real_server]]\naddress = \"192.168.3.2:6432\"\nweight = 0\n\
+             forwarding = \"tunnel\"\nupper_threshold = 100\nlower_threshold = 50\n"
+        );
+        assert_eq!(
+            service(&text).real_servers,
+            [RealServer {
+                address: "192.168.3.2:6432".parse().unwrap(),
+                weight: 0,
+                forwarding: Forwarding::Tunnel,
+                upper_threshold: 100,
+                lower_threshold: 50,
+            }]
+        );
+    }
+}
