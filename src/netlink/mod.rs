@@ -1,1 +1,261 @@
 //! rtnetlink: links, addresses, routes, as `ip link/addr/route` users know them.
+//!
+//! [`Network`] is the one entry point. It reads the kernel's state and
+//! changes only what differs from the config, so applying twice is a no-op
+//! that logs nothing. Each change made is logged at info level
+//! ("link eth0 (52:54:00:00:01:01) renamed to wan", "wan: added 192.168.1.1/24").
+//! A piece that fails (one interface, one route) is reported as a
+//! [`Failure`] and does not stop the others.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rtnetlink::sys::AsyncSocket;
+
+use crate::config::{Interface, LinkMatch, Route};
+
+mod addr;
+mod error;
+mod link;
+mod route;
+
+pub use error::NetlinkError;
+pub use route::OUR_PROTOCOL;
+
+/// How often the link list is re-read while waiting for late links.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// An open rtnetlink connection in the calling thread's network namespace.
+pub struct Network {
+    handle: rtnetlink::Handle,
+}
+
+/// What happened to one piece (one interface, one route): logged by the
+/// caller; failed pieces are retried later.
+#[derive(Debug)]
+pub struct Failure {
+    /// The piece, as the user wrote it: "interface wan (mac 52:54:00:00:01:01)",
+    /// "route 0.0.0.0/0 via 192.168.1.254".
+    pub what: String,
+    pub error: NetlinkError,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.error)
+    }
+}
+
+/// "interface wan (mac 52:54:00:00:01:01)".
+fn describe_interface(iface: &Interface) -> String {
+    format!(
+        "interface {} ({})",
+        iface.name,
+        link::describe_match(&iface.matcher)
+    )
+}
+
+impl Network {
+    /// Open an rtnetlink socket and spawn its connection on the current tokio
+    /// runtime. The socket belongs to the network namespace of the calling
+    /// thread at this moment.
+    ///
+    /// Extended acks are turned on (with capped acks, so error replies stay
+    /// small) to keep the kernel's own words in [`NetlinkError::Kernel`].
+    pub fn connect() -> Result<Network, NetlinkError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| NetlinkError::NoRuntime)?;
+        let (mut connection, handle, _) =
+            rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
+        let socket = connection.socket_mut().socket_mut();
+        // Both or neither: the extended-ack parser relies on capped acks.
+        // Old kernels without them still work, only with bare errnos.
+        if socket.set_cap_ack(true).is_ok() {
+            let _ = socket.set_ext_ack(true);
+        }
+        runtime.spawn(connection);
+        Ok(Network { handle })
+    }
+
+    /// Bring `lo` up (PID 1 calls this at boot).
+    pub async fn loopback_up(&self) -> Result<(), NetlinkError> {
+        let links = link::dump(&self.handle).await?;
+        let mut lo = links.into_iter().find(|l| l.name == "lo").ok_or_else(|| {
+            NetlinkError::LinkNotFound {
+                matcher: "device lo".into(),
+                waited: Duration::ZERO,
+            }
+        })?;
+        link::set_up(&self.handle, &mut lo).await
+    }
+
+    /// Find every configured interface (waiting up to `wait` for links that
+    /// have not appeared yet — USB/hotplug NICs), rename, set MTU, reconcile
+    /// addresses, set up. One failing interface does not stop the others.
+    ///
+    /// Links present at the start are configured at once; the rest are
+    /// looked for every 100 ms and configured as they appear. Whatever has
+    /// not appeared when `wait` runs out is a [`NetlinkError::LinkNotFound`].
+    pub async fn apply_interfaces(&self, interfaces: &[Interface], wait: Duration) -> Vec<Failure> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pending: Vec<usize> = (0..interfaces.len()).collect();
+        // Link index → the interface that took it.
+        let mut claimed: HashMap<u32, usize> = HashMap::new();
+        let mut failures = Vec::new();
+        let mut dump_error: Option<NetlinkError>;
+        loop {
+            match link::dump(&self.handle).await {
+                Ok(links) => {
+                    dump_error = None;
+                    let mut found = Vec::new();
+                    pending.retain(|&i| {
+                        let iface = &interfaces[i];
+                        match link::find(iface, &links) {
+                            Ok(None) => true,
+                            Ok(Some(l)) => {
+                                if let Some(&other) = claimed.get(&l.index) {
+                                    failures.push(Failure {
+                                        what: describe_interface(iface),
+                                        error: NetlinkError::LinkClaimed {
+                                            link: l.describe(),
+                                            other: interfaces[other].name.clone(),
+                                        },
+                                    });
+                                } else {
+                                    claimed.insert(l.index, i);
+                                    found.push((i, l.clone()));
+                                }
+                                false
+                            }
+                            Err(error) => {
+                                failures.push(Failure {
+                                    what: describe_interface(iface),
+                                    error,
+                                });
+                                false
+                            }
+                        }
+                    });
+                    if !found.is_empty() {
+                        failures.extend(self.configure(interfaces, found, &links).await);
+                    }
+                }
+                Err(err) => dump_error = Some(err),
+            }
+            let now = tokio::time::Instant::now();
+            if pending.is_empty() || now >= deadline {
+                break;
+            }
+            tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+        }
+        if let Some(error) = dump_error {
+            failures.push(Failure {
+                what: "links".into(),
+                error,
+            });
+        }
+        for i in pending {
+            failures.push(Failure {
+                what: describe_interface(&interfaces[i]),
+                error: NetlinkError::LinkNotFound {
+                    matcher: link::describe_match(&interfaces[i].matcher),
+                    waited: wait,
+                },
+            });
+        }
+        failures
+    }
+
+    /// Configure links just found: all renames first (they may depend on
+    /// each other), then per link MTU, addresses and up. A failed rename
+    /// skips the rest for that link; the later steps each report their own
+    /// failure and do not stop one another.
+    async fn configure(
+        &self,
+        interfaces: &[Interface],
+        mut found: Vec<(usize, link::Link)>,
+        all: &[link::Link],
+    ) -> Vec<Failure> {
+        let mut failures = Vec::new();
+        let mut names: HashMap<String, u32> =
+            all.iter().map(|l| (l.name.clone(), l.index)).collect();
+        let mut plan: Vec<link::Rename<'_>> = found
+            .iter_mut()
+            .map(|(i, l)| link::Rename {
+                link: l,
+                to: interfaces[*i].name.as_str(),
+            })
+            .collect();
+        let rename_failures = link::rename_all(&self.handle, &mut plan, &mut names).await;
+        drop(plan);
+        let mut renamed_ok = vec![true; found.len()];
+        for (pos, error) in rename_failures {
+            renamed_ok[pos] = false;
+            failures.push(Failure {
+                what: describe_interface(&interfaces[found[pos].0]),
+                error,
+            });
+        }
+
+        for ((i, l), ok) in found.iter_mut().zip(renamed_ok) {
+            if !ok {
+                continue;
+            }
+            let iface = &interfaces[*i];
+            let mut fail = |error| {
+                failures.push(Failure {
+                    what: describe_interface(iface),
+                    error,
+                })
+            };
+            if let Some(mtu) = iface.mtu
+                && let Err(e) = link::set_mtu(&self.handle, l, mtu).await
+            {
+                fail(e);
+            }
+            if let Err(e) = addr::reconcile(&self.handle, l.index, &l.name, &iface.addresses).await
+            {
+                fail(e);
+            }
+            if let Err(e) = link::set_up(&self.handle, l).await {
+                fail(e);
+            }
+        }
+        failures
+    }
+
+    /// Reconcile routes (after interfaces). Routes whose device/gateway is
+    /// unreachable fail individually.
+    ///
+    /// A route's `device` is a configured interface name; it is resolved
+    /// through that interface's match (so a route still finds its NIC when
+    /// the rename failed), or else as a kernel link name.
+    pub async fn apply_routes(&self, routes: &[Route], interfaces: &[Interface]) -> Vec<Failure> {
+        let links = match link::dump(&self.handle).await {
+            Ok(links) => links,
+            Err(error) => {
+                return vec![Failure {
+                    what: "routes".into(),
+                    error,
+                }];
+            }
+        };
+        let mut index: HashMap<String, u32> =
+            links.iter().map(|l| (l.name.clone(), l.index)).collect();
+        for iface in interfaces {
+            // The configured interface wins over a stray link of the same
+            // name. A device-matched interface whose link kept its kernel
+            // name is found by that name already.
+            if matches!(iface.matcher, LinkMatch::Mac(_))
+                && let Ok(Some(l)) = link::find(iface, &links)
+            {
+                index.insert(iface.name.clone(), l.index);
+            }
+        }
+        let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
+        route::reconcile(&self.handle, routes, &index, &names)
+            .await
+            .into_iter()
+            .map(|(what, error)| Failure { what, error })
+            .collect()
+    }
+}
