@@ -8,3 +8,4 @@ pub mod console;
 pub mod ipvs;
 pub mod netlink;
 pub mod source;
+pub mod sysctl;
