@@ -1,1 +1,38 @@
 //! IPVS over generic netlink (family "IPVS"), as `ipvsadm` speaks it.
+//!
+//! - [`Ipvs`] is the socket: [`Ipvs::info`], [`Ipvs::dump`] (every virtual
+//!   service with its real servers), [`Ipvs::execute`] (many changes,
+//!   pipelined), [`Ipvs::flush`].
+//! - [`desired`] turns the config's services into the kernel's terms,
+//!   [`diff`] computes the fewest [`Op`]s from the kernel's [`Table`] to
+//!   them, and [`reconcile`] does dump, diff and execute in one call.
+//! - [`format_table`] prints a [`Table`] exactly like `ipvsadm -Ln`.
+//!
+//! Files: `attr` (numbers from `ip_vs.h`, attribute plumbing), `service`
+//! and `dest` (the nested attributes both ways), `stats`, `info`, `op`
+//! (a change, displayed as its ipvsadm command), `message` (the
+//! generic-netlink payload), `socket`, `diff`, `table`, `reconcile`.
+
+mod attr;
+mod dest;
+mod diff;
+mod error;
+mod info;
+mod message;
+mod op;
+mod reconcile;
+mod service;
+mod socket;
+mod stats;
+mod table;
+
+pub use dest::{Dest, DestEntry, Forward};
+pub use diff::{desired, diff};
+pub use error::IpvsError;
+pub use info::Info;
+pub use op::Op;
+pub use reconcile::{Report, reconcile};
+pub use service::{ServiceEntry, VirtualService};
+pub use socket::Ipvs;
+pub use stats::Stats;
+pub use table::{Table, format_table};
