@@ -91,12 +91,11 @@ pub(super) fn read_service(
     let is_fwmark = matches!(key, Key::Fwmark(_));
     let explicit_family = read_family(ctx, &mut table, &key, &mut ok);
 
-    let mut scheduler = Scheduler::Wlc;
+    // `None` when the scheduler is misspelt (and reported).
+    let mut scheduler = Some(Scheduler::Wlc);
     if let Some(field) = table.get(ctx, "scheduler") {
-        match ctx.parsed(&field, parse_scheduler) {
-            Some(s) => scheduler = s,
-            None => ok = false,
-        }
+        scheduler = ctx.parsed(&field, parse_scheduler);
+        ok &= scheduler.is_some();
     }
     let flags = match table.get(ctx, "scheduler_flags") {
         Some(field) => read_flags(ctx, &field, scheduler),
@@ -173,7 +172,7 @@ pub(super) fn read_service(
         service: Service {
             name: name.unwrap_or_else(|| label(&key)),
             key,
-            scheduler,
+            scheduler: scheduler?,
             flags: flags?,
             forwarding: forwarding?,
             persistence: persistence?,
@@ -323,11 +322,12 @@ fn parse_forwarding(text: &str) -> Result<Forwarding, String> {
 }
 
 /// `scheduler_flags = ["sh-fallback", "sh-port"]`; `sh-*` only with the
-/// `sh` scheduler, `mh-*` only with `mh`.
+/// `sh` scheduler, `mh-*` only with `mh` (not checked when the scheduler
+/// itself is wrong, `None`).
 fn read_flags(
     ctx: &mut Ctx,
     field: &Field<'_, '_>,
-    scheduler: Scheduler,
+    scheduler: Option<Scheduler>,
 ) -> Option<SchedulerFlags> {
     let items = ctx.array(field, "an array of strings like [\"sh-port\"]")?;
     let mut flags = SchedulerFlags::default();
@@ -355,7 +355,7 @@ fn read_flags(
                 continue;
             }
         };
-        if scheduler != needs {
+        if let Some(scheduler) = scheduler.filter(|s| *s != needs) {
             ctx.report.error(
                 &item.span(),
                 &item.path,
@@ -603,6 +603,14 @@ mod tests {
                     "router.toml:6:31: error: service[0].scheduler_flags[1]: \"sh-fast\" is not a \
                      scheduler flag; expected one of: sh-fallback, sh-port, mh-fallback, mh-port",
                     "router.toml:6:42: error: service[0].scheduler_flags[2]: \"sh-port\" is listed twice",
+                ],
+            ),
+            (
+                "scheduler = \"shh\"\nscheduler_flags = [\"sh-port\"]\n",
+                &[
+                    "router.toml:5:13: error: service[0].scheduler: \"shh\" is not a scheduler; \
+                   expected one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, \
+                   twos",
                 ],
             ),
             (
