@@ -35,12 +35,13 @@ use super::attr::{
     Attr, Attrs, CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_FLUSH, CMD_GET_DEST, CMD_GET_INFO,
     CMD_GET_SERVICE, CMD_SET_INFO, GENL_NAME,
 };
-use super::dest::Dest;
+use super::dest::{Dest, DestEntry};
 use super::info::Info;
 use super::message::IpvsRequest;
 use super::op::Op;
-use super::service::{VirtualService, key_attr};
+use super::service::{ServiceEntry, VirtualService, key_attr};
 use super::table::Table;
+use crate::config::Family;
 
 /// Bytes one `recv()` can take: a dump part is at most 32 KiB.
 const RECV_BUF: usize = 64 * 1024;
@@ -239,7 +240,16 @@ impl GenlSocket {
         loop {
             self.recv(0).map_err(IpvsError::io_receive)?;
             for reply in replies(&self.rx) {
-                let reply = reply?;
+                let reply = match reply {
+                    Ok(reply) => reply,
+                    Err(e) => {
+                        // Skip the rest of this datagram but keep reading
+                        // to NLMSG_DONE: an unfinished dump would make the
+                        // kernel refuse the next one (EBUSY).
+                        first_error.get_or_insert(e);
+                        break;
+                    }
+                };
                 if reply.seq != seq {
                     log::debug!("ipvs: skipping a stale reply (seq {})", reply.seq);
                     continue;
@@ -415,6 +425,23 @@ fn genl_body(payload: &[u8]) -> Result<&[u8], IpvsError> {
         .ok_or_else(|| IpvsError::Malformed("generic netlink message without its header".into()))
 }
 
+/// A service from one message of a `GET_SERVICE` dump (the payload after
+/// the netlink header: generic header, then `IPVS_CMD_ATTR_SERVICE`).
+fn service_from_reply(payload: &[u8]) -> Result<ServiceEntry, IpvsError> {
+    let attrs = Attrs::parse("IPVS service reply", genl_body(payload)?)?;
+    VirtualService::decode(attrs.require(CMD_ATTR_SERVICE, "IPVS_CMD_ATTR_SERVICE")?)
+}
+
+/// A real server from one message of a `GET_DEST` dump of a service of
+/// `service_family`.
+fn dest_from_reply(payload: &[u8], service_family: Family) -> Result<DestEntry, IpvsError> {
+    let attrs = Attrs::parse("IPVS dest reply", genl_body(payload)?)?;
+    Dest::decode(
+        attrs.require(CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST")?,
+        service_family,
+    )
+}
+
 /// Look up the id of generic-netlink family `name`; `Ok(None)` when the
 /// kernel has no such family.
 fn resolve_family(sock: &mut GenlSocket, name: &str) -> Result<Option<u16>, IpvsError> {
@@ -478,9 +505,7 @@ impl Ipvs {
             CMD_GET_SERVICE,
             |seq, flags, buf| encode_request(family, seq, flags, CMD_GET_SERVICE, Vec::new(), buf),
             |payload| {
-                let attrs = Attrs::parse("IPVS service reply", genl_body(payload)?)?;
-                let nest = attrs.require(CMD_ATTR_SERVICE, "IPVS_CMD_ATTR_SERVICE")?;
-                services.push(VirtualService::decode(nest)?);
+                services.push(service_from_reply(payload)?);
                 Ok(())
             },
         )?;
@@ -494,9 +519,7 @@ impl Ipvs {
                     encode_request(family, seq, flags, CMD_GET_DEST, vec![key_attr(&key)], buf)
                 },
                 |payload| {
-                    let attrs = Attrs::parse("IPVS dest reply", genl_body(payload)?)?;
-                    let nest = attrs.require(CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST")?;
-                    dests.push(Dest::decode(nest, service_family)?);
+                    dests.push(dest_from_reply(payload, service_family)?);
                     Ok(())
                 },
             )?;
@@ -690,6 +713,128 @@ mod tests {
                 17, 1, 0, 0, // cmd FLUSH, version 1, reserved
             ]
         );
+    }
+
+    /// One multipart message as the kernel's dump callbacks build it:
+    /// nlmsghdr (NLM_F_MULTI), genlmsghdr, then `attr` holding `nest`
+    /// (without NLA_F_NESTED, as `nla_nest_start_noflag` leaves it).
+    fn kernel_message(family: u16, seq: u32, cmd: u8, attr: u16, nest: &[u8]) -> Vec<u8> {
+        let len = 16 + 4 + 4 + nest.len();
+        let mut m = Vec::new();
+        m.extend((len as u32).to_ne_bytes());
+        m.extend(family.to_ne_bytes());
+        m.extend(2u16.to_ne_bytes()); // NLM_F_MULTI
+        m.extend(seq.to_ne_bytes());
+        m.extend(4242u32.to_ne_bytes()); // our port id
+        m.extend([cmd, 1, 0, 0]);
+        m.extend(((4 + nest.len()) as u16).to_ne_bytes());
+        m.extend(attr.to_ne_bytes());
+        m.extend(nest);
+        m
+    }
+
+    fn done_message(seq: u32) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend(20u32.to_ne_bytes());
+        m.extend(NLMSG_DONE.to_ne_bytes());
+        m.extend(2u16.to_ne_bytes());
+        m.extend(seq.to_ne_bytes());
+        m.extend(4242u32.to_ne_bytes());
+        m.extend(0i32.to_ne_bytes());
+        m
+    }
+
+    /// A whole `GET_SERVICE` dump datagram, as the kernel sends it, read
+    /// the way `Ipvs::dump` reads it.
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn decode_a_service_dump_datagram() {
+        #[rustfmt::skip]
+        let tcp_v4: Vec<u8> = vec![
+            6, 0, 1, 0, 2, 0, 0, 0,                         // AF_INET
+            6, 0, 2, 0, 6, 0, 0, 0,                         // TCP
+            20, 0, 3, 0, 192, 168, 1, 100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            6, 0, 4, 0, 0x15, 0x38, 0, 0,                   // port 5432
+            7, 0, 6, 0, b'r', b'r', 0, 0,                   // "rr"
+            12, 0, 7, 0, 2, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, // HASHED, mask ~0
+            8, 0, 8, 0, 0, 0, 0, 0,                         // timeout 0
+            8, 0, 9, 0, 0xff, 0xff, 0xff, 0xff,             // netmask /32
+            24, 0, 10, 0,                                   // STATS (u32 conns, u64 inbytes)
+                8, 0, 1, 0, 42, 0, 0, 0,
+                12, 0, 4, 0, 0x00, 0x10, 0, 0, 0, 0, 0, 0,
+        ];
+        #[rustfmt::skip]
+        let fwmark_v6: Vec<u8> = vec![
+            6, 0, 1, 0, 10, 0, 0, 0,                        // AF_INET6
+            8, 0, 5, 0, 9, 0, 0, 0,                         // fwmark 9
+            8, 0, 6, 0, b'w', b'l', b'c', 0,
+            12, 0, 7, 0, 3, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, // PERSISTENT|HASHED
+            8, 0, 8, 0, 0x58, 0x02, 0, 0,                   // timeout 600
+            8, 0, 9, 0, 64, 0, 0, 0,                        // prefix 64
+        ];
+        let mut dgram = kernel_message(0x1c, 9, 1, 1, &tcp_v4);
+        dgram.extend(kernel_message(0x1c, 9, 1, 1, &fwmark_v6));
+        dgram.extend(done_message(9));
+
+        let mut services = Vec::new();
+        let mut done = false;
+        for r in replies(&dgram) {
+            let r = r.unwrap();
+            assert_eq!(r.seq, 9);
+            match r.kind {
+                NLMSG_DONE => done = r.done_code() == 0,
+                _ => services.push(service_from_reply(r.payload).unwrap()),
+            }
+        }
+        assert!(done);
+        assert_eq!(services.len(), 2);
+        let a = &services[0];
+        assert_eq!(
+            a.service.key,
+            crate::ipvs::service::tests::tcp("192.168.1.100:5432")
+        );
+        assert_eq!((a.service.flags, a.service.timeout), (0, 0));
+        assert_eq!((a.stats.conns, a.stats.inbytes), (42, 4096));
+        let b = &services[1];
+        assert_eq!(
+            b.service.key,
+            crate::config::ServiceKey::Fwmark {
+                mark: 9,
+                family: Family::Inet6
+            }
+        );
+        assert_eq!(b.service.scheduler, "wlc");
+        assert!(b.service.persistent());
+        assert_eq!((b.service.timeout, b.service.netmask), (600, 64));
+    }
+
+    /// A `GET_DEST` dump message as the kernel sends it.
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn decode_a_dest_dump_message() {
+        #[rustfmt::skip]
+        let dest: Vec<u8> = vec![
+            20, 0, 1, 0, 10, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            6, 0, 2, 0, 0, 80, 0, 0,
+            8, 0, 3, 0, 0x83, 0, 0, 0,                      // DROUTE | NOOUTPUT
+            8, 0, 4, 0, 5, 0, 0, 0,
+            8, 0, 5, 0, 0, 0, 0, 0,
+            8, 0, 6, 0, 0, 0, 0, 0,
+            8, 0, 7, 0, 1, 0, 0, 0,
+            8, 0, 8, 0, 2, 0, 0, 0,
+            8, 0, 9, 0, 0, 0, 0, 0,
+            6, 0, 11, 0, 2, 0, 0, 0,
+            16, 0, 12, 0,                                   // STATS64 with conns only
+                12, 0, 1, 0, 0, 0xf2, 0x05, 0x2a, 0x01, 0, 0, 0,
+        ];
+        let msg = kernel_message(0x1c, 10, 5, 2, &dest);
+        let r = replies(&msg).next().unwrap().unwrap();
+        let entry = dest_from_reply(r.payload, Family::Inet).unwrap();
+        assert_eq!(entry.dest.address, "10.0.0.7:80".parse().unwrap());
+        assert_eq!(entry.dest.forward, crate::ipvs::Forward::Route);
+        assert_eq!(entry.dest.weight, 5);
+        assert_eq!((entry.active_conns, entry.inact_conns), (1, 2));
+        assert_eq!(entry.stats.conns, 5_000_000_000);
     }
 
     #[test]
