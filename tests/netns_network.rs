@@ -1,0 +1,814 @@
+//! Links, addresses, routes and sysctls against the real kernel.
+//!
+//! Every test makes its own network namespace (`lvsinit-t-<test>-<pid>`),
+//! fills it with veth pairs with fixed MACs, and runs the library in a thread
+//! that has `setns()`ed into it; results are read back with `ip -j`. The
+//! host's own namespace is never touched. A guard deletes the namespace even
+//! when a test fails.
+//!
+//! These tests need root and iproute2's `ip`. Without them they FAIL with a
+//! message saying so: they never skip quietly.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::future::Future;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::sync::Mutex;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use lvsinit::config::{Interface, IpNet, LinkMatch, MacAddr, Route};
+use lvsinit::netlink::{Failure, NetlinkError, Network};
+use lvsinit::sysctl;
+use nix::sched::CloneFlags;
+use serde_json::Value;
+
+const MAC_A: &str = "52:54:00:00:01:01";
+const MAC_B: &str = "52:54:00:00:01:02";
+const MAC_C: &str = "52:54:00:00:01:03";
+
+// ---------------------------------------------------------------------------
+// Log capture: each line is kept with the thread that logged it, so a test
+// sees exactly what its own apply logged even with tests running in parallel.
+
+struct Capture;
+
+static LOGS: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
+static CAPTURE: Capture = Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        let line = record.args().to_string();
+        eprintln!("[{}] {line}", record.level());
+        LOGS.lock()
+            .unwrap()
+            .push((std::thread::current().id(), line));
+    }
+    fn flush(&self) {}
+}
+
+fn init_logging() {
+    // Only the first test's call installs it; the others find it there.
+    let _ = log::set_logger(&CAPTURE);
+    log::set_max_level(log::LevelFilter::Info);
+}
+
+fn logs_of(thread: ThreadId) -> Vec<String> {
+    let mut logs = LOGS.lock().unwrap();
+    let (mine, others): (Vec<_>, Vec<_>) = logs.drain(..).partition(|(t, _)| *t == thread);
+    *logs = others;
+    mine.into_iter().map(|(_, line)| line).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Preconditions and commands.
+
+fn require_root() {
+    let euid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .expect("cannot stat /proc/self");
+    assert_eq!(
+        euid, 0,
+        "these tests create network namespaces and must run as root (euid is {euid}); \
+         run `sudo cargo test --test netns_network`"
+    );
+    let ip = Command::new("ip").arg("-V").output();
+    assert!(
+        matches!(&ip, Ok(out) if out.status.success()),
+        "these tests need iproute2's `ip` on PATH: {ip:?}"
+    );
+}
+
+/// Run a command that must succeed; its stdout.
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd} {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn net(s: &str) -> IpNet {
+    let (addr, len) = s.split_once('/').expect("addr/len");
+    IpNet {
+        addr: addr.parse().expect("address"),
+        prefix_len: len.parse().expect("prefix length"),
+    }
+}
+
+fn mac(s: &str) -> MacAddr {
+    let mut bytes = [0u8; 6];
+    for (b, part) in bytes.iter_mut().zip(s.split(':')) {
+        *b = u8::from_str_radix(part, 16).expect("hex");
+    }
+    MacAddr(bytes)
+}
+
+fn by_mac(name: &str, m: &str, addrs: &[&str], mtu: Option<u32>) -> Interface {
+    Interface {
+        name: name.into(),
+        matcher: LinkMatch::Mac(mac(m)),
+        addresses: addrs.iter().map(|a| net(a)).collect(),
+        mtu,
+    }
+}
+
+fn by_device(name: &str, dev: &str, addrs: &[&str]) -> Interface {
+    Interface {
+        name: name.into(),
+        matcher: LinkMatch::Device(dev.into()),
+        addresses: addrs.iter().map(|a| net(a)).collect(),
+        mtu: None,
+    }
+}
+
+fn route(
+    dst: &str,
+    via: Option<&str>,
+    dev: Option<&str>,
+    table: Option<u32>,
+    metric: Option<u32>,
+) -> Route {
+    Route {
+        destination: net(dst),
+        gateway: via.map(|g| g.parse().expect("gateway")),
+        device: dev.map(String::from),
+        metric,
+        table,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The namespace guard.
+
+struct Netns {
+    name: String,
+}
+
+/// What `ip` shows, reduced to what the config decides: link names, MACs,
+/// MTUs and up flags; addresses; unicast routes of every table. (Lifetimes,
+/// DAD flags and carrier come and go on their own.)
+#[derive(Debug, PartialEq, Eq)]
+struct State {
+    links: BTreeSet<String>,
+    addrs: BTreeSet<String>,
+    routes: BTreeSet<String>,
+}
+
+impl Netns {
+    fn new(test: &str) -> Netns {
+        require_root();
+        init_logging();
+        let name = format!("lvsinit-t-{test}-{}", std::process::id());
+        run("ip", &["netns", "add", &name]);
+        Netns { name }
+    }
+
+    /// `ip -n NS ARGS...`
+    fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all)
+    }
+
+    /// `ip -n NS -j ARGS...`, parsed.
+    fn ip_json(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["-j"];
+        all.extend_from_slice(args);
+        let text = self.ip(&all);
+        if text.trim().is_empty() {
+            return Vec::new();
+        }
+        match serde_json::from_str(&text).expect("ip -j prints JSON") {
+            Value::Array(items) => items,
+            other => panic!("ip -j printed {other}"),
+        }
+    }
+
+    /// A veth pair `name` (with MAC `mac`) / `peer`, the peer up so `name`
+    /// gets carrier once it is up.
+    fn veth(&self, name: &str, mac: &str, peer: &str) {
+        self.ip(&[
+            "link", "add", name, "address", mac, "type", "veth", "peer", "name", peer,
+        ]);
+        self.ip(&["link", "set", peer, "up"]);
+    }
+
+    /// Run the future `make()` builds in a thread that has entered this
+    /// namespace, on a current-thread tokio runtime. Returns its output and
+    /// the lines that thread logged.
+    fn enter<F, Fut>(&self, make: F) -> (Fut::Output, Vec<String>)
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future,
+        Fut::Output: Send,
+    {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let ns = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+                    // setns(2) moves only this thread into the namespace.
+                    nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET)
+                        .expect("setns into the test namespace");
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("tokio runtime");
+                    let out = runtime.block_on(make());
+                    drop(runtime);
+                    (out, logs_of(std::thread::current().id()))
+                })
+                .join()
+                .expect("the namespace thread panicked")
+        })
+    }
+
+    /// Connect, apply the interfaces and then, if given, the routes.
+    fn apply(
+        &self,
+        interfaces: &[Interface],
+        routes: Option<&[Route]>,
+        wait: Duration,
+    ) -> (Vec<Failure>, Vec<String>) {
+        self.enter(move || async move {
+            let net = Network::connect().expect("rtnetlink connection");
+            let mut failures = net.apply_interfaces(interfaces, wait).await;
+            if let Some(routes) = routes {
+                failures.extend(net.apply_routes(routes, interfaces).await);
+            }
+            failures
+        })
+    }
+
+    fn link(&self, name: &str) -> Option<Value> {
+        self.ip_json(&["link", "show"])
+            .into_iter()
+            .find(|l| l["ifname"] == name)
+    }
+
+    /// "192.168.1.1/24" for each address on `dev`.
+    fn addrs(&self, dev: &str) -> BTreeSet<String> {
+        self.ip_json(&["addr", "show", "dev", dev])
+            .iter()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .map(|a| format!("{}/{}", a["local"].as_str().unwrap_or("?"), a["prefixlen"]))
+            .collect()
+    }
+
+    /// Unicast routes of all tables, both families, written as
+    /// "DST [via GW] [dev DEV] [table T] proto P [metric M]".
+    fn routes(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for family in ["-4", "-6"] {
+            for r in self.ip_json(&[family, "route", "show", "table", "all"]) {
+                if r.get("type").is_some() {
+                    continue; // local, broadcast, multicast: the kernel's own
+                }
+                let mut s = r["dst"].as_str().unwrap_or("?").to_string();
+                if let Some(gw) = r["gateway"].as_str() {
+                    s += &format!(" via {gw}");
+                }
+                if let Some(dev) = r["dev"].as_str() {
+                    s += &format!(" dev {dev}");
+                }
+                match &r["table"] {
+                    Value::Null => {}
+                    Value::String(t) if t == "main" => {}
+                    Value::String(t) => s += &format!(" table {t}"),
+                    other => s += &format!(" table {other}"),
+                }
+                // `ip -j` leaves out the default, `proto boot`.
+                s += &format!(" proto {}", r["protocol"].as_str().unwrap_or("boot"));
+                if let Some(m) = r["metric"].as_u64().filter(|m| *m != 0) {
+                    s += &format!(" metric {m}");
+                }
+                out.insert(s);
+            }
+        }
+        out
+    }
+
+    fn state(&self) -> State {
+        let links = self
+            .ip_json(&["link", "show"])
+            .iter()
+            .map(|l| {
+                let up = l["flags"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|x| x == "UP"));
+                format!("{} {} mtu {} up {up}", l["ifname"], l["address"], l["mtu"])
+            })
+            .collect();
+        let addrs = self
+            .ip_json(&["addr", "show"])
+            .iter()
+            .flat_map(|l| {
+                let dev = l["ifname"].as_str().unwrap_or("?").to_string();
+                l["addr_info"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |a| {
+                        format!(
+                            "{dev} {}/{}",
+                            a["local"].as_str().unwrap_or("?"),
+                            a["prefixlen"]
+                        )
+                    })
+            })
+            .collect();
+        State {
+            links,
+            addrs,
+            routes: self.routes(),
+        }
+    }
+
+    /// Wait until `dev` has an IPv6 link-local address (the kernel adds one
+    /// shortly after the link comes up with carrier).
+    fn wait_for_link_local(&self, dev: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.addrs(dev).iter().any(|a| a.starts_with("fe80:")) {
+            assert!(
+                Instant::now() < deadline,
+                "{dev} got no fe80:: address: {:?}",
+                self.addrs(dev)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let out = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+        if !matches!(&out, Ok(o) if o.status.success()) {
+            eprintln!("could not delete namespace {}: {out:?}", self.name);
+        }
+    }
+}
+
+fn assert_no_failures(failures: &[Failure]) {
+    let text: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
+    assert!(failures.is_empty(), "unexpected failures: {text:#?}");
+}
+
+fn assert_logged(logs: &[String], line: &str) {
+    assert!(
+        logs.iter().any(|l| l == line),
+        "expected log line {line:?} in {logs:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Interfaces.
+
+#[test]
+fn interfaces_by_mac_and_by_device_renamed_with_mtu_and_addresses() {
+    let ns = Netns::new("ifaces");
+    ns.veth("eth0", MAC_A, "peer0");
+    ns.veth("eth1", MAC_B, "peer1");
+    ns.ip(&["addr", "add", "172.16.0.9/16", "dev", "eth0"]);
+    ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "eth1"]);
+    ns.ip(&["addr", "add", "10.9.9.9/24", "dev", "eth1"]);
+    ns.ip(&["link", "set", "eth1", "up"]);
+
+    let interfaces = [
+        by_mac(
+            "wan",
+            MAC_A,
+            &["192.168.1.1/24", "2001:db8:1::1/64"],
+            Some(1400),
+        ),
+        by_device("lan", "eth1", &["10.0.0.1/24"]),
+    ];
+    let (failures, logs) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_no_failures(&failures);
+
+    assert_logged(&logs, "link eth0 (52:54:00:00:01:01) renamed to wan");
+    assert_logged(&logs, "link eth1 (52:54:00:00:01:02) renamed to lan");
+    assert_logged(&logs, "wan: MTU set to 1400 (was 1500)");
+    assert_logged(&logs, "wan: added 192.168.1.1/24");
+    assert_logged(&logs, "wan: added 2001:db8:1::1/64");
+    assert_logged(&logs, "wan: removed 172.16.0.9/16");
+    assert_logged(&logs, "lan: removed 10.9.9.9/24");
+    assert_logged(&logs, "wan: link set up");
+    assert_logged(&logs, "lan: link set up");
+    assert!(
+        !logs.iter().any(|l| l.contains("added 10.0.0.1/24")),
+        "10.0.0.1/24 was already there: {logs:#?}"
+    );
+
+    assert!(ns.link("eth0").is_none() && ns.link("eth1").is_none());
+    let wan = ns.link("wan").expect("wan exists");
+    assert_eq!(wan["address"], MAC_A);
+    assert_eq!(wan["mtu"], 1400);
+    assert!(
+        wan["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+        "{wan}"
+    );
+    let lan = ns.link("lan").expect("lan exists");
+    assert_eq!(lan["address"], MAC_B);
+    assert_eq!(lan["mtu"], 1500);
+
+    ns.wait_for_link_local("wan");
+    ns.wait_for_link_local("lan");
+    let wan_addrs = ns.addrs("wan");
+    assert!(
+        wan_addrs.contains("192.168.1.1/24") && wan_addrs.contains("2001:db8:1::1/64"),
+        "{wan_addrs:?}"
+    );
+    assert!(!wan_addrs.contains("172.16.0.9/16"), "{wan_addrs:?}");
+    let lan_addrs = ns.addrs("lan");
+    assert!(
+        lan_addrs.contains("10.0.0.1/24") && !lan_addrs.contains("10.9.9.9/24"),
+        "{lan_addrs:?}"
+    );
+
+    // Applying again changes and logs nothing, and keeps fe80:: addresses.
+    let before = ns.state();
+    let (failures, logs) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_no_failures(&failures);
+    assert!(logs.is_empty(), "second apply logged {logs:#?}");
+    assert_eq!(ns.state(), before);
+    assert!(ns.addrs("wan").iter().any(|a| a.starts_with("fe80:")));
+}
+
+#[test]
+fn swapping_two_names_works() {
+    let ns = Netns::new("swap");
+    ns.veth("eth0", MAC_A, "peer0");
+    ns.veth("eth1", MAC_B, "peer1");
+    let interfaces = [
+        by_mac("eth1", MAC_A, &[], None),
+        by_mac("eth0", MAC_B, &[], None),
+    ];
+    let (failures, _) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_no_failures(&failures);
+    assert_eq!(ns.link("eth1").expect("eth1")["address"], MAC_A);
+    assert_eq!(ns.link("eth0").expect("eth0")["address"], MAC_B);
+    assert!(
+        ns.state().links.iter().all(|l| !l.contains("lvsinit")),
+        "a parked name was left behind"
+    );
+
+    let (failures, logs) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_no_failures(&failures);
+    assert!(logs.is_empty(), "second apply logged {logs:#?}");
+}
+
+#[test]
+fn renaming_onto_a_taken_name_fails_naming_both_links() {
+    let ns = Netns::new("taken");
+    ns.veth("eth0", MAC_A, "peer0");
+    ns.veth("wan", MAC_C, "peer9"); // not in the config: nobody renames it away
+    let interfaces = [
+        by_mac("wan", MAC_A, &["192.168.1.1/24"], None),
+        by_device("lan", "peer9", &["10.0.0.1/24"]),
+    ];
+    let (failures, _) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0].what, "interface wan (mac 52:54:00:00:01:01)");
+    assert!(
+        matches!(failures[0].error, NetlinkError::NameTaken { .. }),
+        "{}",
+        failures[0]
+    );
+    let text = failures[0].error.to_string();
+    assert!(
+        text.contains("eth0 (52:54:00:00:01:01)") && text.contains("link wan"),
+        "{text}"
+    );
+
+    // Neither link was touched; the other interface was still configured.
+    assert_eq!(
+        ns.link("eth0").expect("eth0 kept its name")["address"],
+        MAC_A
+    );
+    assert_eq!(ns.link("wan").expect("wan still there")["address"], MAC_C);
+    assert!(ns.addrs("eth0").is_empty());
+    assert!(ns.addrs("lan").contains("10.0.0.1/24"));
+}
+
+#[test]
+fn late_link_is_found_within_the_wait() {
+    let ns = Netns::new("late");
+    ns.veth("eth0", MAC_A, "peer0");
+    let interfaces = [
+        by_mac("wan", MAC_A, &["192.168.1.1/24"], None),
+        by_mac("lan", MAC_B, &["10.0.0.1/24"], Some(1400)),
+    ];
+    let name = ns.name.clone();
+    let hotplug = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        let args = [
+            "-n", &name, "link", "add", "eth1", "address", MAC_B, "type", "veth", "peer", "name",
+            "peer1",
+        ];
+        run("ip", &args);
+    });
+    let started = Instant::now();
+    let (failures, logs) = ns.apply(&interfaces, None, Duration::from_secs(10));
+    let took = started.elapsed();
+    hotplug.join().expect("hotplug thread");
+    assert_no_failures(&failures);
+    assert!(
+        took >= Duration::from_millis(900),
+        "returned before the link existed: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?} for a link that came after 1 s"
+    );
+    assert_logged(&logs, "link eth1 (52:54:00:00:01:02) renamed to lan");
+    let lan = ns.link("lan").expect("lan exists");
+    assert_eq!(lan["mtu"], 1400);
+    assert!(ns.addrs("lan").contains("10.0.0.1/24"));
+    assert!(ns.addrs("wan").contains("192.168.1.1/24"));
+}
+
+#[test]
+fn missing_link_fails_after_the_wait_and_the_others_are_configured() {
+    let ns = Netns::new("missing");
+    ns.veth("eth0", MAC_A, "peer0");
+    let interfaces = [
+        by_mac("wan", MAC_A, &["192.168.1.1/24"], None),
+        by_mac("lan", MAC_C, &["10.0.0.1/24"], None),
+    ];
+    let wait = Duration::from_millis(1500);
+    let started = Instant::now();
+    let (failures, _) = ns.apply(&interfaces, None, wait);
+    let took = started.elapsed();
+    assert!(
+        took >= wait,
+        "gave up after {took:?}, before the {wait:?} bound"
+    );
+    assert!(took < wait + Duration::from_secs(2), "took {took:?}");
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0].what, "interface lan (mac 52:54:00:00:01:03)");
+    assert!(
+        matches!(failures[0].error, NetlinkError::LinkNotFound { .. }),
+        "{}",
+        failures[0]
+    );
+
+    let wan = ns.link("wan").expect("wan configured anyway");
+    assert!(
+        wan["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+        "{wan}"
+    );
+    assert!(ns.addrs("wan").contains("192.168.1.1/24"));
+}
+
+#[test]
+fn loopback_comes_up_once() {
+    let ns = Netns::new("lo");
+    let lo_up = |ns: &Netns| {
+        let lo = ns.link("lo").expect("lo");
+        lo["flags"].as_array().unwrap().iter().any(|f| f == "UP")
+    };
+    assert!(!lo_up(&ns), "a new namespace starts with lo down");
+    let (result, logs) =
+        ns.enter(|| async { Network::connect().expect("connect").loopback_up().await });
+    result.expect("loopback_up");
+    assert!(lo_up(&ns));
+    assert_eq!(logs, ["lo: link set up"]);
+    let (result, logs) =
+        ns.enter(|| async { Network::connect().expect("connect").loopback_up().await });
+    result.expect("loopback_up again");
+    assert!(logs.is_empty(), "{logs:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Routes.
+
+/// One link `wan` (MAC A) with IPv4 and IPv6 addresses, its peer up.
+fn wan_namespace(test: &str) -> (Netns, Vec<Interface>) {
+    let ns = Netns::new(test);
+    ns.veth("eth0", MAC_A, "peer0");
+    let interfaces = vec![by_mac(
+        "wan",
+        MAC_A,
+        &["192.168.1.1/24", "2001:db8:1::1/64"],
+        None,
+    )];
+    (ns, interfaces)
+}
+
+#[test]
+fn routes_are_added_replaced_and_removed_and_others_are_left_alone() {
+    let (ns, interfaces) = wan_namespace("routes");
+    let mut routes = vec![
+        route("0.0.0.0/0", Some("192.168.1.254"), None, None, None),
+        route(
+            "10.20.0.0/16",
+            Some("192.168.1.254"),
+            Some("wan"),
+            Some(100),
+            None,
+        ),
+        route("10.30.0.0/16", None, Some("wan"), None, Some(50)),
+        route(
+            "2001:db8:99::/48",
+            Some("2001:db8:1::fe"),
+            Some("wan"),
+            None,
+            None,
+        ),
+    ];
+    let (failures, logs) = ns.apply(&interfaces, Some(&routes), Duration::ZERO);
+    assert_no_failures(&failures);
+    assert_logged(&logs, "route 0.0.0.0/0 via 192.168.1.254: added");
+    assert_logged(
+        &logs,
+        "route 10.20.0.0/16 via 192.168.1.254 dev wan table 100: added",
+    );
+
+    let got = ns.routes();
+    for want in [
+        "default via 192.168.1.254 dev wan proto static",
+        "10.20.0.0/16 via 192.168.1.254 dev wan table 100 proto static",
+        "10.30.0.0/16 dev wan proto static metric 50",
+        "2001:db8:99::/48 via 2001:db8:1::fe dev wan proto static metric 1024",
+        "192.168.1.0/24 dev wan proto kernel",
+    ] {
+        assert!(got.contains(want), "missing {want:?} in {got:#?}");
+    }
+
+    // A route someone added by hand (proto boot) is not ours.
+    ns.ip(&["route", "add", "10.40.0.0/16", "via", "192.168.1.254"]);
+
+    // Same config again: nothing changes, nothing is logged.
+    let before = ns.state();
+    let (failures, logs) = ns.apply(&interfaces, Some(&routes), Duration::ZERO);
+    assert_no_failures(&failures);
+    assert!(logs.is_empty(), "second apply logged {logs:#?}");
+    assert_eq!(ns.state(), before);
+
+    // New gateway for the default route; the table-100 route is dropped.
+    routes[0] = route("0.0.0.0/0", Some("192.168.1.253"), None, None, None);
+    routes.remove(1);
+    let (failures, logs) = ns.apply(&interfaces, Some(&routes), Duration::ZERO);
+    assert_no_failures(&failures);
+    assert_eq!(logs.len(), 2, "{logs:#?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("route 0.0.0.0/0 via 192.168.1.253: replaced")),
+        "{logs:#?}"
+    );
+    assert_logged(
+        &logs,
+        "route 10.20.0.0/16 via 192.168.1.254 dev wan table 100 metric 0: removed (no longer configured)",
+    );
+
+    let got = ns.routes();
+    assert!(
+        got.contains("default via 192.168.1.253 dev wan proto static"),
+        "{got:#?}"
+    );
+    assert!(
+        !got.iter()
+            .any(|r| r.contains("192.168.1.254 dev wan proto static")),
+        "{got:#?}"
+    );
+    assert!(
+        !got.iter().any(|r| r.starts_with("10.20.0.0/16")),
+        "{got:#?}"
+    );
+    assert!(
+        got.contains("10.40.0.0/16 via 192.168.1.254 dev wan proto boot"),
+        "{got:#?}"
+    );
+    assert!(
+        got.contains("192.168.1.0/24 dev wan proto kernel"),
+        "{got:#?}"
+    );
+    assert!(
+        got.contains("10.30.0.0/16 dev wan proto static metric 50"),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn a_bad_route_fails_alone() {
+    let (ns, interfaces) = wan_namespace("badroute");
+    let routes = [
+        route("10.1.0.0/16", Some("10.99.99.1"), None, None, None),
+        route("10.2.0.0/16", None, Some("nosuch"), None, None),
+        route("10.3.0.0/16", Some("192.168.1.254"), None, None, None),
+    ];
+    let (failures, _) = ns.apply(&interfaces, Some(&routes), Duration::ZERO);
+    for f in &failures {
+        eprintln!("{f}");
+    }
+    assert_eq!(failures.len(), 2, "{failures:#?}");
+    assert_eq!(failures[0].what, "route 10.1.0.0/16 via 10.99.99.1");
+    assert_eq!(
+        failures[0].error.errno(),
+        Some(libc_enetunreach()),
+        "{}",
+        failures[0]
+    );
+    assert_eq!(failures[1].what, "route 10.2.0.0/16 dev nosuch");
+    assert!(
+        matches!(failures[1].error, NetlinkError::NoSuchDevice(_)),
+        "{}",
+        failures[1]
+    );
+    let got = ns.routes();
+    assert!(
+        got.contains("10.3.0.0/16 via 192.168.1.254 dev wan proto static"),
+        "{got:#?}"
+    );
+    assert!(
+        !got.iter()
+            .any(|r| r.starts_with("10.1.0.0/16") || r.starts_with("10.2.0.0/16")),
+        "{got:#?}"
+    );
+}
+
+/// ENETUNREACH: what the kernel says about a gateway on no connected subnet.
+fn libc_enetunreach() -> i32 {
+    nix::errno::Errno::ENETUNREACH as i32
+}
+
+// ---------------------------------------------------------------------------
+// Sysctls: /proc/sys/net belongs to the namespace of the thread opening it.
+
+/// Read a file as a process inside the namespace sees it.
+fn cat_in(ns: &Netns, file: &str) -> String {
+    run("ip", &["netns", "exec", &ns.name, "cat", file])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn sysctls_apply_inside_the_namespace_only() {
+    let ns = Netns::new("sysctl");
+    let host_forward = sysctl::get("net.ipv4.ip_forward").expect("host ip_forward");
+    let host_rp = sysctl::get("net.ipv4.conf.default.rp_filter").expect("host rp_filter");
+    let ns_before = cat_in(&ns, "/proc/sys/net/ipv4/ip_forward");
+
+    let config = vec![
+        (
+            "net.ipv4.conf.default.rp_filter".to_string(),
+            "2".to_string(),
+        ),
+        ("net.ipv4.no_such_parameter".to_string(), "1".to_string()),
+        ("net/ipv4/conf/all/arp_ignore".to_string(), "1".to_string()),
+    ];
+    let config = &config;
+    let ((seen_before, failures, seen_after), logs) = ns.enter(move || async move {
+        let before = sysctl::get("net.ipv4.ip_forward").expect("get in namespace");
+        let failures = sysctl::apply(config);
+        let after = sysctl::get("net.ipv4.ip_forward").expect("get in namespace");
+        (before, failures, after)
+    });
+    // The thread read its namespace's value, not the host's.
+    assert_eq!(seen_before, ns_before);
+    assert_eq!(seen_after, "1");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, "net.ipv4.no_such_parameter");
+    assert!(
+        matches!(failures[0].1, sysctl::SysctlError::Unknown { .. }),
+        "{:?}",
+        failures[0].1
+    );
+
+    assert_eq!(cat_in(&ns, "/proc/sys/net/ipv4/ip_forward"), "1");
+    assert_eq!(
+        cat_in(&ns, "/proc/sys/net/ipv4/conf/default/rp_filter"),
+        "2"
+    );
+    assert_eq!(cat_in(&ns, "/proc/sys/net/ipv4/conf/all/arp_ignore"), "1");
+    assert_logged(&logs, "sysctl net.ipv4.conf.default.rp_filter = 2");
+    if ns_before != "1" {
+        assert_logged(&logs, "sysctl net.ipv4.ip_forward = 1");
+    }
+
+    // The host's namespace is untouched.
+    assert_eq!(sysctl::get("net.ipv4.ip_forward").unwrap(), host_forward);
+    assert_eq!(
+        sysctl::get("net.ipv4.conf.default.rp_filter").unwrap(),
+        host_rp
+    );
+
+    // Again: every value is already there, nothing is written or logged.
+    let (failures, logs) = ns.enter(move || async move { sysctl::apply(config) });
+    assert_eq!(failures.len(), 1);
+    assert!(logs.is_empty(), "{logs:?}");
+}
