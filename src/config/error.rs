@@ -63,8 +63,9 @@ impl fmt::Display for Diagnostic {
 
 /// Every error found in a file; nothing is applied when there is one.
 ///
-/// `diagnostics` holds the errors and, for context, the warnings, in file
-/// order. Displays as one diagnostic per line.
+/// `diagnostics` holds only the errors (warnings of a rejected file are
+/// dropped: they would muddle the error count), in file order. Displays as
+/// one diagnostic per line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", render(.diagnostics))]
 pub struct ConfigError {
@@ -143,6 +144,13 @@ impl Reporter {
     pub(super) fn finish(mut self) -> Vec<Diagnostic> {
         self.diagnostics.sort_by_key(|d| (d.line, d.column));
         self.diagnostics
+    }
+
+    /// The errors only, in file order, for a rejected file.
+    pub(super) fn finish_errors(self) -> Vec<Diagnostic> {
+        let mut errors = self.finish();
+        errors.retain(|d| d.severity == Severity::Error);
+        errors
     }
 }
 
