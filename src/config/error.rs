@@ -112,6 +112,24 @@ impl Reporter {
         (line, column)
     }
 
+    /// Where the key ending at byte `offset` starts: the first non-blank
+    /// byte of its line when only dots, blanks and key characters lie
+    /// between, else `offset` itself.
+    pub(super) fn key_start(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text_len);
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self.line_starts[line - 1];
+        let before = &self.text[start..offset];
+        let key_chars = |c: char| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | '\t' | '"' | '\'')
+        };
+        if before.chars().all(key_chars) {
+            start + (before.len() - before.trim_start().len())
+        } else {
+            offset
+        }
+    }
+
     /// Record an error at the start of `span`.
     pub(super) fn error(&mut self, span: &Span, path: &str, message: impl Into<String>) {
         self.push(Severity::Error, span, path, message.into());
@@ -207,6 +225,16 @@ mod tests {
         assert_eq!(r.position(12), (4, 1));
         // Past the end clamps to the end.
         assert_eq!(r.position(999), (4, 5));
+    }
+
+    #[test]
+    fn dotted_keys_start_at_their_first_word() {
+        let text = "  net.ipv4.vs.conntrack = 1\nx = { a.b = 1 }\n";
+        let r = Reporter::new("f", text);
+        assert_eq!(r.key_start(14), 2);
+        assert_eq!(r.key_start(2), 2);
+        // Inside an inline table: left as it is.
+        assert_eq!(r.key_start(36), 36);
     }
 
     #[test]

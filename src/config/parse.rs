@@ -194,13 +194,16 @@ fn collect_sysctls(
         }
         let path = join("sysctl", &name);
         ctx.locations.record(&path, value.span());
+        // For a dotted key (`net.ipv4.vs.conntrack = 1`) TOML gives the span
+        // of its last word only; point at the whole key instead.
+        let key_span = ctx.report.key_start(key.span().start)..key.span().end;
         if let Err(message) = check_sysctl_name(&name) {
-            ctx.report.error(&key.span(), &path, message);
+            ctx.report.error(&key_span, &path, message);
             continue;
         }
         let field = Field {
             path: path.clone(),
-            key_span: key.span(),
+            key_span: key_span.clone(),
             value,
         };
         let text = match value.get_ref() {
@@ -228,7 +231,7 @@ fn collect_sysctls(
             );
             continue;
         }
-        found.push((name, text, key.span()));
+        found.push((name, text, key_span));
     }
 }
 
@@ -729,7 +732,7 @@ mod tests {
             (
                 "[sysctl]\n\"net.ipv4.vs.conntrack\" = 1\nnet.ipv4.vs.conntrack = 0\n",
                 &[
-                    "router.toml:3:13: error: sysctl.\"net.ipv4.vs.conntrack\": set twice; it is first set on line 2",
+                    "router.toml:3:1: error: sysctl.\"net.ipv4.vs.conntrack\": set twice; it is first set on line 2",
                 ],
             ),
         ]);
