@@ -134,8 +134,18 @@ pub(super) fn array_of_tables<'a, 'i>(
     ctx: &mut Ctx,
     field: &Field<'a, 'i>,
 ) -> Vec<(usize, Field<'a, 'i>)> {
-    let name = field.path.rsplit('.').next().unwrap_or(&field.path);
-    let expected = format!("an array of tables ([[{name}]])");
+    // The header as written: `service[0].real_server` is `[[service.real_server]]`.
+    let mut header = String::new();
+    let mut in_index = false;
+    for c in field.path.chars() {
+        match c {
+            '[' => in_index = true,
+            ']' => in_index = false,
+            _ if !in_index => header.push(c),
+            _ => {}
+        }
+    }
+    let expected = format!("an array of tables ([[{header}]])");
     let Some(items) = ctx.array(field, &expected) else {
         return Vec::new();
     };

@@ -765,6 +765,14 @@ mod tests {
                 ],
             ),
             (
+                "[[service]]\nfwmark = 1\nforwarding = \"nat\"\n\
+                 [service.real_server]\naddress = \"192.168.3.2:5432\"\n",
+                &[
+                    "router.toml:4:1: error: service[0].real_server: expected an array of tables \
+                   ([[service.real_server]]), found a table",
+                ],
+            ),
+            (
                 "[[service]]\nfwmark = 0\nforwarding = \"nat\"\n",
                 &[
                     "router.toml:2:10: error: service[0].fwmark: 0 is out of range; expected 1..=4294967295",
