@@ -383,6 +383,7 @@ fn interfaces_by_mac_and_by_device_renamed_with_mtu_and_addresses() {
     ns.veth("eth0", MAC_A, "peer0");
     ns.veth("eth1", MAC_B, "peer1");
     ns.ip(&["addr", "add", "172.16.0.9/16", "dev", "eth0"]);
+    ns.ip(&["addr", "add", "2001:db8:ff::9/64", "dev", "eth0", "nodad"]);
     ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "eth1"]);
     ns.ip(&["addr", "add", "10.9.9.9/24", "dev", "eth1"]);
     ns.ip(&["link", "set", "eth1", "up"]);
@@ -405,6 +406,7 @@ fn interfaces_by_mac_and_by_device_renamed_with_mtu_and_addresses() {
     assert_logged(&logs, "wan: added 192.168.1.1/24");
     assert_logged(&logs, "wan: added 2001:db8:1::1/64");
     assert_logged(&logs, "wan: removed 172.16.0.9/16");
+    assert_logged(&logs, "wan: removed 2001:db8:ff::9/64");
     assert_logged(&logs, "lan: removed 10.9.9.9/24");
     assert_logged(&logs, "wan: link set up");
     assert_logged(&logs, "lan: link set up");
@@ -502,6 +504,30 @@ fn renaming_onto_a_taken_name_fails_naming_both_links() {
     assert_eq!(ns.link("wan").expect("wan still there")["address"], MAC_C);
     assert!(ns.addrs("eth0").is_empty());
     assert!(ns.addrs("lan").contains("10.0.0.1/24"));
+}
+
+#[test]
+fn one_link_cannot_serve_two_interfaces() {
+    let ns = Netns::new("claimed");
+    ns.veth("eth0", MAC_A, "peer0");
+    let interfaces = [
+        by_mac("wan", MAC_A, &["192.168.1.1/24"], None),
+        by_device("lan", "eth0", &["10.0.0.1/24"]),
+    ];
+    let (failures, _) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0].what, "interface lan (device eth0)");
+    assert!(
+        matches!(failures[0].error, NetlinkError::LinkClaimed { .. }),
+        "{}",
+        failures[0]
+    );
+    // The first claim stands; the second interface changed nothing.
+    let wan = ns.addrs("wan");
+    assert!(
+        wan.contains("192.168.1.1/24") && !wan.contains("10.0.0.1/24"),
+        "{wan:?}"
+    );
 }
 
 #[test]
@@ -629,6 +655,7 @@ fn routes_are_added_replaced_and_removed_and_others_are_left_alone() {
             None,
             None,
         ),
+        route("::/0", Some("2001:db8:1::fe"), None, None, None),
     ];
     let (failures, logs) = ns.apply(&interfaces, Some(&routes), Duration::ZERO);
     assert_no_failures(&failures);
@@ -644,6 +671,7 @@ fn routes_are_added_replaced_and_removed_and_others_are_left_alone() {
         "10.20.0.0/16 via 192.168.1.254 dev wan table 100 proto static",
         "10.30.0.0/16 dev wan proto static metric 50",
         "2001:db8:99::/48 via 2001:db8:1::fe dev wan proto static metric 1024",
+        "default via 2001:db8:1::fe dev wan proto static metric 1024",
         "192.168.1.0/24 dev wan proto kernel",
     ] {
         assert!(got.contains(want), "missing {want:?} in {got:#?}");
@@ -659,12 +687,18 @@ fn routes_are_added_replaced_and_removed_and_others_are_left_alone() {
     assert!(logs.is_empty(), "second apply logged {logs:#?}");
     assert_eq!(ns.state(), before);
 
-    // New gateway for the default route; the table-100 route is dropped.
+    // New gateways for both default routes; the table-100 route is dropped.
     routes[0] = route("0.0.0.0/0", Some("192.168.1.253"), None, None, None);
+    routes[4] = route("::/0", Some("2001:db8:1::fd"), None, None, None);
     routes.remove(1);
     let (failures, logs) = ns.apply(&interfaces, Some(&routes), Duration::ZERO);
     assert_no_failures(&failures);
-    assert_eq!(logs.len(), 2, "{logs:#?}");
+    assert_eq!(logs.len(), 3, "{logs:#?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("route ::/0 via 2001:db8:1::fd: replaced")),
+        "{logs:#?}"
+    );
     assert!(
         logs.iter()
             .any(|l| l.starts_with("route 0.0.0.0/0 via 192.168.1.253: replaced")),
@@ -678,6 +712,15 @@ fn routes_are_added_replaced_and_removed_and_others_are_left_alone() {
     let got = ns.routes();
     assert!(
         got.contains("default via 192.168.1.253 dev wan proto static"),
+        "{got:#?}"
+    );
+    assert!(
+        got.contains("default via 2001:db8:1::fd dev wan proto static metric 1024"),
+        "{got:#?}"
+    );
+    assert!(
+        !got.iter()
+            .any(|r| r.starts_with("default via 2001:db8:1::fe")),
         "{got:#?}"
     );
     assert!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
     /// The rtnetlink socket could not be opened or set up.
-    #[error("cannot open an rtnetlink socket")]
+    #[error("cannot open an rtnetlink socket: {0}")]
     Socket(#[source] io::Error),
 
     /// [`super::Network::connect`] was called outside a tokio runtime.
@@ -33,7 +33,7 @@ pub enum NetlinkError {
 
     /// The request failed before or after the kernel (socket closed,
     /// unparsable reply).
-    #[error("{action}")]
+    #[error("{action}: {source}")]
     Request {
         action: String,
         #[source]

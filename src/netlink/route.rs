@@ -256,10 +256,14 @@ pub(crate) async fn reconcile(
                 "{what}: replaced {}",
                 describe_installed(same_key[0], names)
             ),
-            Err(e) => failures.push((
-                what.clone(),
-                NetlinkError::from_rtnetlink(format!("adding {what}"), e),
-            )),
+            Err(e) => {
+                let action = if same_key.is_empty() {
+                    "adding route"
+                } else {
+                    "replacing route"
+                };
+                failures.push((what, NetlinkError::from_rtnetlink(action, e)));
+            }
         }
     }
 
@@ -277,10 +281,7 @@ pub(crate) async fn reconcile(
         let what = describe_installed(&stale, names);
         match handle.route().del(stale.msg).execute().await {
             Ok(()) => log::info!("{what}: removed (no longer configured)"),
-            Err(e) => failures.push((
-                what.clone(),
-                NetlinkError::from_rtnetlink(format!("removing {what}"), e),
-            )),
+            Err(e) => failures.push((what, NetlinkError::from_rtnetlink("removing route", e))),
         }
     }
     failures
