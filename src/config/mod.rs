@@ -14,9 +14,12 @@ use std::time::Duration;
 mod addr;
 mod duration;
 mod error;
+mod interface;
 mod names;
 mod parse;
+mod route;
 mod service;
+mod sysctl;
 mod validate;
 mod walk;
 

@@ -1,0 +1,238 @@
+//! `[[interface]]`: which link (by `mac` or kernel `device` name), the
+//! name it is renamed to, its addresses and MTU.
+
+use super::addr::{parse_cidr, parse_mac};
+use super::names::check_ifname;
+use super::walk::{Ctx, Field, Table, join};
+use super::{Family, Interface, IpNet, LinkMatch};
+
+const INTERFACE_KEYS: &[&str] = &["name", "mac", "device", "addresses", "mtu"];
+
+/// Read one `[[interface]]`; `None` (with diagnostics) when anything is
+/// wrong. Its `name`, when valid, goes into `names` in any case, so routes
+/// naming it are not reported as pointing nowhere.
+pub(super) fn read_interface(
+    ctx: &mut Ctx,
+    item: &Field<'_, '_>,
+    names: &mut Vec<String>,
+) -> Option<Interface> {
+    let mut table = Table::new(ctx, &item.path, item.value, INTERFACE_KEYS)?;
+    let name = table
+        .require(ctx, "name", "the name the link gets, like name = \"wan\"")
+        .and_then(|f| ctx.parsed(&f, |s| check_ifname(s).map(|()| s.to_string())));
+    if let Some(name) = &name {
+        if name == "lo" {
+            let span = ctx.locations.get(&join(table.path(), "name"));
+            ctx.report.error(
+                &span,
+                &join(table.path(), "name"),
+                "\"lo\" is the loopback interface's name; choose another",
+            );
+        }
+        names.push(name.clone());
+    }
+    let mac = table.get(ctx, "mac");
+    let device = table.get(ctx, "device");
+    let by_mac = mac
+        .as_ref()
+        .and_then(|f| ctx.parsed(f, parse_mac))
+        .map(LinkMatch::Mac);
+    let by_device = device
+        .as_ref()
+        .and_then(|f| ctx.parsed(f, |s| check_ifname(s).map(|()| s.to_string())))
+        .map(LinkMatch::Device);
+    let matcher = match (&mac, &device) {
+        (Some(_), Some(device)) => {
+            ctx.report.error(
+                &device.key_span,
+                &device.path,
+                "give either `mac` or `device`, not both",
+            );
+            None
+        }
+        (None, None) => {
+            ctx.report.error(
+                &table.span(),
+                table.path(),
+                "missing `mac` or `device`: say which link this is, by MAC address \
+                 (mac = \"52:54:00:00:01:01\") or by the kernel's name (device = \"eth0\")",
+            );
+            None
+        }
+        (Some(_), None) => by_mac,
+        (None, Some(_)) => by_device,
+    };
+    let mut addresses = Some(Vec::new());
+    if let Some(field) = table.get(ctx, "addresses") {
+        addresses = read_addresses(ctx, &field);
+    }
+    let mut mtu = None;
+    let mut mtu_ok = true;
+    if let Some(field) = table.get(ctx, "mtu") {
+        mtu = ctx.u32(&field, 68, 65535);
+        mtu_ok = mtu.is_some();
+        let has_ipv6 = addresses
+            .iter()
+            .flatten()
+            .any(|a| Family::of(a.addr) == Family::Inet6);
+        if let Some(value) = mtu.filter(|m| *m < 1280 && has_ipv6) {
+            ctx.report.error(
+                &field.span(),
+                &field.path,
+                format!("{value} is too small for the IPv6 addresses here; IPv6 needs an MTU of at least 1280"),
+            );
+            mtu_ok = false;
+        }
+    }
+    table.finish(ctx);
+    if !mtu_ok {
+        return None;
+    }
+    Some(Interface {
+        name: name?,
+        matcher: matcher?,
+        addresses: addresses?,
+        mtu,
+    })
+}
+
+/// `addresses = ["192.168.1.1/24", ...]`; the same address twice is an error.
+fn read_addresses(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vec<IpNet>> {
+    let items = ctx.array(field, "an array of strings like [\"192.168.1.1/24\"]")?;
+    let mut ok = true;
+    let mut addresses: Vec<IpNet> = Vec::new();
+    for item in items {
+        let Some(net) = ctx.parsed(&item, parse_cidr) else {
+            ok = false;
+            continue;
+        };
+        if let Some(i) = addresses.iter().position(|a| a.addr == net.addr) {
+            ctx.report.error(
+                &item.span(),
+                &item.path,
+                format!("{} is already listed as {}[{i}]", net.addr, field.path),
+            );
+            ok = false;
+            continue;
+        }
+        addresses.push(net);
+    }
+    ok.then_some(addresses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load;
+    use super::super::parse::test_support::check_cases;
+    use super::*;
+
+    fn net(text: &str) -> IpNet {
+        parse_cidr(text).unwrap()
+    }
+
+    #[test]
+    fn interfaces() {
+        let text = "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\nmtu = 9000\n\
+                    addresses = [\"192.168.1.1/24\", \"2001:db8::1/64\"]\n";
+        let (config, _) = load("router.toml", text).unwrap();
+        assert_eq!(
+            config.interfaces,
+            [Interface {
+                name: "wan".into(),
+                matcher: LinkMatch::Device("eth0".into()),
+                addresses: vec![net("192.168.1.1/24"), net("2001:db8::1/64")],
+                mtu: Some(9000),
+            }]
+        );
+        check_cases(&[
+            (
+                "[[interface]]\nname = \"wan\"\nmac = \"52:54:00:00:01:01\"\ndevice = \"eth0\"\n",
+                &[
+                    "router.toml:4:1: error: interface[0].device: give either `mac` or `device`, not both",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"wan\"\n",
+                &[
+                    "router.toml:1:1: error: interface[0]: missing `mac` or `device`: say which link \
+                   this is, by MAC address (mac = \"52:54:00:00:01:01\") or by the kernel's name \
+                   (device = \"eth0\")",
+                ],
+            ),
+            (
+                "[[interface]]\nmac = \"52:54:00:00:01:01\"\n",
+                &[
+                    "router.toml:1:1: error: interface[0].name: missing key `name`; the name the \
+                   link gets, like name = \"wan\"",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"wan\"\nmac = \"52:54:00:00:01\"\n",
+                &[
+                    "router.toml:3:7: error: interface[0].mac: \"52:54:00:00:01\" is not a MAC \
+                   address (expected six hex pairs like \"52:54:00:00:01:01\")",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"wide area net\"\ndevice = \"eth0\"\n",
+                &[
+                    "router.toml:2:8: error: interface[0].name: \"wide area net\" is not an \
+                   interface name: it contains ' '",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"lo\"\ndevice = \"eth0\"\n",
+                &[
+                    "router.toml:2:8: error: interface[0].name: \"lo\" is the loopback interface's name; choose another",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\naddresses = [\"192.168.1.1/24\", \"192.168.1.300/24\", \"10.0.0.1\"]\n",
+                &[
+                    "router.toml:4:32: error: interface[0].addresses[1]: \"192.168.1.300/24\" is not \
+                     an address with prefix length like \"192.168.1.1/24\" or \"2001:db8::1/64\"",
+                    "router.toml:4:52: error: interface[0].addresses[2]: \"10.0.0.1\" has no prefix \
+                     length; write it like \"10.0.0.1/24\"",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\naddresses = \"192.168.1.1/24\"\n",
+                &[
+                    "router.toml:4:13: error: interface[0].addresses: expected an array of strings \
+                   like [\"192.168.1.1/24\"], found a string",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\naddresses = [\"10.0.0.1/8\", \"10.0.0.1/24\"]\n",
+                &[
+                    "router.toml:4:28: error: interface[0].addresses[1]: 10.0.0.1 is already listed \
+                   as interface[0].addresses[0]",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\nmtu = 65536\n",
+                &[
+                    "router.toml:4:7: error: interface[0].mtu: 65536 is out of range; expected 68..=65535",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\nmtu = 1000\naddresses = [\"2001:db8::1/64\"]\n",
+                &[
+                    "router.toml:4:7: error: interface[0].mtu: 1000 is too small for the IPv6 \
+                   addresses here; IPv6 needs an MTU of at least 1280",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\nmtu = \"1500\"\n",
+                &["router.toml:4:7: error: interface[0].mtu: expected an integer, found a string"],
+            ),
+            (
+                "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\nmacaddr = \"52:54:00:00:01:01\"\n",
+                &[
+                    "router.toml:4:1: error: interface[0].macaddr: unknown key; valid keys here: \
+                   name, mac, device, addresses, mtu",
+                ],
+            ),
+        ]);
+    }
+}
