@@ -67,6 +67,9 @@ const FORWARDING_HELP: &str = "say how packets reach the real servers: \"nat\" (
      \"direct\" (-g) or \"tunnel\" (-i). There is no default because ipvsadm defaults to -g \
      and keepalived to NAT";
 
+/// Read one `[[service]]` and its real servers; `None` (with diagnostics)
+/// when the service itself is wrong. Real servers with errors are reported
+/// and left out; the others stay, so cross-entry checks still see them.
 pub(super) fn read_service(
     ctx: &mut Ctx,
     item: &Field<'_, '_>,
