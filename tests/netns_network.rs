@@ -656,6 +656,9 @@ fn routes_are_added_replaced_and_removed_and_others_are_left_alone() {
             None,
         ),
         route("::/0", Some("2001:db8:1::fe"), None, None, None),
+        // A link-local gateway needs its device; IPv6 metric 0 means 1024.
+        route("::/0", Some("fe80::1"), Some("wan"), Some(200), None),
+        route("2001:db8:77::/48", None, Some("wan"), None, Some(0)),
     ];
     let (failures, logs) = ns.apply(&interfaces, Some(&routes), Duration::ZERO);
     assert_no_failures(&failures);
@@ -672,6 +675,8 @@ fn routes_are_added_replaced_and_removed_and_others_are_left_alone() {
         "10.30.0.0/16 dev wan proto static metric 50",
         "2001:db8:99::/48 via 2001:db8:1::fe dev wan proto static metric 1024",
         "default via 2001:db8:1::fe dev wan proto static metric 1024",
+        "default via fe80::1 dev wan table 200 proto static metric 1024",
+        "2001:db8:77::/48 dev wan proto static metric 1024",
         "192.168.1.0/24 dev wan proto kernel",
     ] {
         assert!(got.contains(want), "missing {want:?} in {got:#?}");

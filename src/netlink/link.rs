@@ -317,10 +317,12 @@ pub(crate) async fn rename_all(
                 .copied()
                 .find(|&j| Some(plan[j].link.index) == holder)
                 .unwrap_or(first);
-            let parked = (0u32..)
+            // At most names.len() + plan.len() candidates are taken, so one
+            // of the first that many + 1 is free.
+            let parked = (0..=names.len() + plan.len())
                 .map(|n| format!("lvsinit{n}"))
                 .find(|n| !names.contains_key(n) && !plan.iter().any(|r| r.to == n))
-                .expect("some lvsinitN name is free");
+                .unwrap_or_else(|| format!("lvsinit{}", plan[i].link.index));
             let old = plan[i].link.name.clone();
             match rename(handle, plan[i].link, &parked).await {
                 Ok(()) => {

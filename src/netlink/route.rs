@@ -46,16 +46,22 @@ struct Installed {
     msg: RouteMessage,
 }
 
-/// The key a configured route will have in the kernel.
+/// The key a configured route will have in the kernel, with the kernel's
+/// defaults filled in: no table (or table 0) is main; IPv4 without a metric
+/// is metric 0; IPv6 without one, or with 0, is 1024 (the kernel turns an
+/// IPv6 metric of 0 into 1024).
 pub(crate) fn key_of(route: &Route) -> RouteKey {
-    let default_metric = match route.destination.addr {
-        IpAddr::V4(_) => 0,
-        IpAddr::V6(_) => IPV6_DEFAULT_METRIC,
+    let metric = match route.destination.addr {
+        IpAddr::V4(_) => route.metric.unwrap_or(0),
+        IpAddr::V6(_) => route
+            .metric
+            .filter(|&m| m != 0)
+            .unwrap_or(IPV6_DEFAULT_METRIC),
     };
     RouteKey {
-        table: route.table.unwrap_or(MAIN_TABLE),
+        table: route.table.filter(|&t| t != 0).unwrap_or(MAIN_TABLE),
         destination: route.destination,
-        metric: route.metric.unwrap_or(default_metric),
+        metric,
     }
 }
 
@@ -346,6 +352,10 @@ mod tests {
             Some(7),
         ));
         assert_eq!((custom.table, custom.metric), (1000, 7));
+        let v6_zero = key_of(&route("2001:db8::/32", None, Some("wan"), Some(0), Some(0)));
+        assert_eq!((v6_zero.table, v6_zero.metric), (254, 1024));
+        let v4_zero = key_of(&route("10.0.0.0/8", None, Some("wan"), None, Some(0)));
+        assert_eq!(v4_zero.metric, 0);
     }
 
     #[test]
