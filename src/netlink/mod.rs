@@ -259,3 +259,32 @@ impl Network {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The apply orchestration may run these on a multi-threaded runtime:
+    /// their futures must be `Send`. (Checked at compile time; the futures
+    /// are built but never polled, so nothing is sent to the kernel.)
+    #[test]
+    fn futures_are_send() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let net = Network::connect().expect("an rtnetlink socket opens without privileges");
+            assert_send(&net.loopback_up());
+            assert_send(&net.apply_interfaces(&[], Duration::ZERO));
+            assert_send(&net.apply_routes(&[], &[]));
+        });
+    }
+
+    #[test]
+    fn connect_outside_a_runtime_is_an_error() {
+        assert!(matches!(Network::connect(), Err(NetlinkError::NoRuntime)));
+    }
+}
