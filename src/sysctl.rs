@@ -5,8 +5,10 @@
 //! how to reach keys holding a dot themselves (`net/ipv4/conf/eth0.100/rp_filter`).
 //!
 //! Everything under `/proc/sys/net` belongs to the network namespace of the
-//! thread that opens the file, so these functions act on the caller's
-//! namespace.
+//! *thread* that opens the file, not of the process, so these functions act
+//! on the calling thread's namespace. `tests/netns_network.rs` checks this
+//! from a thread that `setns()`ed into a test namespace while the rest of
+//! the process stays in the host's.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
