@@ -3,9 +3,11 @@
 //! The library holds everything; `init/` is a thin PID-1 binary on top.
 //! Every module here runs its unit tests on the host.
 
+pub mod apply;
 pub mod config;
 pub mod console;
 pub mod ipvs;
 pub mod netlink;
+pub mod pid1;
 pub mod source;
 pub mod sysctl;

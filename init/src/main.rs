@@ -1,4 +1,200 @@
-//! PID 1 of the lvsinit appliance (placeholder while the library lands).
-fn main() {
-    println!("lvsinit: placeholder");
+//! `lvsinit`: PID 1 of the appliance, and the same binary as a tool.
+//!
+//! As PID 1 it boots the appliance (see `lvsinit::pid1`). Otherwise:
+//!
+//! ```text
+//! lvsinit check FILE...            validate config files, print every error and warning
+//! lvsinit apply [OPTIONS] FILE     apply a config to the current network namespace
+//! lvsinit list                     print the kernel's IPVS table, like ipvsadm -Ln
+//! lvsinit help | version
+//! ```
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use lvsinit::apply::{Applier, Options, Parts};
+use lvsinit::{config, console};
+
+const USAGE: &str = "\
+usage: lvsinit check FILE...
+       lvsinit apply [--only network|ipvs|sysctl]... [--link-wait SECONDS] FILE
+       lvsinit list
+       lvsinit help | version
+
+As PID 1, lvsinit boots the appliance: it reads router.toml (fw_cfg, then the
+LVSBOOT partition, then the built-in default) and turns it into a running LVS
+director. As a command it is a tool:
+
+  check   Validate config files without touching the kernel; every error is
+          printed as FILE:LINE:COLUMN: error: KEY.PATH: message. Exits 1 when
+          any file has errors (warnings alone exit 0), as keepalived -t does.
+  apply   Validate FILE, then reconcile the current network namespace with
+          it: interfaces, routes, IPVS services and real servers, sysctls.
+          Only the difference is changed; applying twice changes nothing.
+          --only limits it to some parts (repeatable); --link-wait bounds how
+          long to wait for configured links that are missing (default 0).
+          Exits 1 when anything failed.
+  list    Print the IPVS virtual services and real servers of the current
+          network namespace, laid out like ipvsadm -Ln.
+";
+
+fn main() -> ExitCode {
+    if std::process::id() == 1 {
+        lvsinit::pid1::run();
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    console::init_tool(false);
+    match args.first().map(String::as_str) {
+        Some("check") if args.len() > 1 => check(&args[1..]),
+        Some("apply") => apply(&args[1..]),
+        Some("list") if args.len() == 1 => list(),
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some("version" | "--version" | "-V") => {
+            println!("lvsinit {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprint!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Read and validate one file; errors and warnings go to stderr.
+fn load(path: &str) -> Option<config::Config> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            return None;
+        }
+    };
+    match config::load(path, &text) {
+        Ok((config, warnings)) => {
+            for w in warnings {
+                eprintln!("{w}");
+            }
+            Some(config)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
+}
+
+fn check(files: &[String]) -> ExitCode {
+    let mut ok = true;
+    for path in files {
+        match load(path) {
+            Some(c) => println!(
+                "{path}: ok ({} interface{}, {} route{}, {} service{})",
+                c.interfaces.len(),
+                plural(c.interfaces.len()),
+                c.routes.len(),
+                plural(c.routes.len()),
+                c.services.len(),
+                plural(c.services.len()),
+            ),
+            None => ok = false,
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn apply(args: &[String]) -> ExitCode {
+    let mut parts = Parts::NONE;
+    let mut link_wait = Duration::ZERO;
+    let mut file = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--only" => {
+                let Some(part) = it.next() else {
+                    eprintln!("--only needs a part: network, ipvs or sysctl");
+                    return ExitCode::from(2);
+                };
+                if let Err(e) = parts.enable(part) {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+            "--link-wait" => {
+                let Some(secs) = it.next().and_then(|s| s.parse::<f64>().ok()) else {
+                    eprintln!("--link-wait needs a number of seconds");
+                    return ExitCode::from(2);
+                };
+                link_wait = Duration::from_secs_f64(secs.max(0.0));
+            }
+            f if file.is_none() && !f.starts_with('-') => file = Some(f.to_string()),
+            other => {
+                eprintln!("apply: unexpected argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(file) = file else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    if parts == Parts::NONE {
+        parts = Parts::ALL;
+    }
+    let Some(config) = load(&file) else {
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let mut applier = Applier::new();
+        applier.apply(&config, &Options { link_wait, parts }).await
+    });
+    for f in &outcome.failures {
+        eprintln!("error: {f}");
+    }
+    println!(
+        "applied {file} in {} ms: {} IPVS change{}, {} failure{}",
+        outcome.elapsed.as_millis(),
+        outcome.ipvs_changes,
+        plural(outcome.ipvs_changes),
+        outcome.failures.len(),
+        plural(outcome.failures.len()),
+    );
+    if outcome.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn list() -> ExitCode {
+    match Applier::new().ipvs_table() {
+        Ok(table) => {
+            print!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,193 @@
+//! Applying a validated config to the kernel: links, routes, IPVS, sysctls.
+//!
+//! Every step reconciles: it reads what the kernel has and changes only the
+//! difference, so applying the same config twice changes nothing and never
+//! drops an established connection. A piece that fails (a NIC that never
+//! appears, a rule the kernel rejects) is reported with the kernel's own
+//! error and the rest is applied anyway; the caller retries later by simply
+//! applying again.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::ipvs::{self, Ipvs};
+use crate::netlink::Network;
+use crate::sysctl;
+
+/// Which parts of the config to apply (`lvsinit apply --only ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// Interfaces, addresses, routes.
+    pub network: bool,
+    /// Virtual services and real servers.
+    pub ipvs: bool,
+    /// `[sysctl]` and `net.ipv4.ip_forward = 1`.
+    pub sysctl: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        network: true,
+        ipvs: true,
+        sysctl: true,
+    };
+    pub const NONE: Parts = Parts {
+        network: false,
+        ipvs: false,
+        sysctl: false,
+    };
+
+    /// Turn on one part by its command-line name.
+    pub fn enable(&mut self, name: &str) -> Result<(), String> {
+        match name {
+            "network" => self.network = true,
+            "ipvs" => self.ipvs = true,
+            "sysctl" => self.sysctl = true,
+            other => {
+                return Err(format!(
+                    "unknown part {other:?}: expected network, ipvs or sysctl"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How long to wait for configured links that have not appeared yet.
+    pub link_wait: Duration,
+    pub parts: Parts,
+}
+
+/// One piece that could not be applied, with the kernel's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub what: String,
+    pub error: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.error)
+    }
+}
+
+/// What one apply did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub failures: Vec<Failure>,
+    /// IPVS messages sent (0 when the kernel already matched the config).
+    pub ipvs_changes: usize,
+    pub elapsed: Duration,
+}
+
+/// Keeps the netlink connections open between applies (boot, reloads,
+/// retries), opening each on first use.
+#[derive(Default)]
+pub struct Applier {
+    network: Option<Network>,
+    ipvs: Option<Ipvs>,
+}
+
+impl Applier {
+    pub fn new() -> Applier {
+        Applier::default()
+    }
+
+    /// The rtnetlink connection, opened on first use (needs a tokio runtime).
+    pub async fn network(&mut self) -> Result<&Network, String> {
+        if self.network.is_none() {
+            self.network = Some(Network::connect().map_err(|e| e.to_string())?);
+        }
+        Ok(self.network.as_ref().expect("set just above"))
+    }
+
+    /// The IPVS generic-netlink socket, opened on first use.
+    pub fn ipvs(&mut self) -> Result<&mut Ipvs, ipvs::IpvsError> {
+        if self.ipvs.is_none() {
+            self.ipvs = Some(Ipvs::open()?);
+        }
+        Ok(self.ipvs.as_mut().expect("set just above"))
+    }
+
+    /// Apply `config`: links and addresses, routes, IPVS, then sysctls
+    /// (forwarding is turned on last, once the services are in place).
+    pub async fn apply(&mut self, config: &Config, options: &Options) -> Outcome {
+        let start = Instant::now();
+        let mut outcome = Outcome::default();
+        if options.parts.network {
+            match self.network().await {
+                Ok(net) => {
+                    let link_failures = net
+                        .apply_interfaces(&config.interfaces, options.link_wait)
+                        .await;
+                    let route_failures = net.apply_routes(&config.routes, &config.interfaces).await;
+                    outcome
+                        .failures
+                        .extend(
+                            link_failures
+                                .into_iter()
+                                .chain(route_failures)
+                                .map(|f| Failure {
+                                    what: f.what,
+                                    error: f.error.to_string(),
+                                }),
+                        );
+                }
+                Err(error) => outcome.failures.push(Failure {
+                    what: "rtnetlink".into(),
+                    error,
+                }),
+            }
+        }
+        if options.parts.ipvs {
+            match self
+                .ipvs()
+                .and_then(|ipvs| ipvs::reconcile(ipvs, &config.services))
+            {
+                Ok(report) => {
+                    outcome.ipvs_changes = report.ops;
+                    outcome
+                        .failures
+                        .extend(report.failures.into_iter().map(|(op, e)| Failure {
+                            what: format!("ipvsadm {op}"),
+                            error: e.to_string(),
+                        }));
+                }
+                Err(e) => {
+                    // The socket may be broken: open a fresh one next time.
+                    self.ipvs = None;
+                    outcome.failures.push(Failure {
+                        what: "IPVS".into(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        if options.parts.sysctl {
+            outcome
+                .failures
+                .extend(
+                    sysctl::apply(&config.sysctls)
+                        .into_iter()
+                        .map(|(name, e)| Failure {
+                            what: format!("sysctl {name}"),
+                            error: e.to_string(),
+                        }),
+                );
+        }
+        outcome.elapsed = start.elapsed();
+        outcome
+    }
+
+    /// The kernel's IPVS table laid out like `ipvsadm -Ln`.
+    pub fn ipvs_table(&mut self) -> Result<String, ipvs::IpvsError> {
+        let ipvs = self.ipvs()?;
+        let info = ipvs.info()?;
+        let table = ipvs.dump()?;
+        Ok(ipvs::format_table(&info, &table))
+    }
+}

@@ -1,0 +1,248 @@
+//! The director thread: from `router.toml` to a serving LVS director, then
+//! reloads on request and retries of whatever failed.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::Request;
+use crate::apply::{Applier, Options, Outcome, Parts};
+use crate::config::{self, Config};
+use crate::console;
+use crate::source;
+
+/// How long the first apply waits for configured NICs that are late.
+const LINK_WAIT: Duration = Duration::from_secs(10);
+/// How long to wait for the boot partition on a UEFI boot (USB sticks).
+const DISK_WAIT: Duration = Duration::from_secs(5);
+/// How often an invalid config's errors are shown again, for a console
+/// attached late.
+const REPEAT_ERRORS: Duration = Duration::from_secs(60);
+/// How often failed pieces are retried.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// Where the director stands.
+enum State {
+    /// No valid config yet: nothing applied, forwarding off.
+    Invalid { errors: Vec<String> },
+    /// Applied, with the failed pieces still to retry (empty when ready).
+    Running {
+        config: Config,
+        failures: Vec<String>,
+    },
+}
+
+/// Run the director until the machine goes down.
+pub fn serve(inbox: Receiver<Request>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error!("cannot start the async runtime: {e}; nothing will be configured");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let mut applier = Applier::new();
+        match applier.network().await {
+            Ok(net) => {
+                if let Err(e) = net.loopback_up().await {
+                    log::error!("lo: {e}");
+                }
+            }
+            Err(e) => log::error!("rtnetlink: {e}"),
+        }
+        // A UEFI boot came from a disk that may still be enumerating (USB).
+        let disk_wait = if Path::new("/sys/firmware/efi").exists() {
+            DISK_WAIT
+        } else {
+            Duration::ZERO
+        };
+        let mut state = boot(&mut applier, disk_wait).await;
+        let mut last_shown = Instant::now();
+        loop {
+            let wait = match &state {
+                State::Invalid { .. } => REPEAT_ERRORS.saturating_sub(last_shown.elapsed()),
+                State::Running { failures, .. } if !failures.is_empty() => RETRY,
+                State::Running { .. } => Duration::from_secs(3600),
+            };
+            match inbox.recv_timeout(wait) {
+                Ok(Request::Reload) => {
+                    state = reload(&mut applier, state).await;
+                    last_shown = Instant::now();
+                }
+                Err(RecvTimeoutError::Timeout) => match &mut state {
+                    State::Invalid { errors } => {
+                        show_invalid(errors);
+                        last_shown = Instant::now();
+                    }
+                    State::Running { config, failures } if !failures.is_empty() => {
+                        let config = config.clone();
+                        state = apply(&mut applier, config, Duration::ZERO, failures).await;
+                    }
+                    State::Running { .. } => {}
+                },
+                // The signal loop is gone: the machine is going down.
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    });
+}
+
+/// The first configuration after boot.
+async fn boot(applier: &mut Applier, disk_wait: Duration) -> State {
+    let config = match read_config(disk_wait) {
+        Ok(config) => config,
+        Err(errors) => return State::Invalid { errors },
+    };
+    set_hostname(&config.hostname);
+    apply(applier, config, LINK_WAIT, &[]).await
+}
+
+/// Read, validate and report the config. Invalid: the errors, already
+/// shown on the console.
+fn read_config(disk_wait: Duration) -> Result<Config, Vec<String>> {
+    let source = match source::find(disk_wait) {
+        Ok(s) => s,
+        Err(e) => {
+            let errors = vec![format!("config: no router.toml anywhere: {e}")];
+            show_invalid(&errors);
+            return Err(errors);
+        }
+    };
+    log::info!("config: {}", source.origin);
+    match config::load(&source.origin.file_name(), &source.text) {
+        Ok((config, warnings)) => {
+            for w in warnings {
+                log::warn!("{w}");
+            }
+            Ok(config)
+        }
+        Err(e) => {
+            let errors: Vec<String> = e.diagnostics.iter().map(|d| d.to_string()).collect();
+            show_invalid(&errors);
+            Err(errors)
+        }
+    }
+}
+
+fn show_invalid(errors: &[String]) {
+    for e in errors {
+        log::error!("{e}");
+    }
+    log::error!(
+        "config: invalid ({} error{}): nothing applied, forwarding stays off; fix router.toml and reboot, or send SIGHUP",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+}
+
+fn set_hostname(name: &str) {
+    match nix::unistd::sethostname(name) {
+        Ok(()) => log::info!("hostname: {name}"),
+        Err(e) => log::error!("hostname {name}: {e}"),
+    }
+}
+
+/// Apply `config`, report, and print `ready` once nothing is left failing.
+/// `known` are the failures already reported, so that a retry that fails the
+/// same way stays quiet.
+async fn apply(
+    applier: &mut Applier,
+    config: Config,
+    link_wait: Duration,
+    known: &[String],
+) -> State {
+    let options = Options {
+        link_wait,
+        parts: Parts::ALL,
+    };
+    let outcome: Outcome = applier.apply(&config, &options).await;
+    let failures: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
+    for f in &failures {
+        if !known.contains(f) {
+            log::error!("{f}");
+        }
+    }
+    if failures.is_empty() {
+        announce_ready(applier, outcome.elapsed);
+    } else if known.is_empty() {
+        log::warn!(
+            "not ready: {} piece{} failed; retrying every {} s",
+            failures.len(),
+            if failures.len() == 1 { "" } else { "s" },
+            RETRY.as_secs()
+        );
+    }
+    State::Running { config, failures }
+}
+
+fn announce_ready(applier: &mut Applier, apply_time: Duration) {
+    log::info!(
+        "ready boot_ms={} apply_ms={}",
+        console::since_boot().as_millis(),
+        apply_time.as_millis()
+    );
+    match applier.ipvs_table() {
+        Ok(table) => {
+            for line in table.lines() {
+                log::info!("{line}");
+            }
+        }
+        Err(e) => log::error!("cannot read the IPVS table back: {e}"),
+    }
+}
+
+/// SIGHUP: read the config again; apply it when valid, keep the running
+/// state when not.
+async fn reload(applier: &mut Applier, state: State) -> State {
+    let config = match read_config(Duration::ZERO) {
+        Ok(config) => config,
+        Err(errors) => {
+            return match state {
+                State::Running { config, failures } => {
+                    log::error!("reload: the new config is invalid; keeping the running one");
+                    State::Running { config, failures }
+                }
+                State::Invalid { .. } => State::Invalid { errors },
+            };
+        }
+    };
+    if let State::Running { config: old, .. } = &state
+        && old.hostname != config.hostname
+    {
+        set_hostname(&config.hostname);
+    } else if matches!(state, State::Invalid { .. }) {
+        set_hostname(&config.hostname);
+    }
+    let options = Options {
+        link_wait: Duration::ZERO,
+        parts: Parts::ALL,
+    };
+    let outcome = applier.apply(&config, &options).await;
+    let failures: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
+    for f in &failures {
+        log::error!("{f}");
+    }
+    if failures.is_empty() {
+        if outcome.ipvs_changes == 0 {
+            log::info!(
+                "reload: no change to IPVS (apply_ms={})",
+                outcome.elapsed.as_millis()
+            );
+        } else {
+            log::info!(
+                "reload: {} IPVS change{} (apply_ms={})",
+                outcome.ipvs_changes,
+                if outcome.ipvs_changes == 1 { "" } else { "s" },
+                outcome.elapsed.as_millis()
+            );
+        }
+        if matches!(state, State::Invalid { .. }) {
+            announce_ready(applier, outcome.elapsed);
+        }
+    }
+    State::Running { config, failures }
+}

@@ -1,0 +1,132 @@
+//! Being PID 1: the boot, the signals, the children, the way out.
+//!
+//! [`run`] is everything the appliance does, in order:
+//! - mount proc, sysfs, devtmpfs, devpts, /run and /tmp (a table, safe to repeat);
+//! - log to the console with the time since boot;
+//! - take over the signals: SIGCHLD reaps, SIGHUP reloads the config,
+//!   SIGTERM/SIGINT (ctrl-alt-del) reboot, SIGUSR1 halts, SIGUSR2/SIGPWR
+//!   power off, each after a sync;
+//! - in a worker thread ([`director`]): bring `lo` up, find `router.toml`,
+//!   validate it, set the hostname, apply it, print `ready` and the table;
+//!   then serve reloads and retry what failed.
+//!
+//! PID 1 never returns and never panics on input; a bug's panic is logged
+//! and the machine reboots after a delay instead of a kernel panic.
+
+mod director;
+pub mod mount;
+pub mod power;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+
+use crate::console;
+use power::Power;
+
+/// How long other processes get to stop before a reboot.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long a panic message stays on the console before the reboot.
+const PANIC_REBOOT_DELAY: Duration = Duration::from_secs(10);
+
+/// What the signal loop asks of the director thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// SIGHUP: read the config again and reconcile.
+    Reload,
+}
+
+/// The signals PID 1 handles, all taken synchronously by `sigwait`.
+fn handled_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGHUP,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGPWR,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// Boot the appliance and serve it forever.
+pub fn run() -> ! {
+    let started = console::since_boot();
+    mount::mount_all();
+    console::init_boot();
+    install_panic_hook();
+    log::info!(
+        "lvsinit {} started as PID 1 at boot_ms={}",
+        env!("CARGO_PKG_VERSION"),
+        started.as_millis()
+    );
+
+    // Block the handled signals before any thread exists, so every thread
+    // inherits the mask and only the loop below ever sees them.
+    let signals = handled_signals();
+    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None) {
+        log::error!("cannot block signals: {e}");
+    }
+    // Ctrl-alt-del becomes SIGINT to us instead of an instant reboot.
+    if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
+        log::warn!("cannot take over ctrl-alt-del: {e}");
+    }
+
+    let (requests, inbox) = mpsc::channel();
+    let worker = std::thread::Builder::new()
+        .name("director".into())
+        .spawn(move || director::serve(inbox));
+    if let Err(e) = worker {
+        log::error!("cannot start the director thread: {e}; rebooting");
+        power::end(Power::Reboot);
+    }
+
+    loop {
+        let signal = match signals.wait() {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("sigwait: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        match signal {
+            Signal::SIGCHLD => reap(),
+            Signal::SIGHUP => {
+                log::info!("SIGHUP: reloading the config");
+                let _ = requests.send(Request::Reload);
+            }
+            other => {
+                if let Some(power) = Power::for_signal(other) {
+                    log::info!("{other}: {power:?}");
+                    power::shutdown(power, SHUTDOWN_GRACE);
+                }
+            }
+        }
+    }
+}
+
+/// Collect every child that has ended, until none is left.
+fn reap() {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(status) => log::debug!("reaped {status:?}"),
+        }
+    }
+}
+
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        log::error!("BUG: {info}");
+        log::error!("rebooting in {} s", PANIC_REBOOT_DELAY.as_secs());
+        std::thread::sleep(PANIC_REBOOT_DELAY);
+        power::end(Power::Reboot);
+    }));
+}
