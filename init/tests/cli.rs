@@ -1,0 +1,252 @@
+//! The `lvsinit` binary as a tool: `check` on good and bad files, and
+//! `apply` run in a throwaway network namespace, twice.
+//!
+//! The `apply` tests need root and `ip`; without them they fail, loudly.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lvsinit");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+fn temp_file(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lvsinit-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn check_accepts_the_default_config() {
+    let out = run(Command::new(BIN)
+        .arg("check")
+        .arg(repo().join("image/router.toml")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ok (2 interfaces, 0 routes, 1 service)"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_reports_every_error_with_its_place_and_fails() {
+    let bad = temp_file(
+        "bad.toml",
+        r#"hostname = "x"
+
+[[service]]
+protocol = "tcp"
+address = "192.168.1.100:5432"
+scheduler = "roundrobin"
+forwarding = "nat"
+
+  [[service.real_server]]
+  address = "192.168.3.300:5432"
+  wieght = 1
+"#,
+    );
+    let out = run(Command::new(BIN).arg("check").arg(&bad));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let file = bad.display().to_string();
+    for expected in [
+        format!("{file}:6:13: error: service[0].scheduler:"),
+        format!("{file}:10:13: error: service[0].real_server[0].address:"),
+        format!("{file}:11:3: error: service[0].real_server[0].wieght:"),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = run(Command::new(BIN).arg("frobnicate"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("usage: lvsinit check FILE"));
+}
+
+/// A network namespace that is deleted when the test ends, pass or fail.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the apply tests must run as root (they create network namespaces)"
+        );
+        let name = format!("lvsinit-cli-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let ok = run(Command::new("ip").args(["netns", "add", &name]));
+        assert!(ok.status.success(), "ip netns add: {}", text(&ok.stderr));
+        Netns(name)
+    }
+
+    fn ip(&self, args: &[&str]) -> String {
+        let out = run(Command::new("ip").arg("-n").arg(&self.0).args(args));
+        assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    fn exec(&self, args: &[&str]) -> Output {
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+const NETWORK_CONFIG: &str = r#"
+hostname = "cli-test"
+
+[sysctl]
+"net.ipv4.conf.all.rp_filter" = 0
+
+[[interface]]
+name = "wan"
+mac = "52:54:00:00:01:01"
+addresses = ["192.168.1.1/24", "192.168.1.100/24"]
+mtu = 1400
+
+[[interface]]
+name = "lan"
+device = "eth1"
+addresses = ["192.168.3.1/24"]
+
+[[route]]
+destination = "10.20.0.0/16"
+gateway = "192.168.3.254"
+
+[[service]]
+protocol = "tcp"
+address = "192.168.1.100:5432"
+scheduler = "rr"
+forwarding = "nat"
+
+  [[service.real_server]]
+  address = "192.168.3.2:5432"
+"#;
+
+fn lab(tag: &str) -> Netns {
+    let ns = Netns::new(tag);
+    ns.ip(&[
+        "link",
+        "add",
+        "eth0",
+        "address",
+        "52:54:00:00:01:01",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "peer0",
+    ]);
+    ns.ip(&[
+        "link",
+        "add",
+        "eth1",
+        "address",
+        "52:54:00:00:03:01",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "peer1",
+    ]);
+    ns.ip(&["link", "set", "peer0", "up"]);
+    ns.ip(&["link", "set", "peer1", "up"]);
+    ns
+}
+
+/// The state `ip` shows, minus counters that move on their own.
+fn snapshot(ns: &Netns) -> String {
+    let links = ns.ip(&["-br", "link"]);
+    let addrs = ns.ip(&["-br", "addr"]);
+    let routes = ns.ip(&["route", "show", "table", "all"]);
+    format!("{links}\n{addrs}\n{routes}")
+}
+
+#[test]
+fn apply_configures_a_namespace_and_twice_changes_nothing() {
+    let ns = lab("net");
+    let config = temp_file("net.toml", NETWORK_CONFIG);
+    let cfg = config.to_str().unwrap();
+    let first = ns.exec(&[BIN, "apply", "--only", "network", "--only", "sysctl", cfg]);
+    assert!(
+        first.status.success(),
+        "{}{}",
+        text(&first.stdout),
+        text(&first.stderr)
+    );
+    let links = ns.ip(&["-br", "link"]);
+    assert!(links.contains("wan@peer0"), "{links}");
+    assert!(links.contains("lan@peer1"), "{links}");
+    let addrs = ns.ip(&["-br", "addr"]);
+    let wan = addrs.lines().find(|l| l.starts_with("wan@")).unwrap();
+    assert!(
+        wan.contains("192.168.1.1/24") && wan.contains("192.168.1.100/24"),
+        "{addrs}"
+    );
+    assert!(ns.ip(&["link", "show", "wan"]).contains("mtu 1400"));
+    let routes = ns.ip(&["route"]);
+    assert!(
+        routes.contains("10.20.0.0/16 via 192.168.3.254 dev lan proto static"),
+        "{routes}"
+    );
+    let forward = ns.exec(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    assert_eq!(text(&forward.stdout).trim(), "1");
+
+    let before = snapshot(&ns);
+    let second = ns.exec(&[BIN, "apply", "--only", "network", "--only", "sysctl", cfg]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    // Nothing was changed, so nothing was logged.
+    assert_eq!(text(&second.stderr), "", "second apply logged changes");
+    assert!(text(&second.stdout).contains("0 IPVS changes, 0 failures"));
+    assert_eq!(snapshot(&ns), before);
+}
+
+/// A NIC that never shows up fails on its own, after the bound, with a
+/// message that names it; the exit status says so; the rest is applied.
+#[test]
+fn apply_reports_a_failed_piece_and_applies_the_rest() {
+    let ns = lab("part");
+    let body = format!("{NETWORK_CONFIG}\n[[interface]]\nname = \"mgmt\"\ndevice = \"eth9\"\n");
+    let config = temp_file("part.toml", &body);
+    let out = ns.exec(&[
+        BIN,
+        "apply",
+        "--only",
+        "network",
+        "--link-wait",
+        "0.3",
+        config.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("eth9"), "{err}");
+    assert!(
+        text(&out.stdout).contains("1 failure"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(ns.ip(&["-br", "addr"]).contains("192.168.1.100/24"));
+    assert!(ns.ip(&["route"]).contains("10.20.0.0/16"));
+}
