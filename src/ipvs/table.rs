@@ -80,7 +80,8 @@ pub fn format_table(info: &Info, table: &Table) -> String {
                 Family::Inet6 => format!("FWM  {mark} IPv6"),
             },
             ServiceKey::Addr { protocol, address } => {
-                format!("{}  {}", protocol_name(*protocol), address)
+                // "%-4s %s": TCP and UDP get two spaces, SCTP one.
+                format!("{:<4} {}", protocol_name(*protocol), address)
             }
         };
         // ipvsadm cuts IPv4 service names at 33 characters.
@@ -233,6 +234,16 @@ mod tests {
                     web,
                     vec![dest("192.168.3.10:443", Forward::Route, 100, 0, 0)],
                 ),
+                entry(
+                    service(
+                        ServiceKey::Addr {
+                            protocol: Protocol::Sctp,
+                            address: "10.1.1.1:9999".parse().unwrap(),
+                        },
+                        "lc",
+                    ),
+                    vec![],
+                ),
             ],
         };
         let want = [
@@ -244,6 +255,7 @@ mod tests {
             "TCP  192.168.1.100:5432 rr",
             "  -> 192.168.3.2:5432             Masq    1      3          17        ",
             "  -> 192.168.3.3:5432             Masq    1      0          0         ",
+            "SCTP 10.1.1.1:9999 lc",
             "UDP  [2001:db8::53]:53 sh (sh-fallback,sh-port)",
             "  -> [2001:db8::2]:53             Tunnel  2      0          12        ",
             "FWM  5 rr persistent 60",
