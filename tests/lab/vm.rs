@@ -39,7 +39,7 @@ pub struct VmOptions {
     pub test_layer: bool,
     /// Boot this copy of router.img by UEFI (`--uefi --image FILE`).
     pub uefi_image: Option<PathBuf>,
-    /// More `qemu/run` arguments.
+    /// More QEMU arguments (after qemu/run's `--`).
     pub extra_args: Vec<String>,
 }
 
@@ -142,7 +142,9 @@ impl Vm {
         if let Some(image) = &options.uefi_image {
             command.arg("--uefi").arg("--image").arg(image);
         }
-        command.args(&options.extra_args);
+        // A kernel panic ends qemu at once instead of rebooting into the
+        // same panic: waits fail fast with the panic on the console.
+        command.args(["--", "-no-reboot"]).args(&options.extra_args);
         command
             .current_dir(repo())
             .stdin(Stdio::piped())
