@@ -2,9 +2,9 @@
 //!
 //! As PID 1 every record is written to `/dev/console` (our stderr) as
 //! `[    1.234] message`, and also to `/dev/kmsg` so that `dmesg` keeps it.
-//! The kernel prints kmsg records on the console only above its
-//! `loglevel`, and we write ours at `info`, which the appliance's command
-//! line keeps off the console: no line is shown twice.
+//! The kernel prints kmsg records on the console only when their level is
+//! more urgent than its `loglevel` (4 on the appliance's command line), and
+//! we write ours at `info` or `warning`: no line is shown twice.
 //!
 //! As a command-line tool, records go to stderr as `level: message`.
 
@@ -56,10 +56,12 @@ impl Log for Console {
                 if let Some(kmsg) = kmsg
                     && let Ok(mut f) = kmsg.lock()
                 {
-                    // <6> is KERN_INFO, <4> KERN_WARNING, <3> KERN_ERR.
+                    // <6> is KERN_INFO, <4> KERN_WARNING. Errors go in as
+                    // warnings too: the appliance's `loglevel=4` puts
+                    // KERN_ERR records on the console, where this line is
+                    // already; the text still begins with `error:`.
                     let prio = match record.level() {
-                        Level::Error => 3,
-                        Level::Warn => 4,
+                        Level::Error | Level::Warn => 4,
                         _ => 6,
                     };
                     let _ = f.write_all(format!("<{prio}>lvsinit: {text}\n").as_bytes());
