@@ -314,3 +314,41 @@ pub struct RealServer {
     /// `ipvsadm -y`: lower connection threshold; 0 = none.
     pub lower_threshold: u32,
 }
+
+/// `[vrrp]`: one VRRPv3 instance (RFC 5798) that moves the virtual
+/// addresses between two directors, as keepalived's `vrrp_instance` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vrrp {
+    /// Where adverts go: the configured `name` of an `[[interface]]`.
+    pub interface: String,
+    /// `virtual_router_id`: 1..=255, the same on both directors.
+    pub virtual_router_id: u8,
+    /// 1..=255; 255 means this director owns the addresses.
+    pub priority: u8,
+    /// Centisecond resolution, 10ms..=40.95s (the advert's 12-bit field).
+    pub advert_interval: Duration,
+    /// Take the master role back from a lower-priority master.
+    pub preempt: bool,
+    /// How long to wait as backup before preempting (0 = at once).
+    pub preempt_delay: Duration,
+    /// Peers adverts go to by unicast; empty means multicast 224.0.0.18.
+    pub unicast_peers: Vec<IpAddr>,
+    /// The addresses the master holds, possibly on several interfaces.
+    pub virtual_addresses: Vec<VirtualAddress>,
+    /// Interface of the kernel's IPVS connection sync daemon, if any.
+    pub sync_interface: Option<String>,
+    /// `syncid` of the sync daemon.
+    pub sync_id: u8,
+    /// Service names; the priority drops by `track_priority_delta` while
+    /// every real server of any of them is down.
+    pub track_services: Vec<String>,
+    pub track_priority_delta: u8,
+}
+
+/// One of `[vrrp] virtual_addresses`: an address and the interface
+/// (configured `name`) the master puts it on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualAddress {
+    pub interface: String,
+    pub address: IpNet,
+}
