@@ -2,8 +2,9 @@
 //! reloads on request and retries of whatever failed.
 
 use std::path::Path;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Request;
 use crate::apply::{Applier, Options, Outcome, Parts};
@@ -20,6 +21,8 @@ const DISK_WAIT: Duration = Duration::from_secs(5);
 const REPEAT_ERRORS: Duration = Duration::from_secs(60);
 /// How often failed pieces are retried.
 const RETRY: Duration = Duration::from_secs(5);
+/// The timer of a director with nothing to retry: it just goes round.
+const IDLE: Duration = Duration::from_secs(3600);
 
 /// Where the director stands.
 enum State {
@@ -32,8 +35,22 @@ enum State {
     },
 }
 
+/// The director's state and the handles it works with.
+struct Director {
+    applier: Applier,
+    state: State,
+    /// When an invalid config's errors were last shown.
+    last_shown: Instant,
+}
+
 /// Run the director until the machine goes down.
-pub fn serve(inbox: Receiver<Request>) {
+///
+/// An event loop on a current-thread runtime: each turn waits for the next
+/// request from the signal loop or the next timer (retry, repeat errors),
+/// handles it, and goes round again. Subsystems that run beside it (health
+/// checks, VRRP) are tasks on the same runtime that report through
+/// channels; each gets its own branch in the `select!`.
+pub fn serve(mut inbox: UnboundedReceiver<Request>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -60,35 +77,118 @@ pub fn serve(inbox: Receiver<Request>) {
         } else {
             Duration::ZERO
         };
-        let mut state = boot(&mut applier, disk_wait).await;
-        let mut last_shown = Instant::now();
+        let state = boot(&mut applier, disk_wait).await;
+        let mut director = Director {
+            applier,
+            state,
+            last_shown: Instant::now(),
+        };
         loop {
-            let wait = match &state {
-                State::Invalid { .. } => REPEAT_ERRORS.saturating_sub(last_shown.elapsed()),
-                State::Running { failures, .. } if !failures.is_empty() => RETRY,
-                State::Running { .. } => Duration::from_secs(3600),
-            };
-            match inbox.recv_timeout(wait) {
-                Ok(Request::Reload) => {
-                    state = reload(&mut applier, state).await;
-                    last_shown = Instant::now();
-                }
-                Err(RecvTimeoutError::Timeout) => match &mut state {
-                    State::Invalid { errors } => {
-                        show_invalid(errors);
-                        last_shown = Instant::now();
+            let wait = director.next_timer();
+            tokio::select! {
+                request = inbox.recv() => match request {
+                    Some(Request::Reload) => director.reload().await,
+                    Some(Request::Shutdown(done)) => {
+                        director.shutdown().await;
+                        let _ = done.send(());
+                        return;
                     }
-                    State::Running { config, failures } if !failures.is_empty() => {
-                        let config = config.clone();
-                        state = apply(&mut applier, config, Duration::ZERO, failures).await;
-                    }
-                    State::Running { .. } => {}
+                    // The signal loop is gone: the machine is going down.
+                    None => return,
                 },
-                // The signal loop is gone: the machine is going down.
-                Err(RecvTimeoutError::Disconnected) => return,
+                () = tokio::time::sleep(wait) => director.timer().await,
             }
         }
     });
+}
+
+impl Director {
+    /// How long until [`Director::timer`] has something to do.
+    fn next_timer(&self) -> Duration {
+        match &self.state {
+            State::Invalid { .. } => REPEAT_ERRORS.saturating_sub(self.last_shown.elapsed()),
+            State::Running { failures, .. } if !failures.is_empty() => RETRY,
+            State::Running { .. } => IDLE,
+        }
+    }
+
+    /// Show an invalid config's errors again, or retry what failed.
+    async fn timer(&mut self) {
+        match &self.state {
+            State::Invalid { errors } => {
+                show_invalid(errors);
+                self.last_shown = Instant::now();
+            }
+            State::Running { config, failures } if !failures.is_empty() => {
+                let config = config.clone();
+                let known = failures.clone();
+                self.state = apply(&mut self.applier, config, Duration::ZERO, &known).await;
+            }
+            State::Running { .. } => {}
+        }
+    }
+
+    /// SIGHUP: read the config again; apply it when valid, keep the running
+    /// state when not.
+    async fn reload(&mut self) {
+        self.last_shown = Instant::now();
+        let config = match read_config(Duration::ZERO) {
+            Ok(config) => config,
+            Err(errors) => {
+                match &self.state {
+                    State::Running { .. } => {
+                        log::error!("reload: the new config is invalid; keeping the running one")
+                    }
+                    State::Invalid { .. } => self.state = State::Invalid { errors },
+                }
+                return;
+            }
+        };
+        let was_ready = match &self.state {
+            State::Running { config: old, failures } => {
+                if old.hostname != config.hostname {
+                    set_hostname(&config.hostname);
+                }
+                failures.is_empty()
+            }
+            State::Invalid { .. } => {
+                set_hostname(&config.hostname);
+                false
+            }
+        };
+        let options = Options {
+            link_wait: Duration::ZERO,
+            parts: Parts::ALL,
+        };
+        let outcome = self.applier.apply(&config, &options).await;
+        let failures: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
+        for f in &failures {
+            log::error!("{f}");
+        }
+        if failures.is_empty() {
+            match outcome.ipvs_changes {
+                0 => log::info!(
+                    "reload: no change to IPVS (apply_ms={})",
+                    outcome.elapsed.as_millis()
+                ),
+                n => log::info!(
+                    "reload: {n} IPVS change{} (apply_ms={})",
+                    if n == 1 { "" } else { "s" },
+                    outcome.elapsed.as_millis()
+                ),
+            }
+            if !was_ready {
+                announce_ready(&mut self.applier, outcome.elapsed);
+            }
+        }
+        self.state = State::Running { config, failures };
+    }
+
+    /// The machine is going down: tell whoever must know. Nothing is
+    /// removed from the kernel; the reboot does that.
+    async fn shutdown(&mut self) {
+        log::info!("director: stopping");
+    }
 }
 
 /// The first configuration after boot.
@@ -193,56 +293,4 @@ fn announce_ready(applier: &mut Applier, apply_time: Duration) {
         }
         Err(e) => log::error!("cannot read the IPVS table back: {e}"),
     }
-}
-
-/// SIGHUP: read the config again; apply it when valid, keep the running
-/// state when not.
-async fn reload(applier: &mut Applier, state: State) -> State {
-    let config = match read_config(Duration::ZERO) {
-        Ok(config) => config,
-        Err(errors) => {
-            return match state {
-                State::Running { config, failures } => {
-                    log::error!("reload: the new config is invalid; keeping the running one");
-                    State::Running { config, failures }
-                }
-                State::Invalid { .. } => State::Invalid { errors },
-            };
-        }
-    };
-    if let State::Running { config: old, .. } = &state
-        && old.hostname != config.hostname
-    {
-        set_hostname(&config.hostname);
-    } else if matches!(state, State::Invalid { .. }) {
-        set_hostname(&config.hostname);
-    }
-    let options = Options {
-        link_wait: Duration::ZERO,
-        parts: Parts::ALL,
-    };
-    let outcome = applier.apply(&config, &options).await;
-    let failures: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
-    for f in &failures {
-        log::error!("{f}");
-    }
-    if failures.is_empty() {
-        if outcome.ipvs_changes == 0 {
-            log::info!(
-                "reload: no change to IPVS (apply_ms={})",
-                outcome.elapsed.as_millis()
-            );
-        } else {
-            log::info!(
-                "reload: {} IPVS change{} (apply_ms={})",
-                outcome.ipvs_changes,
-                if outcome.ipvs_changes == 1 { "" } else { "s" },
-                outcome.elapsed.as_millis()
-            );
-        }
-        if matches!(state, State::Invalid { .. }) {
-            announce_ready(applier, outcome.elapsed);
-        }
-    }
-    State::Running { config, failures }
 }

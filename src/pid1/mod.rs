@@ -31,11 +31,18 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How long a panic message stays on the console before the reboot.
 const PANIC_REBOOT_DELAY: Duration = Duration::from_secs(10);
 
+/// How long the director gets to finish its own shutdown work (a VRRP
+/// master's priority-0 advert) before the machine goes down.
+const DIRECTOR_GRACE: Duration = Duration::from_secs(1);
+
 /// What the signal loop asks of the director thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Request {
     /// SIGHUP: read the config again and reconcile.
     Reload,
+    /// The machine is going down: finish what must be said to peers, then
+    /// send on the channel (or drop it) and stop.
+    Shutdown(mpsc::Sender<()>),
 }
 
 /// The signals PID 1 handles, all taken synchronously by `sigwait`.
@@ -78,7 +85,7 @@ pub fn run() -> ! {
         log::warn!("cannot take over ctrl-alt-del: {e}");
     }
 
-    let (requests, inbox) = mpsc::channel();
+    let (requests, inbox) = tokio::sync::mpsc::unbounded_channel();
     let worker = std::thread::Builder::new()
         .name("director".into())
         .spawn(move || director::serve(inbox));
@@ -105,6 +112,11 @@ pub fn run() -> ! {
             other => {
                 if let Some(power) = Power::for_signal(other) {
                     log::info!("{other}: {power:?}");
+                    let (done, finished) = mpsc::channel();
+                    if requests.send(Request::Shutdown(done)).is_ok() {
+                        // Ok or a dropped sender both mean it has finished.
+                        let _ = finished.recv_timeout(DIRECTOR_GRACE);
+                    }
                     power::shutdown(power, SHUTDOWN_GRACE);
                 }
             }
