@@ -145,7 +145,10 @@ impl Director {
             }
         };
         let was_ready = match &self.state {
-            State::Running { config: old, failures } => {
+            State::Running {
+                config: old,
+                failures,
+            } => {
                 if old.hostname != config.hostname {
                     set_hostname(&config.hostname);
                 }
