@@ -106,7 +106,7 @@ fn alarming(console: &str) -> Vec<&str> {
         .collect()
 }
 
-/// 1. Sequential connections through the VIP follow the scheduler: rr
+/// Check 1: sequential connections through the VIP follow the scheduler: rr
 /// alternates strictly, wrr 3:1 splits 8 connections 6:2, a persistent
 /// service keeps a client on one real server.
 #[test]
@@ -139,7 +139,7 @@ fn vip_balances_as_the_scheduler_says() {
     );
 }
 
-/// 2. The kernel's IPVS table inside the VM, read by the real ipvsadm,
+/// Check 2: the kernel's IPVS table inside the VM, read by the real ipvsadm,
 /// is what the config asked for: schedulers, scheduler flags, forwarding
 /// methods, weights, persistence, thresholds.
 #[test]
@@ -183,7 +183,7 @@ UDP 192.168.1.100:53 sh (sh-fallback,sh-port)
   -> 192.168.3.3:53 Masq 0
 ";
 
-/// 3. pgbench through the VIP for 20 s: no failed transaction, both real
+/// Check 3: pgbench through the VIP for 20 s: no failed transaction, both real
 /// servers used, and nothing alarming on the console.
 #[test]
 fn pgbench_through_the_vip() {
@@ -235,7 +235,7 @@ fn pgbench_through_the_vip() {
     );
 }
 
-/// 4. SIGHUP re-applies the unchanged config: nothing changes in the
+/// Check 4: sIGHUP re-applies the unchanged config: nothing changes in the
 /// kernel, and a session open across the reload keeps working on the same
 /// backend.
 #[test]
@@ -274,7 +274,7 @@ fn reload_of_unchanged_config_keeps_connections() {
     assert_eq!(count(&answers(&lab, VIP, 4)).len(), 2);
 }
 
-/// 5. A bad config boots to a console that names file, line, column and
+/// Check 5: a bad config boots to a console that names file, line, column and
 /// key of every error; the VM stays up and the VIP does not answer.
 fn assert_bad_config_reported(config_name: &str, expected: &[&str]) {
     let lab = director_lab_unready(config_name);
@@ -442,7 +442,7 @@ fn lab_sweeps_what_an_interrupted_run_left() {
     drop(lab);
 }
 
-/// 6. A UEFI boot of a copy of `out/router.img`, with a drop-in
+/// Check 6: a UEFI boot of a copy of `out/router.img`, with a drop-in
 /// `router.toml` written onto its boot partition, serves that config's VIP.
 #[test]
 fn uefi_boot_with_drop_in_config_serves_its_vip() {
