@@ -1,0 +1,172 @@
+//! The init's PID-1 duties, checked inside the booted appliance: what it
+//! mounts, that it adopts and reaps orphans, and that the classic init
+//! signals end the machine the classic way (SIGTERM reboots, SIGUSR1 halts,
+//! SIGUSR2 powers off), each after telling the console.
+//!
+//! Each test boots the director of the lab (test layer, debug shell on the
+//! second serial port) with `tests/lab/configs/classic.toml`; no real
+//! servers are needed. Needs root, QEMU and a built image (`image/build
+//! --test-layer`); fails loudly, never skips, when one is missing.
+
+mod lab;
+
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lab::{Lab, VmOptions};
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// VMs under TCG on two cores: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A lab with just the director, booted to `ready`.
+fn booted() -> Lab {
+    let mut lab = Lab::new();
+    let config = lab::vm::repo().join("tests/lab/configs/classic.toml");
+    lab.start_vm(VmOptions::director(config));
+    lab.vms[0]
+        .wait_for("ready boot_ms=", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab
+}
+
+/// Fields of `/proc/PID/stat` after the command name: state, ppid, ...
+fn stat_fields(stat: &str) -> Vec<String> {
+    let after = stat.rfind(')').map_or(stat, |i| &stat[i + 1..]);
+    after.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn boot_mounts_are_in_place() {
+    let _serial = one_at_a_time();
+    let lab = booted();
+    let mounts = lab.vms[0].shell_ok("cat /proc/mounts");
+    for (target, fstype) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev", "devtmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/run", "tmpfs"),
+        ("/tmp", "tmpfs"),
+    ] {
+        assert!(
+            mounts.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 2 && f[1] == target && f[2] == fstype
+            }),
+            "{fstype} not mounted on {target}:\n{mounts}"
+        );
+    }
+    let lo = lab.vms[0].shell_ok("cat /sys/class/net/lo/flags");
+    let flags = u32::from_str_radix(lo.trim().trim_start_matches("0x"), 16)
+        .unwrap_or_else(|e| panic!("lo flags {lo:?}: {e}"));
+    assert_eq!(flags & 1, 1, "lo is not up (flags {lo})");
+}
+
+/// An orphan is adopted by PID 1 and, once it ends, reaped: no zombie is
+/// left behind.
+#[test]
+fn orphans_are_adopted_and_reaped() {
+    let _serial = one_at_a_time();
+    let lab = booted();
+    let vm = &lab.vms[0];
+    // The subshell exits at once, leaving its background sleeps orphaned.
+    let pids = vm.shell_ok("sh -c 'sleep 2 & echo $!; sleep 2 & echo $!; exit 0'");
+    let pids: Vec<u32> = pids
+        .split_whitespace()
+        .map(|p| p.parse().unwrap_or_else(|e| panic!("pid {p:?}: {e}")))
+        .collect();
+    assert_eq!(pids.len(), 2, "two background pids");
+    for pid in &pids {
+        let stat = vm.shell_ok(&format!("cat /proc/{pid}/stat"));
+        let fields = stat_fields(&stat);
+        assert_eq!(fields[1], "1", "orphan {pid} not adopted by PID 1: {stat}");
+    }
+    // After they end, nothing of them is left: not even a zombie.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left: Vec<String> = pids
+            .iter()
+            .filter_map(|pid| {
+                let (out, status) = vm
+                    .shell(&format!("cat /proc/{pid}/stat"), Duration::from_secs(30))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                (status == 0).then_some(out)
+            })
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not reaped after 30 s: {left:?}");
+        thread::sleep(Duration::from_millis(500));
+    }
+    let zombies = vm.shell_ok("for f in /proc/[0-9]*/stat; do read -r l < $f && echo \"$l\"; done");
+    let zombies: Vec<&str> = zombies
+        .lines()
+        .filter(|l| stat_fields(l).first().map(String::as_str) == Some("Z"))
+        .collect();
+    assert!(zombies.is_empty(), "zombies: {zombies:?}");
+}
+
+/// Send `signal` to PID 1 and wait for the console to say `announced` and
+/// the kernel to say `kernel_says`. `exits`: whether QEMU then ends (it is
+/// started with -no-reboot, so a reboot ends it too; a halt leaves it up).
+fn signal_ends_machine(signal: &str, announced: &str, kernel_says: &str, exits: bool) {
+    let _serial = one_at_a_time();
+    let lab = booted();
+    let vm = &lab.vms[0];
+    let mark = vm.mark();
+    // The shell may not get to answer: the machine is going down.
+    let _ = vm.shell(&format!("kill -{signal} 1"), Duration::from_secs(5));
+    vm.wait_for_after(mark, announced, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_after(mark, kernel_says, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while exits && vm.is_running() {
+        assert!(
+            Instant::now() < deadline,
+            "qemu still running 30 s after `{kernel_says}`:\n{}",
+            vm.console()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    let console = vm.console();
+    assert!(
+        !console.contains("Kernel panic"),
+        "the kernel panicked instead:\n{console}"
+    );
+}
+
+#[test]
+fn sigterm_reboots() {
+    signal_ends_machine(
+        "TERM",
+        "shutdown: Reboot",
+        "reboot: Restarting system",
+        true,
+    );
+}
+
+#[test]
+fn sigusr1_halts() {
+    signal_ends_machine("USR1", "shutdown: Halt", "reboot: System halted", false);
+}
+
+#[test]
+fn sigusr2_powers_off() {
+    signal_ends_machine("USR2", "shutdown: PowerOff", "reboot: Power down", true);
+}
+
+/// Ctrl-alt-del reaches PID 1 as SIGINT: a clean reboot, not the kernel's
+/// instant one.
+#[test]
+fn sigint_reboots() {
+    signal_ends_machine("INT", "shutdown: Reboot", "reboot: Restarting system", true);
+}
