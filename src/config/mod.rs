@@ -21,6 +21,7 @@ mod route;
 mod service;
 mod sysctl;
 mod validate;
+mod vrrp;
 mod walk;
 
 pub use error::{ConfigError, Diagnostic, Severity};
@@ -37,6 +38,9 @@ pub struct Config {
     pub interfaces: Vec<Interface>,
     pub routes: Vec<Route>,
     pub services: Vec<Service>,
+    /// `[vrrp]`: the instance that moves the virtual addresses between two
+    /// directors; `None` for a single director.
+    pub vrrp: Option<Vrrp>,
 }
 
 /// An Ethernet hardware address.

@@ -15,8 +15,9 @@ use super::route::read_route;
 use super::service::{DraftService, read_service};
 use super::sysctl::read_sysctls;
 use super::validate;
+use super::vrrp::read_vrrp;
 use super::walk::{Ctx, Field, Locations, Table};
-use super::{Config, ConfigError, Diagnostic, Family, Interface, Route};
+use super::{Config, ConfigError, Diagnostic, Family, Interface, Route, Vrrp};
 
 /// The hostname when the file sets none.
 pub const DEFAULT_HOSTNAME: &str = "lvs-router";
@@ -71,6 +72,7 @@ pub(super) struct Draft {
     pub(super) interface_names: Vec<String>,
     pub(super) routes: Vec<(usize, Route)>,
     pub(super) services: Vec<DraftService>,
+    pub(super) vrrp: Option<Vrrp>,
 }
 
 impl Draft {
@@ -81,11 +83,12 @@ impl Draft {
             interfaces: self.interfaces.into_iter().map(|(_, i)| i).collect(),
             routes: self.routes.into_iter().map(|(_, r)| r).collect(),
             services: self.services.into_iter().map(|s| s.service).collect(),
+            vrrp: self.vrrp,
         }
     }
 }
 
-const TOP_KEYS: &[&str] = &["hostname", "sysctl", "interface", "route", "service"];
+const TOP_KEYS: &[&str] = &["hostname", "sysctl", "interface", "route", "service", "vrrp"];
 
 fn read_document(ctx: &mut Ctx, root: &DeTable<'_>) -> Draft {
     let mut top = Table::from_de(ctx, "", 0..0, root, TOP_KEYS);
@@ -96,6 +99,7 @@ fn read_document(ctx: &mut Ctx, root: &DeTable<'_>) -> Draft {
         interface_names: Vec::new(),
         routes: Vec::new(),
         services: Vec::new(),
+        vrrp: None,
     };
     if let Some(field) = top.get(ctx, "hostname") {
         let hostname = ctx.parsed(&field, |s| check_hostname(s).map(|()| s.to_string()));
@@ -126,6 +130,9 @@ fn read_document(ctx: &mut Ctx, root: &DeTable<'_>) -> Draft {
                 draft.services.push(service);
             }
         }
+    }
+    if let Some(field) = top.get(ctx, "vrrp") {
+        draft.vrrp = read_vrrp(ctx, &field);
     }
     top.finish(ctx);
     draft
@@ -258,6 +265,7 @@ mod tests {
                 persistence_netmask: None,
                 real_servers: vec![real("192.168.3.2:5432"), real("192.168.3.3:5432")],
             }],
+            vrrp: None,
         };
         assert_eq!(config, expected);
     }
@@ -330,6 +338,7 @@ mod tests {
                 interfaces: vec![],
                 routes: vec![],
                 services: vec![],
+                vrrp: None,
             }
         );
     }
@@ -361,13 +370,13 @@ mod tests {
                 "hostnme = \"a\"\n",
                 &[
                     "router.toml:1:1: error: hostnme: unknown key; did you mean `hostname`? \
-                   Valid keys here: hostname, sysctl, interface, route, service",
+                   Valid keys here: hostname, sysctl, interface, route, service, vrrp",
                 ],
             ),
             (
                 "\n[global]\nx = 1\n",
                 &["router.toml:2:2: error: global: unknown key; \
-                   valid keys here: hostname, sysctl, interface, route, service"],
+                   valid keys here: hostname, sysctl, interface, route, service, vrrp"],
             ),
             (
                 "hostname = 5\n",

@@ -9,6 +9,8 @@
 //! - services: the same virtual service twice; the same real server twice
 //!   in one service; a real server of another address family than its
 //!   service; a service without real servers (a warning).
+//! - `[vrrp]`: see `vrrp.rs` (interfaces it names, virtual addresses not
+//!   also static, tracked services).
 
 use std::net::IpAddr;
 
@@ -22,6 +24,7 @@ pub(super) fn check(ctx: &mut Ctx, draft: &Draft) {
     check_interfaces(ctx, draft);
     check_routes(ctx, draft);
     check_services(ctx, &draft.services);
+    super::vrrp::check_vrrp(ctx, draft);
 }
 
 /// Report at `path` (its recorded span).
@@ -422,7 +425,7 @@ forwarding = "direct"
             "router.toml:1:12: error: hostname: \"lvs router\" contains ' '; a hostname has only \
              letters, digits, '-' and '.'",
             "router.toml:2:1: error: colour: unknown key; valid keys here: hostname, sysctl, \
-             interface, route, service",
+             interface, route, service, vrrp",
             "router.toml:5:1: error: sysctl.\"net/ipv4/ip_forward\": \"net/ipv4/ip_forward\" is not \
              a sysctl name: expected dot-separated words of a-z, 0-9, '_' and '-', like \
              \"net.ipv4.vs.conntrack\"",
@@ -643,6 +646,7 @@ forwarding = "nat"
                     real_servers: vec![real("192.168.3.4:3868", 1, Forwarding::Nat, 0, 0)],
                 },
             ],
+            vrrp: None,
         };
         assert_eq!(config, expected);
     }
