@@ -11,3 +11,4 @@ pub mod netlink;
 pub mod pid1;
 pub mod source;
 pub mod sysctl;
+pub mod vrrp;
