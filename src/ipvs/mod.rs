@@ -14,6 +14,7 @@
 //! generic-netlink payload), `socket`, `diff`, `table`, `reconcile`.
 
 mod attr;
+mod daemon;
 mod dest;
 mod diff;
 mod error;
@@ -26,6 +27,7 @@ mod socket;
 mod stats;
 mod table;
 
+pub use daemon::{SyncDaemon, SyncRole};
 pub use dest::{Dest, DestEntry, Forward};
 pub use diff::{desired, diff};
 pub use error::IpvsError;
