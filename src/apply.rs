@@ -121,8 +121,14 @@ impl Applier {
         if options.parts.network {
             match self.network().await {
                 Ok(net) => {
+                    // The VRRP virtual addresses are the instance's to add
+                    // and remove (on the master only): left as they are.
+                    let keep = config
+                        .vrrp
+                        .as_ref()
+                        .map_or(&[][..], |v| &v.virtual_addresses[..]);
                     let link_failures = net
-                        .apply_interfaces(&config.interfaces, options.link_wait)
+                        .apply_interfaces_keeping(&config.interfaces, keep, options.link_wait)
                         .await;
                     let route_failures = net.apply_routes(&config.routes, &config.interfaces).await;
                     outcome

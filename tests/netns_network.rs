@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use lvsinit::config::{Interface, IpNet, LinkMatch, MacAddr, Route};
+use lvsinit::config::{Interface, IpNet, LinkMatch, MacAddr, Route, VirtualAddress};
 use lvsinit::netlink::{Failure, NetlinkError, Network};
 use lvsinit::sysctl;
 use nix::sched::CloneFlags;
@@ -859,4 +859,77 @@ fn sysctls_apply_inside_the_namespace_only() {
     let (failures, logs) = ns.enter(move || async move { sysctl::apply(config) });
     assert_eq!(failures.len(), 1);
     assert!(logs.is_empty(), "{logs:?}");
+}
+
+// ---------------------------------------------------------------------------
+// VRRP virtual addresses.
+
+/// The virtual addresses belong to VRRP: a re-apply (reload, retry) neither
+/// adds nor removes them, the master adds them and the backup removes them,
+/// each change once. A config without `[vrrp]` removes a stray one.
+#[test]
+fn virtual_addresses_are_left_to_vrrp() {
+    let ns = Netns::new("vips");
+    ns.veth("eth0", MAC_A, "peer0");
+    let interfaces = [by_mac("wan", MAC_A, &["192.168.1.2/24"], None)];
+    let vips = [VirtualAddress {
+        interface: "wan".into(),
+        address: net("192.168.1.100/24"),
+    }];
+    let (interfaces, vips) = (&interfaces, &vips);
+    let zero = Duration::ZERO;
+
+    let (failures, logs) = ns.enter(move || async move {
+        let net = Network::connect().expect("rtnetlink connection");
+        let mut failures = net.apply_interfaces_keeping(interfaces, vips, zero).await;
+        failures.extend(net.add_virtual_addresses(vips).await);
+        failures.extend(net.add_virtual_addresses(vips).await);
+        failures.extend(net.apply_interfaces_keeping(interfaces, vips, zero).await);
+        failures
+    });
+    assert_no_failures(&failures);
+    let added: Vec<_> = logs
+        .iter()
+        .filter(|l| *l == "wan: added 192.168.1.100/24")
+        .collect();
+    assert_eq!(added.len(), 1, "{logs:#?}");
+    assert!(!logs.iter().any(|l| l.contains("removed")), "{logs:#?}");
+    let addrs = ns.addrs("wan");
+    assert!(
+        addrs.contains("192.168.1.2/24") && addrs.contains("192.168.1.100/24"),
+        "{addrs:?}"
+    );
+
+    let (failures, logs) = ns.enter(move || async move {
+        let net = Network::connect().expect("rtnetlink connection");
+        let mut failures = net.remove_virtual_addresses(vips).await;
+        failures.extend(net.remove_virtual_addresses(vips).await);
+        failures.extend(net.apply_interfaces_keeping(interfaces, vips, zero).await);
+        failures
+    });
+    assert_no_failures(&failures);
+    assert_eq!(logs, ["wan: removed 192.168.1.100/24"]);
+    assert!(!ns.addrs("wan").contains("192.168.1.100/24"));
+
+    // Left behind by a config that had [vrrp]: the next plain apply removes it.
+    ns.ip(&["addr", "add", "192.168.1.100/24", "dev", "wan"]);
+    let (failures, logs) = ns.apply(interfaces, None, zero);
+    assert_no_failures(&failures);
+    assert_eq!(logs, ["wan: removed 192.168.1.100/24"]);
+
+    // A virtual address on an interface that does not exist is a failure
+    // naming it.
+    let missing = [VirtualAddress {
+        interface: "lan".into(),
+        address: net("192.168.3.1/24"),
+    }];
+    let missing = &missing;
+    let (failures, _) = ns.enter(move || async move {
+        Network::connect()
+            .unwrap()
+            .add_virtual_addresses(missing)
+            .await
+    });
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].what, "virtual address 192.168.3.1/24 on lan");
 }

@@ -61,7 +61,9 @@ async fn held(handle: &Handle, index: u32, name: &str) -> Result<Vec<Held>, Netl
 }
 
 /// Make the addresses of link `index` (named `name`, for messages) exactly
-/// `want`, plus any IPv6 link-local ones.
+/// `want`, plus any IPv6 link-local ones. Addresses in `keep` (the VRRP
+/// virtual addresses, which the master adds and the backup removes) are
+/// left as they are: neither added nor removed.
 ///
 /// Strays go first: deleting a primary IPv4 address also deletes the
 /// secondaries of its subnet, so what to add is decided after the deletes,
@@ -71,11 +73,13 @@ pub(crate) async fn reconcile(
     index: u32,
     name: &str,
     want: &[IpNet],
+    keep: &[IpNet],
 ) -> Result<(), NetlinkError> {
     let mut first_error = None;
+    let kept = |net: &IpNet| keep.iter().any(|k| k.addr == net.addr);
 
     for stray in held(handle, index, name).await? {
-        if want.contains(&stray.net) || is_link_local(&stray.net) {
+        if want.contains(&stray.net) || is_link_local(&stray.net) || kept(&stray.net) {
             continue;
         }
         match handle.address().del(stray.msg).execute().await {
@@ -94,7 +98,7 @@ pub(crate) async fn reconcile(
         .map(|h| h.net)
         .collect();
     for net in want {
-        if now.contains(net) {
+        if now.contains(net) || kept(net) {
             continue;
         }
         match handle
@@ -115,6 +119,51 @@ pub(crate) async fn reconcile(
         Some(err) => Err(err),
         None => Ok(()),
     }
+}
+
+/// Add `net` to link `index` (named `name`) unless it is there already.
+/// Ok(true) when it was added.
+pub(crate) async fn add(
+    handle: &Handle,
+    index: u32,
+    name: &str,
+    net: IpNet,
+) -> Result<bool, NetlinkError> {
+    if held(handle, index, name)
+        .await?
+        .iter()
+        .any(|h| h.net == net)
+    {
+        return Ok(false);
+    }
+    handle
+        .address()
+        .add(index, net.addr, net.prefix_len)
+        .execute()
+        .await
+        .map_err(|e| NetlinkError::from_rtnetlink(format!("adding {net} to {name}"), e))?;
+    Ok(true)
+}
+
+/// Remove the address `net.addr` (whatever its prefix length) from link
+/// `index` (named `name`), if it is there. Ok(true) when it was removed.
+pub(crate) async fn remove(
+    handle: &Handle,
+    index: u32,
+    name: &str,
+    net: IpNet,
+) -> Result<bool, NetlinkError> {
+    let mut removed = false;
+    for h in held(handle, index, name).await? {
+        if h.net.addr != net.addr {
+            continue;
+        }
+        handle.address().del(h.msg).execute().await.map_err(|e| {
+            NetlinkError::from_rtnetlink(format!("removing {} from {name}", h.net), e)
+        })?;
+        removed = true;
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rtnetlink::sys::AsyncSocket;
 
-use crate::config::{Interface, LinkMatch, Route};
+use crate::config::{Interface, IpNet, LinkMatch, Route, VirtualAddress};
 
 mod addr;
 mod error;
@@ -96,6 +96,19 @@ impl Network {
     /// looked for every 100 ms and configured as they appear. Whatever has
     /// not appeared when `wait` runs out is a [`NetlinkError::LinkNotFound`].
     pub async fn apply_interfaces(&self, interfaces: &[Interface], wait: Duration) -> Vec<Failure> {
+        self.apply_interfaces_keeping(interfaces, &[], wait).await
+    }
+
+    /// [`Network::apply_interfaces`], leaving the addresses in `keep` as
+    /// they are on their interfaces: the VRRP virtual addresses, which only
+    /// [`Network::add_virtual_addresses`] and
+    /// [`Network::remove_virtual_addresses`] touch.
+    pub async fn apply_interfaces_keeping(
+        &self,
+        interfaces: &[Interface],
+        keep: &[VirtualAddress],
+        wait: Duration,
+    ) -> Vec<Failure> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut pending: Vec<usize> = (0..interfaces.len()).collect();
         // Link index → the interface that took it.
@@ -136,7 +149,7 @@ impl Network {
                         }
                     });
                     if !found.is_empty() {
-                        failures.extend(self.configure(interfaces, found, &links).await);
+                        failures.extend(self.configure(interfaces, keep, found, &links).await);
                     }
                 }
                 Err(err) => dump_error = Some(err),
@@ -172,6 +185,7 @@ impl Network {
     async fn configure(
         &self,
         interfaces: &[Interface],
+        keep: &[VirtualAddress],
         mut found: Vec<(usize, link::Link)>,
         all: &[link::Link],
     ) -> Vec<Failure> {
@@ -212,12 +226,73 @@ impl Network {
             {
                 fail(e);
             }
-            if let Err(e) = addr::reconcile(&self.handle, l.index, &l.name, &iface.addresses).await
+            let kept: Vec<IpNet> = keep
+                .iter()
+                .filter(|k| k.interface == iface.name)
+                .map(|k| k.address)
+                .collect();
+            if let Err(e) =
+                addr::reconcile(&self.handle, l.index, &l.name, &iface.addresses, &kept).await
             {
                 fail(e);
             }
             if let Err(e) = link::set_up(&self.handle, l).await {
                 fail(e);
+            }
+        }
+        failures
+    }
+
+    /// Add the VRRP virtual addresses (the master's). Each goes on the link
+    /// named as its interface; one already there is left alone, and each
+    /// one added is logged ("wan: added 192.168.1.100/24").
+    pub async fn add_virtual_addresses(&self, vips: &[VirtualAddress]) -> Vec<Failure> {
+        self.change_virtual_addresses(vips, true).await
+    }
+
+    /// Remove the VRRP virtual addresses (a backup's); those not there are
+    /// no failure.
+    pub async fn remove_virtual_addresses(&self, vips: &[VirtualAddress]) -> Vec<Failure> {
+        self.change_virtual_addresses(vips, false).await
+    }
+
+    async fn change_virtual_addresses(&self, vips: &[VirtualAddress], add: bool) -> Vec<Failure> {
+        let what =
+            |vip: &VirtualAddress| format!("virtual address {} on {}", vip.address, vip.interface);
+        let links = match link::dump(&self.handle).await {
+            Ok(links) => links,
+            Err(error) => {
+                return vec![Failure {
+                    what: "virtual addresses".into(),
+                    error,
+                }];
+            }
+        };
+        let mut failures = Vec::new();
+        for vip in vips {
+            let Some(l) = links.iter().find(|l| l.name == vip.interface) else {
+                failures.push(Failure {
+                    what: what(vip),
+                    error: NetlinkError::LinkNotFound {
+                        matcher: format!("name {}", vip.interface),
+                        waited: Duration::ZERO,
+                    },
+                });
+                continue;
+            };
+            let result = if add {
+                addr::add(&self.handle, l.index, &l.name, vip.address).await
+            } else {
+                addr::remove(&self.handle, l.index, &l.name, vip.address).await
+            };
+            match result {
+                Ok(true) if add => log::info!("{}: added {}", l.name, vip.address),
+                Ok(true) => log::info!("{}: removed {}", l.name, vip.address),
+                Ok(false) => {}
+                Err(error) => failures.push(Failure {
+                    what: what(vip),
+                    error,
+                }),
             }
         }
         failures
@@ -279,6 +354,8 @@ mod tests {
             let net = Network::connect().expect("an rtnetlink socket opens without privileges");
             assert_send(&net.loopback_up());
             assert_send(&net.apply_interfaces(&[], Duration::ZERO));
+            assert_send(&net.add_virtual_addresses(&[]));
+            assert_send(&net.remove_virtual_addresses(&[]));
             assert_send(&net.apply_routes(&[], &[]));
         });
     }
