@@ -88,7 +88,14 @@ impl Draft {
     }
 }
 
-const TOP_KEYS: &[&str] = &["hostname", "sysctl", "interface", "route", "service", "vrrp"];
+const TOP_KEYS: &[&str] = &[
+    "hostname",
+    "sysctl",
+    "interface",
+    "route",
+    "service",
+    "vrrp",
+];
 
 fn read_document(ctx: &mut Ctx, root: &DeTable<'_>) -> Draft {
     let mut top = Table::from_de(ctx, "", 0..0, root, TOP_KEYS);
@@ -299,8 +306,17 @@ mod tests {
         // fwmark and family replace protocol and address; device replaces
         // mac; persistence_netmask needs persistence on.
         let skip = ["fwmark", "family", "device = \"eth0\""];
+        // With [vrrp] on, the VIPs move out of the static addresses.
         let enabled = uncomment(&uncomment(text, &skip), &skip)
-            .replace("persistence = \"0s\"", "persistence = \"300s\"");
+            .replace("persistence = \"0s\"", "persistence = \"300s\"")
+            .replace(
+                "addresses = [\"192.168.1.1/24\", \"192.168.1.100/24\"]",
+                "addresses = [\"192.168.1.2/24\"]",
+            )
+            .replace(
+                "addresses = [\"192.168.3.1/24\"]",
+                "addresses = [\"192.168.3.252/24\"]",
+            );
         let (config, warnings) =
             load("router.toml", &enabled).unwrap_or_else(|e| panic!("{e}\n{enabled}"));
         assert_eq!(warnings, []);
@@ -324,6 +340,17 @@ mod tests {
         assert_eq!(service.persistence_netmask, Some(32));
         assert_eq!(service.flags, SchedulerFlags::default());
         assert_eq!(service.real_servers[0].forwarding, Forwarding::Nat);
+        let vrrp = config.vrrp.expect("[vrrp] enabled");
+        assert_eq!((vrrp.virtual_router_id, vrrp.priority), (51, 150));
+        assert_eq!(
+            vrrp.virtual_addresses
+                .iter()
+                .map(|v| format!("{} {}", v.interface, v.address))
+                .collect::<Vec<_>>(),
+            ["wan 192.168.1.100/24", "lan 192.168.3.1/24"]
+        );
+        assert_eq!(vrrp.sync_interface.as_deref(), Some("lan"));
+        assert_eq!(vrrp.track_services, ["postgres"]);
     }
 
     #[test]
