@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod config;
 pub mod console;
+pub mod health;
 pub mod ipvs;
 pub mod netlink;
 pub mod pid1;

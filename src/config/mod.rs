@@ -14,6 +14,7 @@ use std::time::Duration;
 mod addr;
 mod duration;
 mod error;
+mod health_check;
 mod interface;
 mod names;
 mod parse;
@@ -302,6 +303,13 @@ pub struct Service {
     /// (/32, or /128 for IPv6).
     pub persistence_netmask: Option<u8>,
     pub real_servers: Vec<RealServer>,
+    /// `[service.health_check]` with every default filled in: the check its
+    /// real servers get unless they override it.
+    pub health_check: HealthCheck,
+    /// `sorry_server = "192.168.3.9:5432"`: put in the table (weight 1, the
+    /// service's forwarding) only while every real server is down. Not
+    /// checked itself: it is the last resort.
+    pub sorry_server: Option<SocketAddr>,
 }
 
 /// One `[[service.real_server]]`.
@@ -317,6 +325,85 @@ pub struct RealServer {
     pub upper_threshold: u32,
     /// `ipvsadm -y`: lower connection threshold; 0 = none.
     pub lower_threshold: u32,
+    /// The service's `[service.health_check]` merged with this server's own
+    /// `[service.real_server.health_check]`.
+    pub health_check: HealthCheck,
+}
+
+/// How a real server is checked (`[service.health_check]`, overridable per
+/// real server), with every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HealthCheck {
+    /// `type`: what a probe does.
+    pub kind: CheckKind,
+    /// `port`: the port probed; `None` is the real server's own.
+    pub port: Option<u16>,
+    /// `interval` (default 1s): from the start of one probe to the next.
+    pub interval: Duration,
+    /// `timeout` (default 1s): a probe not done by then failed.
+    pub timeout: Duration,
+    /// `fall` (default 3): consecutive failures that take an up server down.
+    pub fall: u32,
+    /// `rise` (default 2): consecutive successes that bring a down server back.
+    pub rise: u32,
+    /// `on_failure` (default quiesce): what a down server becomes.
+    pub on_failure: OnFailure,
+}
+
+impl Default for HealthCheck {
+    /// A TCP connect every second, 1 s timeout, down after 3 failures, up
+    /// after 2 successes, quiesced while down.
+    fn default() -> HealthCheck {
+        HealthCheck {
+            kind: CheckKind::Tcp,
+            port: None,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            fall: 3,
+            rise: 2,
+            on_failure: OnFailure::Quiesce,
+        }
+    }
+}
+
+/// The kinds of health check (`type = "..."`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CheckKind {
+    /// `none`: never checked, always in the table.
+    None,
+    /// `tcp`: a TCP connect that completes.
+    Tcp,
+    /// `postgres`: speaks the PostgreSQL protocol (SSLRequest, then a
+    /// startup message as `user` to `database`).
+    Postgres { user: String, database: String },
+    /// `http`: `GET path` answered with `status`, with an optional `Host`.
+    Http {
+        path: String,
+        host: Option<String>,
+        status: u16,
+    },
+}
+
+impl CheckKind {
+    /// The `type` name, as written in router.toml and in log lines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::None => "none",
+            CheckKind::Tcp => "tcp",
+            CheckKind::Postgres { .. } => "postgres",
+            CheckKind::Http { .. } => "http",
+        }
+    }
+}
+
+/// What a down real server becomes (`on_failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OnFailure {
+    /// `quiesce`: weight 0; no new connections, existing ones drain.
+    Quiesce,
+    /// `remove`: taken out of the table; its connections are cut (or
+    /// expire, per `net.ipv4.vs.expire_nodest_conn`).
+    Remove,
 }
 
 /// `[vrrp]`: one VRRPv3 instance (RFC 5798) that moves the virtual

@@ -213,8 +213,8 @@ mod tests {
     use super::test_support::check_cases;
     use super::*;
     use crate::config::{
-        Forwarding, IpNet, LinkMatch, MacAddr, Protocol, RealServer, Scheduler, SchedulerFlags,
-        Service, ServiceKey,
+        Forwarding, HealthCheck, IpNet, LinkMatch, MacAddr, Protocol, RealServer, Scheduler,
+        SchedulerFlags, Service, ServiceKey,
     };
 
     fn net(text: &str) -> IpNet {
@@ -237,6 +237,7 @@ mod tests {
             forwarding: Forwarding::Nat,
             upper_threshold: 0,
             lower_threshold: 0,
+            health_check: HealthCheck::default(),
         };
         let expected = Config {
             hostname: "lvs-router".into(),
@@ -271,6 +272,8 @@ mod tests {
                 persistence: None,
                 persistence_netmask: None,
                 real_servers: vec![real("192.168.3.2:5432"), real("192.168.3.3:5432")],
+                health_check: HealthCheck::default(),
+                sorry_server: None,
             }],
             vrrp: None,
         };

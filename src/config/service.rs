@@ -7,16 +7,19 @@
 //! routing) and keepalived to NAT, so a silent default would surprise half
 //! of our users.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use toml::de::DeValue;
 
 use super::addr::{parse_netmask, parse_socket_addr, parse_socket_addr_or_ip};
 use super::duration::parse_duration;
+use super::health_check::{Partial, read_health_check};
 use super::parse::array_of_tables;
 use super::walk::{Ctx, Field, Table, join};
 use super::{
-    Family, Forwarding, Protocol, RealServer, Scheduler, SchedulerFlags, Service, ServiceKey,
+    CheckKind, Family, Forwarding, Protocol, RealServer, Scheduler, SchedulerFlags, Service,
+    ServiceKey,
 };
 
 /// A parsed service with the file indices of its real servers.
@@ -60,6 +63,8 @@ const SERVICE_KEYS: &[&str] = &[
     "forwarding",
     "persistence",
     "persistence_netmask",
+    "health_check",
+    "sorry_server",
     "real_server",
 ];
 
@@ -117,19 +122,52 @@ pub(super) fn read_service(
     };
     ok &= persistence.is_some();
 
+    // Read before the real servers, which inherit from it. On error the
+    // real servers are still read (against the defaults) for their own
+    // diagnostics.
+    let service_check = match table.get(ctx, "health_check") {
+        Some(field) => read_health_check(ctx, &field, None),
+        None => Some(Partial::default()),
+    };
+    ok &= service_check.is_some();
+    let service_check = service_check.unwrap_or_default();
+
     let mut real_servers = Vec::new();
     let mut real_server_index = Vec::new();
     let mut real_servers_complete = true;
+    // Whether some real server is left with the default check type.
+    let mut defaulted_type = false;
     if let Some(field) = table.get(ctx, "real_server") {
         for (i, rs) in array_of_tables(ctx, &field) {
-            match read_real_server(ctx, &rs, is_fwmark, forwarding) {
-                Some(real) => {
+            match read_real_server(ctx, &rs, is_fwmark, forwarding, &service_check) {
+                Some((real, typed)) => {
+                    defaulted_type |= !typed && !service_check.has_type();
                     real_servers.push(real);
                     real_server_index.push(i);
                 }
                 None => real_servers_complete = false,
             }
         }
+    }
+    if let Key::Addr {
+        protocol: protocol @ (Protocol::Udp | Protocol::Sctp),
+        ..
+    } = key
+        && defaulted_type
+    {
+        let name = protocol.name().to_uppercase();
+        ctx.report.error(
+            &table.span(),
+            &join(table.path(), "health_check"),
+            format!(
+                "a {name} service has no default health check (a TCP connect says nothing \
+                 about a {name} server): set [service.health_check] type = \"none\" to never \
+                 check its real servers, or a check of a TCP port they also serve, like \
+                 type = \"tcp\" with port = 53"
+            ),
+        );
+        // The service stays in the draft (the file is rejected anyway), so
+        // the cross-entry checks still see it.
     }
 
     let (family, family_source) = match (&key, explicit_family) {
@@ -160,6 +198,14 @@ pub(super) fn read_service(
             }
         }
     }
+    let sorry_server = match table.get(ctx, "sorry_server") {
+        Some(field) => {
+            let sorry = read_sorry_server(ctx, &field, is_fwmark, family, &real_servers);
+            ok &= sorry.is_some();
+            sorry
+        }
+        None => None,
+    };
     table.finish(ctx);
 
     let key = match key {
@@ -181,6 +227,8 @@ pub(super) fn read_service(
             persistence: persistence?,
             persistence_netmask,
             real_servers,
+            health_check: Partial::resolve(&service_check, None),
+            sorry_server,
         },
         real_server_index,
         real_servers_complete,
@@ -404,20 +452,61 @@ fn read_persistence(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Option<Durat
     })
 }
 
+/// `sorry_server = "192.168.3.9:5432"`: of the service's family, not one
+/// of its real servers.
+fn read_sorry_server(
+    ctx: &mut Ctx,
+    field: &Field<'_, '_>,
+    is_fwmark: bool,
+    family: Family,
+    real_servers: &[RealServer],
+) -> Option<SocketAddr> {
+    let address = if is_fwmark {
+        ctx.parsed(field, parse_socket_addr_or_ip)?
+    } else {
+        ctx.parsed(field, parse_socket_addr)?
+    };
+    let problem = if Family::of(address.ip()) != family {
+        Some(format!(
+            "{} is not of the service's address family; the sorry server stands in for its \
+             real servers and must be reachable the same way",
+            address.ip()
+        ))
+    } else if real_servers.iter().any(|r| r.address == address) {
+        Some(format!(
+            "{address} is also a real server of this service; a sorry server stands in when \
+             every real server is down, so it must be another one"
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => {
+            ctx.report.error(&field.span(), &field.path, message);
+            None
+        }
+        None => Some(address),
+    }
+}
+
 const REAL_SERVER_KEYS: &[&str] = &[
     "address",
     "weight",
     "forwarding",
     "upper_threshold",
     "lower_threshold",
+    "health_check",
 ];
 
+/// Read one real server; with it, whether its own `health_check` sets
+/// `type`.
 fn read_real_server(
     ctx: &mut Ctx,
     item: &Field<'_, '_>,
     is_fwmark: bool,
     service_forwarding: Option<Forwarding>,
-) -> Option<RealServer> {
+    service_check: &Partial,
+) -> Option<(RealServer, bool)> {
     let mut table = Table::new(ctx, &item.path, item.value, REAL_SERVER_KEYS)?;
     let mut ok = true;
     let help = if is_fwmark {
@@ -456,6 +545,36 @@ fn read_real_server(
             }
         }
     }
+    let own_check = match table.get(ctx, "health_check") {
+        Some(field) => {
+            let check = read_health_check(ctx, &field, Some(service_check));
+            ok &= check.is_some();
+            check
+        }
+        None => None,
+    };
+    let health_check = Partial::resolve(service_check, own_check.as_ref());
+    let typed = own_check.as_ref().is_some_and(Partial::has_type);
+    if let Some(address) = address
+        && address.port() == 0
+        && health_check.kind != CheckKind::None
+        && health_check.port.is_none()
+    {
+        let path = join(table.path(), "address");
+        let span = ctx.locations.get(&path);
+        ctx.report.error(
+            &span,
+            &path,
+            format!(
+                "{} has no port to check: give the address a port, set health_check.port \
+                 (in the service's or this real server's [health_check]), or \
+                 health_check.type = \"none\"",
+                address.ip()
+            ),
+        );
+        // Kept in the draft for the cross-entry checks; the file is
+        // rejected anyway.
+    }
     let [upper, lower] = thresholds;
     if lower > upper {
         let path = join(table.path(), "lower_threshold");
@@ -474,13 +593,17 @@ fn read_real_server(
     if !ok {
         return None;
     }
-    Some(RealServer {
-        address: address?,
-        weight,
-        forwarding: forwarding?,
-        upper_threshold: upper,
-        lower_threshold: lower,
-    })
+    Some((
+        RealServer {
+            address: address?,
+            weight,
+            forwarding: forwarding?,
+            upper_threshold: upper,
+            lower_threshold: lower,
+            health_check,
+        },
+        typed,
+    ))
 }
 
 #[cfg(test)]
@@ -488,7 +611,7 @@ mod tests {
     use std::time::Duration;
 
     use super::super::parse::test_support::errors;
-    use super::super::{Config, load};
+    use super::super::{Config, HealthCheck, load};
     use super::*;
 
     /// A valid service header: lines 1 to 4.
@@ -518,6 +641,7 @@ mod tests {
                 forwarding: Forwarding::Nat,
                 upper_threshold: 0,
                 lower_threshold: 0,
+                health_check: HealthCheck::default(),
             }]
         );
     }
@@ -525,10 +649,11 @@ mod tests {
     #[test]
     fn labels_as_ipvsadm_prints_them() {
         let v6 = "[[service]]\nprotocol = \"udp\"\naddress = \"[2001:db8::10]:53\"\nforwarding = \"direct\"\n\
+                  health_check.type = \"none\"\n\
                   [[service.real_server]]\naddress = \"[2001:db8::2]:53\"\n";
         assert_eq!(service(v6).name, "UDP [2001:db8::10]:53");
         let fwm = "[[service]]\nfwmark = 7\nforwarding = \"direct\"\n\
-                   [[service.real_server]]\naddress = \"192.168.3.2\"\n";
+                   [[service.real_server]]\naddress = \"192.168.3.2:80\"\n";
         assert_eq!(service(fwm).name, "FWM 7");
     }
 
@@ -554,7 +679,7 @@ mod tests {
     fn fwmark_family() {
         let fwm = |family: &str, real: &str| {
             let text = format!(
-                "[[service]]\nfwmark = 1\n{family}\nforwarding = \"direct\"\n\
+                "[[service]]\nfwmark = 1\n{family}\nforwarding = \"direct\"\nhealth_check.port = 80\n\
                  [[service.real_server]]\naddress = \"{real}\"\n"
             );
             service(&text).key
@@ -689,7 +814,7 @@ mod tests {
                     "router.toml:5:1: error: service[0].real_servers: unknown key; did you mean \
                    `real_server`? Valid keys here: name, protocol, address, fwmark, family, \
                    scheduler, scheduler_flags, forwarding, persistence, persistence_netmask, \
-                   real_server",
+                   health_check, sorry_server, real_server",
                 ],
             ),
         ];
@@ -838,7 +963,7 @@ mod tests {
                 &[
                     "router.toml:7:1: error: service[0].real_server[0].wieght: unknown key; did you \
                    mean `weight`? Valid keys here: address, weight, forwarding, upper_threshold, \
-                   lower_threshold",
+                   lower_threshold, health_check",
                 ],
             ),
             (
@@ -885,6 +1010,7 @@ mod tests {
                 forwarding: Forwarding::Tunnel,
                 upper_threshold: 100,
                 lower_threshold: 50,
+                health_check: HealthCheck::default(),
             }]
         );
     }

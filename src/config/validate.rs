@@ -229,8 +229,8 @@ mod tests {
 
     use super::super::parse::test_support::{check_cases, errors, warnings};
     use super::super::{
-        Config, Forwarding, Interface, IpNet, MacAddr, Protocol, RealServer, Route, Scheduler,
-        SchedulerFlags, Service, load,
+        CheckKind, Config, Forwarding, HealthCheck, Interface, IpNet, MacAddr, OnFailure, Protocol,
+        RealServer, Route, Scheduler, SchedulerFlags, Service, load,
     };
     use super::*;
 
@@ -338,7 +338,8 @@ mod tests {
             ),
             (
                 "[[service]]\nfwmark = 1\nfamily = \"inet6\"\nforwarding = \"direct\"\n\
-                 [[service.real_server]]\naddress = \"10.0.0.2\"\n",
+                 [[service.real_server]]\naddress = \"10.0.0.2\"\n\
+                 [service.health_check]\ntype = \"none\"\n",
                 &[
                     "router.toml:6:11: error: service[0].real_server[0].address: 10.0.0.2 is IPv4 \
                    but the service's `family` is IPv6; with direct forwarding a real server must \
@@ -348,7 +349,8 @@ mod tests {
             (
                 "[[service]]\nfwmark = 1\nforwarding = \"direct\"\n\
                  [[service.real_server]]\naddress = \"10.0.0.2\"\n\
-                 [[service.real_server]]\naddress = \"2001:db8::2\"\n",
+                 [[service.real_server]]\naddress = \"2001:db8::2\"\n\
+                 [service.health_check]\ntype = \"none\"\n",
                 &[
                     "router.toml:7:11: error: service[0].real_server[1].address: 2001:db8::2 is \
                    IPv6 but its first real server (and so the service) is IPv4; with direct \
@@ -359,7 +361,8 @@ mod tests {
                 // Port 0 twice is the same real server of a fwmark service.
                 "[[service]]\nfwmark = 1\nforwarding = \"direct\"\n\
                  [[service.real_server]]\naddress = \"10.0.0.2\"\n\
-                 [[service.real_server]]\naddress = \"10.0.0.2:0\"\n",
+                 [[service.real_server]]\naddress = \"10.0.0.2:0\"\n\
+                 [service.health_check]\ntype = \"none\"\n",
                 &[
                     "router.toml:7:11: error: service[0].real_server[1].address: 10.0.0.2:0 is \
                    already real_server[0] of this service",
@@ -497,6 +500,7 @@ scheduler_flags = ["sh-fallback", "sh-port"]
 forwarding = "direct"
 persistence = "5m"
 persistence_netmask = "/64"
+health_check = { type = "http", path = "/health", host = "www.example.org", on_failure = "remove" }
 
   [[service.real_server]]
   address = "[2001:db8:3::2]:443"
@@ -520,6 +524,7 @@ persistence_netmask = "255.255.255.0"
   [[service.real_server]]
   address = "192.168.3.2"
   weight = 0
+  health_check = { port = 80 }
 
   [[service.real_server]]
   address = "192.168.3.3:8080"
@@ -529,6 +534,8 @@ persistence_netmask = "255.255.255.0"
 protocol = "sctp"
 address = "192.168.1.100:3868"
 forwarding = "nat"
+sorry_server = "192.168.3.9:3868"
+health_check.type = "none"
 
   [[service.real_server]]
   address = "192.168.3.4:3868"
@@ -541,6 +548,20 @@ forwarding = "nat"
             forwarding,
             upper_threshold: upper,
             lower_threshold: lower,
+            health_check: HealthCheck::default(),
+        };
+        let web_check = HealthCheck {
+            kind: CheckKind::Http {
+                path: "/health".into(),
+                host: Some("www.example.org".into()),
+                status: 200,
+            },
+            on_failure: OnFailure::Remove,
+            ..HealthCheck::default()
+        };
+        let no_check = HealthCheck {
+            kind: CheckKind::None,
+            ..HealthCheck::default()
         };
         let expected = Config {
             hostname: "lvs1.example.org".into(),
@@ -611,7 +632,15 @@ forwarding = "nat"
                     real_servers: vec![
                         real("[2001:db8:3::2]:443", 10, Forwarding::Direct, 1000, 800),
                         real("[2001:db8:3::3]:443", 1, Forwarding::Tunnel, 0, 0),
-                    ],
+                    ]
+                    .into_iter()
+                    .map(|r| RealServer {
+                        health_check: web_check.clone(),
+                        ..r
+                    })
+                    .collect(),
+                    health_check: web_check.clone(),
+                    sorry_server: None,
                 },
                 Service {
                     name: "FWM 42".into(),
@@ -628,9 +657,17 @@ forwarding = "nat"
                     persistence: Some(Duration::from_secs(5400)),
                     persistence_netmask: Some(24),
                     real_servers: vec![
-                        real("192.168.3.2:0", 0, Forwarding::Direct, 0, 0),
+                        RealServer {
+                            health_check: HealthCheck {
+                                port: Some(80),
+                                ..HealthCheck::default()
+                            },
+                            ..real("192.168.3.2:0", 0, Forwarding::Direct, 0, 0)
+                        },
                         real("192.168.3.3:8080", 1, Forwarding::Nat, 0, 0),
                     ],
+                    health_check: HealthCheck::default(),
+                    sorry_server: None,
                 },
                 Service {
                     name: "SCTP 192.168.1.100:3868".into(),
@@ -643,7 +680,12 @@ forwarding = "nat"
                     forwarding: Forwarding::Nat,
                     persistence: None,
                     persistence_netmask: None,
-                    real_servers: vec![real("192.168.3.4:3868", 1, Forwarding::Nat, 0, 0)],
+                    real_servers: vec![RealServer {
+                        health_check: no_check.clone(),
+                        ..real("192.168.3.4:3868", 1, Forwarding::Nat, 0, 0)
+                    }],
+                    health_check: no_check,
+                    sorry_server: Some("192.168.3.9:3868".parse().unwrap()),
                 },
             ],
             vrrp: None,

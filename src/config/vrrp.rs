@@ -634,7 +634,8 @@ sync_id = 51
                 &with("vrrp = 1\n"),
                 &[
                     "router.toml:19:1: error: service[0].real_server[0].vrrp: unknown key; valid \
-                   keys here: address, weight, forwarding, upper_threshold, lower_threshold",
+                   keys here: address, weight, forwarding, upper_threshold, lower_threshold, \
+                   health_check",
                 ],
             ),
             (

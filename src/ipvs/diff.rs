@@ -162,7 +162,8 @@ mod tests {
 
     use super::*;
     use crate::config::{
-        Family, Forwarding, Protocol, RealServer, Scheduler, SchedulerFlags, ServiceKey,
+        Family, Forwarding, HealthCheck, Protocol, RealServer, Scheduler, SchedulerFlags,
+        ServiceKey,
     };
     use crate::ipvs::attr::SVC_F_HASHED;
     use crate::ipvs::dest::DestEntry;
@@ -176,6 +177,7 @@ mod tests {
             forwarding: Forwarding::Nat,
             upper_threshold: 0,
             lower_threshold: 0,
+            health_check: HealthCheck::default(),
         }
     }
 
@@ -193,6 +195,8 @@ mod tests {
             persistence: None,
             persistence_netmask: None,
             real_servers: reals,
+            health_check: HealthCheck::default(),
+            sorry_server: None,
         }
     }
 

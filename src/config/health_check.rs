@@ -1,0 +1,610 @@
+//! `[service.health_check]` and `[service.real_server.health_check]`: how
+//! real servers are checked.
+//!
+//! A service's table sets the check of all its real servers; a real
+//! server's own table overrides key by key. Keys and defaults:
+//!
+//! | key          | default       | meaning                                         |
+//! |--------------|---------------|-------------------------------------------------|
+//! | `type`       | `"tcp"`       | `none`, `tcp`, `postgres` or `http`             |
+//! | `port`       | server's port | the port probed                                 |
+//! | `interval`   | `"1s"`        | from the start of one probe to the next         |
+//! | `timeout`    | `"1s"`        | a probe not done by then failed                 |
+//! | `fall`       | 3             | consecutive failures to go down                 |
+//! | `rise`       | 2             | consecutive successes to come back              |
+//! | `on_failure` | `"quiesce"`   | `quiesce` (weight 0) or `remove`                |
+//! | `user`       | `"postgres"`  | postgres: the role of the startup message       |
+//! | `database`   | `"postgres"`  | postgres: the database of the startup message   |
+//! | `path`       | `"/"`         | http: the path to GET                           |
+//! | `host`       | none          | http: the `Host` header                         |
+//! | `status`     | 200           | http: the status code expected                  |
+//!
+//! Type-specific keys (`user`, `path`, ...) belong to the type in force in
+//! their table; a real server that changes `type` starts from that type's
+//! defaults instead of inheriting the service's type-specific keys.
+//!
+//! Two cases have no sensible default and are errors asking for an
+//! explicit check (see `service.rs`): a UDP or SCTP service (a TCP connect
+//! says nothing about a UDP server) and a real server of a firewall-mark
+//! service given without a port (there is no port to connect to).
+
+use std::time::Duration;
+
+use super::duration::parse_duration;
+use super::walk::{Ctx, Field, Table};
+use super::{CheckKind, HealthCheck, OnFailure};
+
+const KEYS: &[&str] = &[
+    "type",
+    "port",
+    "interval",
+    "timeout",
+    "fall",
+    "rise",
+    "on_failure",
+    "user",
+    "database",
+    "path",
+    "host",
+    "status",
+];
+
+/// Upper bound of `fall` and `rise`: beyond it a typo is likelier than intent.
+const MAX_COUNT: u32 = 1000;
+
+/// A check's `type` before its type-specific keys are filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    None,
+    Tcp,
+    Postgres,
+    Http,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::None => "none",
+            Kind::Tcp => "tcp",
+            Kind::Postgres => "postgres",
+            Kind::Http => "http",
+        }
+    }
+}
+
+/// The keys one `health_check` table sets; unset ones come from the
+/// service's table, then from the defaults.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Partial {
+    kind: Option<Kind>,
+    port: Option<u16>,
+    interval: Option<Duration>,
+    timeout: Option<Duration>,
+    fall: Option<u32>,
+    rise: Option<u32>,
+    on_failure: Option<OnFailure>,
+    user: Option<String>,
+    database: Option<String>,
+    path: Option<String>,
+    host: Option<String>,
+    status: Option<u16>,
+}
+
+impl Partial {
+    /// Whether this table sets `type` itself.
+    pub(super) fn has_type(&self) -> bool {
+        self.kind.is_some()
+    }
+
+    /// The type in force: this table's, else `inherited`'s, else tcp.
+    fn kind_with(&self, inherited: Option<&Partial>) -> Kind {
+        self.kind
+            .or(inherited.and_then(|p| p.kind))
+            .unwrap_or(Kind::Tcp)
+    }
+
+    /// The check of a real server: its own table (`own`, if any) over the
+    /// service's (`service`), over the defaults.
+    pub(super) fn resolve(service: &Partial, own: Option<&Partial>) -> HealthCheck {
+        let empty = Partial::default();
+        let own = own.unwrap_or(&empty);
+        let kind = own.kind_with(Some(service));
+        // The service's type-specific keys count only for the same type.
+        let specific = if own.kind.is_none() || own.kind == Some(service.kind_with(None)) {
+            Some(service)
+        } else {
+            None
+        };
+        let pick = |get: fn(&Partial) -> &Option<String>| -> Option<String> {
+            get(own)
+                .clone()
+                .or_else(|| specific.and_then(|s| get(s).clone()))
+        };
+        let defaults = HealthCheck::default();
+        let kind = match kind {
+            Kind::None => CheckKind::None,
+            Kind::Tcp => CheckKind::Tcp,
+            Kind::Postgres => CheckKind::Postgres {
+                user: pick(|p| &p.user).unwrap_or_else(|| "postgres".into()),
+                database: pick(|p| &p.database).unwrap_or_else(|| "postgres".into()),
+            },
+            Kind::Http => CheckKind::Http {
+                path: pick(|p| &p.path).unwrap_or_else(|| "/".into()),
+                host: pick(|p| &p.host),
+                status: own
+                    .status
+                    .or(specific.and_then(|s| s.status))
+                    .unwrap_or(200),
+            },
+        };
+        HealthCheck {
+            kind,
+            port: own.port.or(service.port),
+            interval: own
+                .interval
+                .or(service.interval)
+                .unwrap_or(defaults.interval),
+            timeout: own.timeout.or(service.timeout).unwrap_or(defaults.timeout),
+            fall: own.fall.or(service.fall).unwrap_or(defaults.fall),
+            rise: own.rise.or(service.rise).unwrap_or(defaults.rise),
+            on_failure: own
+                .on_failure
+                .or(service.on_failure)
+                .unwrap_or(defaults.on_failure),
+        }
+    }
+}
+
+/// Read one `health_check` table. `inherited` is the service's table when
+/// reading a real server's (it decides which type-specific keys fit).
+/// `None` when anything in it is wrong (reported).
+pub(super) fn read_health_check(
+    ctx: &mut Ctx,
+    item: &Field<'_, '_>,
+    inherited: Option<&Partial>,
+) -> Option<Partial> {
+    let mut table = Table::new(ctx, &item.path, item.value, KEYS)?;
+    let mut ok = true;
+    let mut p = Partial::default();
+
+    // When `type` itself is wrong (reported), the type-specific keys are
+    // not held against a type nobody meant.
+    let mut type_failed = false;
+    if let Some(field) = table.get(ctx, "type") {
+        p.kind = ctx.parsed(&field, parse_kind);
+        type_failed = p.kind.is_none();
+        ok &= !type_failed;
+    }
+    if let Some(field) = table.get(ctx, "port") {
+        p.port = ctx.u32(&field, 1, 65535).map(|n| n as u16);
+        ok &= p.port.is_some();
+    }
+    for (key, slot) in [("interval", &mut p.interval), ("timeout", &mut p.timeout)] {
+        if let Some(field) = table.get(ctx, key) {
+            *slot = ctx.parsed(&field, parse_period);
+            ok &= slot.is_some();
+        }
+    }
+    for (key, slot) in [("fall", &mut p.fall), ("rise", &mut p.rise)] {
+        if let Some(field) = table.get(ctx, key) {
+            *slot = ctx.u32(&field, 1, MAX_COUNT);
+            ok &= slot.is_some();
+        }
+    }
+    if let Some(field) = table.get(ctx, "on_failure") {
+        p.on_failure = ctx.parsed(&field, |s| match s {
+            "quiesce" => Ok(OnFailure::Quiesce),
+            "remove" => Ok(OnFailure::Remove),
+            _ => Err(format!(
+                "{s:?} is not a failure action; expected \"quiesce\" (weight 0, existing \
+                 connections drain) or \"remove\""
+            )),
+        });
+        ok &= p.on_failure.is_some();
+    }
+
+    // Type-specific keys, checked against the type in force here.
+    let kind = p.kind_with(inherited);
+    let specific: [(&str, Kind); 5] = [
+        ("user", Kind::Postgres),
+        ("database", Kind::Postgres),
+        ("path", Kind::Http),
+        ("host", Kind::Http),
+        ("status", Kind::Http),
+    ];
+    for (key, owner) in specific {
+        let Some(field) = table.get(ctx, key) else {
+            continue;
+        };
+        if !type_failed && kind != owner {
+            ctx.report.error(
+                &field.key_span,
+                &field.path,
+                format!(
+                    "`{key}` is a key of type = \"{}\" checks, but this check is {}",
+                    owner.name(),
+                    kind.name()
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        let read = match key {
+            "user" | "database" => ctx
+                .parsed(&field, |s| plain_word(s, key))
+                .map(|v| p.set_string(key, v)),
+            "path" => ctx
+                .parsed(&field, |s| {
+                    if s.starts_with('/') && !s.chars().any(char::is_whitespace) {
+                        Ok(s.to_string())
+                    } else {
+                        Err(format!(
+                            "{s:?} is not a request path; write it like \"/health\" (starting \
+                             with /, no spaces)"
+                        ))
+                    }
+                })
+                .map(|v| p.path = Some(v)),
+            "host" => ctx
+                .parsed(&field, |s| plain_word(s, key))
+                .map(|v| p.host = Some(v)),
+            _ => ctx.u32(&field, 100, 599).map(|n| p.status = Some(n as u16)),
+        };
+        ok &= read.is_some();
+    }
+    table.finish(ctx);
+    ok.then_some(p)
+}
+
+impl Partial {
+    fn set_string(&mut self, key: &str, value: String) {
+        match key {
+            "user" => self.user = Some(value),
+            _ => self.database = Some(value),
+        }
+    }
+}
+
+fn parse_kind(text: &str) -> Result<Kind, String> {
+    match text {
+        "none" => Ok(Kind::None),
+        "tcp" => Ok(Kind::Tcp),
+        "postgres" => Ok(Kind::Postgres),
+        "http" => Ok(Kind::Http),
+        _ => Err(format!(
+            "{text:?} is not a health check type; expected \"tcp\", \"postgres\", \"http\" \
+             or \"none\""
+        )),
+    }
+}
+
+/// `interval` and `timeout`: a duration longer than zero.
+fn parse_period(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!(
+            "{text:?} is zero; write a duration like \"1s\" or \"500ms\""
+        ));
+    }
+    Ok(d)
+}
+
+/// A non-empty value without blanks or control characters (a role,
+/// database or host name that goes into a request as is).
+fn plain_word(text: &str, key: &str) -> Result<String, String> {
+    if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{text:?} is not a valid {key}: it must be non-empty, without blanks or control \
+             characters"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::parse::test_support::errors;
+    use super::super::{CheckKind, Config, HealthCheck, OnFailure, load};
+
+    /// A TCP service with two real servers; `{S}` is put in the service
+    /// table, `{R}` in the first real server's. Lines: the service header
+    /// is line 1.
+    fn config(service: &str, real: &str) -> String {
+        format!(
+            "[[service]]\nprotocol = \"tcp\"\naddress = \"192.168.1.100:5432\"\nforwarding = \"nat\"\n\
+             {service}\
+             [[service.real_server]]\naddress = \"192.168.3.2:5432\"\n{real}\
+             [[service.real_server]]\naddress = \"192.168.3.3:5432\"\n"
+        )
+    }
+
+    fn checks(text: &str) -> (HealthCheck, Vec<HealthCheck>) {
+        let (config, _): (Config, _) = load("router.toml", text).unwrap_or_else(|e| panic!("{e}"));
+        let s = config.services.into_iter().next().unwrap();
+        (
+            s.health_check,
+            s.real_servers.into_iter().map(|r| r.health_check).collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_are_a_tcp_connect_every_second() {
+        let (service, reals) = checks(&config("", ""));
+        assert_eq!(service, HealthCheck::default());
+        assert_eq!(
+            service,
+            HealthCheck {
+                kind: CheckKind::Tcp,
+                port: None,
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                fall: 3,
+                rise: 2,
+                on_failure: OnFailure::Quiesce,
+            }
+        );
+        assert_eq!(reals, [service.clone(), service]);
+    }
+
+    #[test]
+    fn every_key() {
+        let (service, reals) = checks(&config(
+            "[service.health_check]\ntype = \"http\"\nport = 8080\ninterval = \"500ms\"\n\
+             timeout = \"2s\"\nfall = 5\nrise = 1\non_failure = \"remove\"\npath = \"/ok\"\n\
+             host = \"db.example\"\nstatus = 204\n",
+            "",
+        ));
+        let expected = HealthCheck {
+            kind: CheckKind::Http {
+                path: "/ok".into(),
+                host: Some("db.example".into()),
+                status: 204,
+            },
+            port: Some(8080),
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_secs(2),
+            fall: 5,
+            rise: 1,
+            on_failure: OnFailure::Remove,
+        };
+        assert_eq!(service, expected);
+        assert_eq!(reals, [expected.clone(), expected]);
+    }
+
+    #[test]
+    fn real_server_overrides_key_by_key() {
+        let (_, reals) = checks(&config(
+            "[service.health_check]\ntype = \"postgres\"\nuser = \"probe\"\nfall = 4\n",
+            "[service.real_server.health_check]\ndatabase = \"app\"\nrise = 5\n",
+        ));
+        assert_eq!(
+            reals[0],
+            HealthCheck {
+                kind: CheckKind::Postgres {
+                    user: "probe".into(),
+                    database: "app".into(),
+                },
+                fall: 4,
+                rise: 5,
+                ..HealthCheck::default()
+            }
+        );
+        assert_eq!(
+            reals[1],
+            HealthCheck {
+                kind: CheckKind::Postgres {
+                    user: "probe".into(),
+                    database: "postgres".into(),
+                },
+                fall: 4,
+                ..HealthCheck::default()
+            }
+        );
+    }
+
+    #[test]
+    fn another_type_starts_from_its_own_defaults() {
+        let (_, reals) = checks(&config(
+            "[service.health_check]\ntype = \"http\"\npath = \"/ok\"\ninterval = \"2s\"\n",
+            "[service.real_server.health_check]\ntype = \"none\"\n",
+        ));
+        assert_eq!(reals[0].kind, CheckKind::None);
+        assert_eq!(reals[0].interval, Duration::from_secs(2));
+        assert_eq!(
+            reals[1].kind,
+            CheckKind::Http {
+                path: "/ok".into(),
+                host: None,
+                status: 200
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        // The service table starts at line 5.
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "[service.health_check]\ntype = \"ping\"\n",
+                "",
+                &[
+                    "router.toml:6:8: error: service[0].health_check.type: \"ping\" is not a health \
+                   check type; expected \"tcp\", \"postgres\", \"http\" or \"none\"",
+                ],
+            ),
+            (
+                "[service.health_check]\ninterval = \"0s\"\ntimeout = 1\n",
+                "",
+                &[
+                    "router.toml:6:12: error: service[0].health_check.interval: \"0s\" is zero; \
+                     write a duration like \"1s\" or \"500ms\"",
+                    "router.toml:7:11: error: service[0].health_check.timeout: expected a string, \
+                     found an integer",
+                ],
+            ),
+            (
+                "[service.health_check]\nfall = 0\nrise = 1001\nport = 0\n",
+                "",
+                &[
+                    "router.toml:6:8: error: service[0].health_check.fall: 0 is out of range; \
+                     expected 1..=1000",
+                    "router.toml:7:8: error: service[0].health_check.rise: 1001 is out of range; \
+                     expected 1..=1000",
+                    "router.toml:8:8: error: service[0].health_check.port: 0 is out of range; \
+                     expected 1..=65535",
+                ],
+            ),
+            (
+                "[service.health_check]\non_failure = \"drain\"\n",
+                "",
+                &[
+                    "router.toml:6:14: error: service[0].health_check.on_failure: \"drain\" is not \
+                   a failure action; expected \"quiesce\" (weight 0, existing connections drain) \
+                   or \"remove\"",
+                ],
+            ),
+            (
+                "[service.health_check]\npath = \"/x\"\n",
+                "",
+                &[
+                    "router.toml:6:1: error: service[0].health_check.path: `path` is a key of type \
+                   = \"http\" checks, but this check is tcp",
+                ],
+            ),
+            (
+                "[service.health_check]\ntype = \"http\"\npath = \"health\"\nstatus = 42\n",
+                "",
+                &[
+                    "router.toml:7:8: error: service[0].health_check.path: \"health\" is not a \
+                     request path; write it like \"/health\" (starting with /, no spaces)",
+                    "router.toml:8:10: error: service[0].health_check.status: 42 is out of range; \
+                     expected 100..=599",
+                ],
+            ),
+            (
+                "[service.health_check]\ntype = \"postgres\"\n",
+                "[service.real_server.health_check]\ntype = \"tcp\"\nuser = \"x y\"\n",
+                &[
+                    "router.toml:11:1: error: service[0].real_server[0].health_check.user: `user` \
+                   is a key of type = \"postgres\" checks, but this check is tcp",
+                ],
+            ),
+            (
+                "[service.health_check]\ntype = \"postgres\"\n",
+                "[service.real_server.health_check]\nuser = \"\"\nport = 6432\nretries = 3\n",
+                &[
+                    "router.toml:10:8: error: service[0].real_server[0].health_check.user: \"\" \
+                     is not a valid user: it must be non-empty, without blanks or control \
+                     characters",
+                    "router.toml:12:1: error: service[0].real_server[0].health_check.retries: \
+                     unknown key; valid keys here: type, port, interval, timeout, fall, rise, \
+                     on_failure, user, database, path, host, status",
+                ],
+            ),
+            (
+                "health_check = \"tcp\"\n",
+                "",
+                &[
+                    "router.toml:5:16: error: service[0].health_check: expected a table, found a \
+                   string",
+                ],
+            ),
+        ];
+        for (service, real, expected) in cases {
+            assert_eq!(
+                &errors(&config(service, real)),
+                expected,
+                "for {service} / {real}"
+            );
+        }
+    }
+
+    /// The cases without a sensible default ask for an explicit check.
+    #[test]
+    fn no_default_for_udp_or_a_portless_real_server() {
+        let udp = "[[service]]\nprotocol = \"udp\"\naddress = \"192.168.1.100:53\"\n\
+                   forwarding = \"nat\"\n[[service.real_server]]\naddress = \"192.168.3.2:53\"\n";
+        assert_eq!(
+            errors(udp),
+            [
+                "router.toml:1:1: error: service[0].health_check: a UDP service has no default \
+              health check (a TCP connect says nothing about a UDP server): set \
+              [service.health_check] type = \"none\" to never check its real servers, or a \
+              check of a TCP port they also serve, like type = \"tcp\" with port = 53"
+            ]
+        );
+        for fix in [
+            "[service.health_check]\ntype = \"none\"\n",
+            "[service.real_server.health_check]\ntype = \"tcp\"\n",
+        ] {
+            let text = format!("{udp}{fix}");
+            let (config, _) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+            let kind = &config.services[0].real_servers[0].health_check.kind;
+            assert_eq!(kind.name(), if fix.contains("none") { "none" } else { "tcp" });
+        }
+        let fwmark = "[[service]]\nfwmark = 1\nforwarding = \"direct\"\n\
+                      [[service.real_server]]\naddress = \"192.168.3.2\"\n";
+        assert_eq!(
+            errors(fwmark),
+            [
+                "router.toml:5:11: error: service[0].real_server[0].address: 192.168.3.2 has no \
+              port to check: give the address a port, set health_check.port (in the service's \
+              or this real server's [health_check]), or health_check.type = \"none\""
+            ]
+        );
+        let text = format!("{fwmark}health_check.port = 80\n");
+        let (config, _) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.services[0].real_servers[0].health_check.port,
+            Some(80)
+        );
+    }
+
+    #[test]
+    fn sorry_server() {
+        let text = config("sorry_server = \"192.168.3.9:5432\"\n", "");
+        let (config_, _) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config_.services[0].sorry_server,
+            Some("192.168.3.9:5432".parse().unwrap())
+        );
+        let cases: &[(&str, &str)] = &[
+            (
+                "sorry_server = \"192.168.3.3:5432\"\n",
+                "router.toml:5:16: error: service[0].sorry_server: 192.168.3.3:5432 is also a \
+                 real server of this service; a sorry server stands in when every real server \
+                 is down, so it must be another one",
+            ),
+            (
+                "sorry_server = \"[2001:db8::9]:5432\"\n",
+                "router.toml:5:16: error: service[0].sorry_server: 2001:db8::9 is not of the \
+                 service's address family; the sorry server stands in for its real servers and \
+                 must be reachable the same way",
+            ),
+            (
+                "sorry_server = \"192.168.3.9\"\n",
+                "router.toml:5:16: error: service[0].sorry_server: \"192.168.3.9\" has no port; \
+                 write it like \"192.168.3.9:80\"",
+            ),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(errors(&config(line, "")), [*expected], "{line}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_does_not_also_reject_its_keys() {
+        assert_eq!(
+            errors(&config(
+                "[service.health_check]\ntype = \"htp\"\npath = \"/\"\n",
+                ""
+            )),
+            [
+                "router.toml:6:8: error: service[0].health_check.type: \"htp\" is not a health \
+              check type; expected \"tcp\", \"postgres\", \"http\" or \"none\""
+            ]
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! Small local servers on 127.0.0.1 for the checkers' tests: one that
+//! refuses, one that accepts and stays mute, one that drops connection
+//! attempts (a full accept queue), and one that answers with given bytes.
+
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use super::{read_some, write_all};
+
+/// A port on 127.0.0.1 where nobody listens: connections are refused.
+pub fn refusing() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A server that accepts and never says a word; keep the handle alive.
+pub async fn silent() -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    (addr, task)
+}
+
+/// A server that answers `reply` to each connection after the client's
+/// first message (or after 100 ms of silence), then closes it.
+pub async fn replying(reply: &'static [u8]) -> (SocketAddr, JoinHandle<()>) {
+    conversing(Vec::leak(vec![reply])).await
+}
+
+/// A server that answers each of the client's messages with the next of
+/// `replies` (waiting at most 100 ms for each message), then closes.
+pub async fn conversing(replies: &'static [&'static [u8]]) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer(stream, replies));
+        }
+    });
+    (addr, task)
+}
+
+async fn answer(stream: TcpStream, replies: &'static [&'static [u8]]) {
+    let mut buf = [0u8; 1024];
+    let wait = std::time::Duration::from_millis(100);
+    for reply in replies {
+        let _ = tokio::time::timeout(wait, read_some(&stream, &mut buf)).await;
+        let _ = write_all(&stream, reply).await;
+    }
+}
+
+/// A listening socket whose accept queue is full and never drained: the
+/// kernel drops further SYNs, so a connect hangs as it does towards a host
+/// whose link is cut. Keep the returned sockets alive.
+pub fn black_hole() -> (SocketAddr, Vec<OwnedFd>, Vec<std::net::TcpStream>) {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, getsockname, listen, socket,
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::new(127, 0, 0, 1, 0),
+    )
+    .unwrap();
+    listen(&fd, Backlog::new(0).unwrap()).unwrap();
+    let local: SockaddrIn = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap();
+    let addr = SocketAddr::from(std::net::SocketAddrV4::from(local));
+    // With a backlog of 0 the queue holds one connection; fill it (and
+    // any slack) until an attempt hangs.
+    let mut filled = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)) {
+            Ok(stream) => filled.push(stream),
+            Err(_) => break,
+        }
+    }
+    (addr, vec![fd], filled)
+}
