@@ -10,6 +10,7 @@ use super::Request;
 use crate::apply::{Applier, Options, Outcome, Parts};
 use crate::config::{self, Config};
 use crate::console;
+use crate::health::{self, Health, Monitor};
 use crate::source;
 
 /// How long the first apply waits for configured NICs that are late.
@@ -41,6 +42,8 @@ struct Director {
     state: State,
     /// When an invalid config's errors were last shown.
     last_shown: Instant,
+    /// The health checks of the running config; `None` before one runs.
+    monitor: Option<Monitor>,
 }
 
 /// Run the director until the machine goes down.
@@ -82,7 +85,12 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
             applier,
             state,
             last_shown: Instant::now(),
+            monitor: None,
         };
+        // Real servers start as up, so `ready` waits for no probe.
+        if let State::Running { config, .. } = &director.state {
+            director.monitor = Some(Monitor::start(config, &Health::new()));
+        }
         loop {
             let wait = director.next_timer();
             tokio::select! {
@@ -97,6 +105,7 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
                     None => return,
                 },
                 () = tokio::time::sleep(wait) => director.timer().await,
+                () = health_change(&mut director.monitor) => director.health_changed().await,
             }
         }
     });
@@ -122,7 +131,9 @@ impl Director {
             State::Running { config, failures } if !failures.is_empty() => {
                 let config = config.clone();
                 let known = failures.clone();
-                self.state = apply(&mut self.applier, config, Duration::ZERO, &known).await;
+                let health = self.health();
+                self.state =
+                    apply(&mut self.applier, config, &health, Duration::ZERO, &known).await;
             }
             State::Running { .. } => {}
         }
@@ -159,11 +170,16 @@ impl Director {
                 false
             }
         };
+        // New checks start up; a real server whose check did not change
+        // keeps its state (a down one stays out of the table).
+        let previous = self.health();
+        self.monitor = Some(Monitor::start(&config, &previous));
         let options = Options {
             link_wait: Duration::ZERO,
             parts: Parts::ALL,
         };
-        let outcome = self.applier.apply(&config, &options).await;
+        let effective = health::effective(&config, &self.health());
+        let outcome = self.applier.apply(&effective, &options).await;
         let failures: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
         for f in &failures {
             log::error!("{f}");
@@ -187,6 +203,39 @@ impl Director {
         self.state = State::Running { config, failures };
     }
 
+    /// The health checks' states now (all up when none run).
+    fn health(&self) -> Health {
+        self.monitor
+            .as_ref()
+            .map(|m| m.health().clone())
+            .unwrap_or_default()
+    }
+
+    /// A real server went down or came back: reconcile IPVS with the
+    /// config as the checks see it, which touches only that real server.
+    /// A failure joins the ones the retry timer goes over.
+    async fn health_changed(&mut self) {
+        let health = self.health();
+        let State::Running { config, failures } = &mut self.state else {
+            return;
+        };
+        let options = Options {
+            link_wait: Duration::ZERO,
+            parts: Parts {
+                ipvs: true,
+                ..Parts::NONE
+            },
+        };
+        let effective = health::effective(config, &health);
+        let outcome = self.applier.apply(&effective, &options).await;
+        for f in outcome.failures.iter().map(|f| f.to_string()) {
+            if !failures.contains(&f) {
+                log::error!("{f}");
+                failures.push(f);
+            }
+        }
+    }
+
     /// The machine is going down: tell whoever must know. Nothing is
     /// removed from the kernel; the reboot does that.
     async fn shutdown(&mut self) {
@@ -201,7 +250,15 @@ async fn boot(applier: &mut Applier, disk_wait: Duration) -> State {
         Err(errors) => return State::Invalid { errors },
     };
     set_hostname(&config.hostname);
-    apply(applier, config, LINK_WAIT, &[]).await
+    apply(applier, config, &Health::new(), LINK_WAIT, &[]).await
+}
+
+/// The next state change of the health checks; never, when none run.
+async fn health_change(monitor: &mut Option<Monitor>) {
+    match monitor {
+        Some(monitor) => monitor.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Read, validate and report the config. Invalid: the errors, already
@@ -249,12 +306,14 @@ fn set_hostname(name: &str) {
     }
 }
 
-/// Apply `config`, report, and print `ready` once nothing is left failing.
+/// Apply `config` as the health checks see it (down real servers quiesced
+/// or removed), report, and print `ready` once nothing is left failing.
 /// `known` are the failures already reported, so that a retry that fails the
 /// same way stays quiet.
 async fn apply(
     applier: &mut Applier,
     config: Config,
+    health: &Health,
     link_wait: Duration,
     known: &[String],
 ) -> State {
@@ -262,7 +321,9 @@ async fn apply(
         link_wait,
         parts: Parts::ALL,
     };
-    let outcome: Outcome = applier.apply(&config, &options).await;
+    let outcome: Outcome = applier
+        .apply(&health::effective(&config, health), &options)
+        .await;
     let failures: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
     for f in &failures {
         if !known.contains(f) {
