@@ -734,7 +734,7 @@ mod tests {
 
     /// Fire `me`'s timer if due at `now` and hand its adverts to `other`.
     fn step(c: &Clock, now: u64, me: &mut Machine, other: &mut Machine) {
-        if !me.deadline().is_some_and(|d| c.ms(d) <= now) {
+        if me.deadline().is_none_or(|d| c.ms(d) > now) {
             return;
         }
         let from = me.params().address;

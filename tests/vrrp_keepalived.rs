@@ -1,0 +1,731 @@
+//! Our VRRPv3 instance against Debian's keepalived, and against packets
+//! that break RFC 5798 §7.1.
+//!
+//! Each test builds one Ethernet segment: a bridge in a "switch" network
+//! namespace, and one namespace per router joined to it by a veth pair
+//! (`eth0`, 10.99.0.0/24). Every router namespace also has a `lan0` link,
+//! where the second virtual address of the instance lives (the NAT
+//! director's inside gateway). Our [`Instance`] runs in a thread that has
+//! `setns()`ed into its namespace; keepalived runs in its own with
+//! `vrrp_version 3`, started as `keepalived -n -l -D -P -f CONF ...`, its
+//! state read from the "Entering ... STATE" lines of its log and stopped
+//! by its own pids. Namespaces, processes and files are removed even when
+//! a test fails.
+//!
+//! These tests need root, iproute2 and keepalived; without them they FAIL
+//! saying so, they never skip.
+
+use std::fs::{self, File};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use lvsinit::config::{IpNet, VirtualAddress, Vrrp};
+use lvsinit::vrrp::packet::{self, Advert};
+use lvsinit::vrrp::socket::VrrpSocket;
+use lvsinit::vrrp::{Control, Instance, Role, Transition};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// Generous: the machine has two cores shared with VM tests. Elections
+/// take about 3.6 s at a 1 s advert interval.
+const WAIT: Duration = Duration::from_secs(40);
+
+const VRID: u8 = 51;
+const WAN_VIP: &str = "10.99.0.100/24";
+const LAN_VIP: &str = "192.168.3.1/24";
+
+// ---------------------------------------------------------------------------
+// Log capture: each line kept with the thread that logged it, so a test
+// reads what its own instance said even with tests running in parallel.
+
+struct Capture;
+
+static LOGS: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
+static CAPTURE: Capture = Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        let line = record.args().to_string();
+        eprintln!("[{}] {line}", record.level());
+        LOGS.lock().unwrap().push((thread::current().id(), line));
+    }
+    fn flush(&self) {}
+}
+
+fn init_logging() {
+    // The first test's call installs it; the others find it there.
+    let _ = log::set_logger(&CAPTURE);
+    log::set_max_level(log::LevelFilter::Info);
+}
+
+fn logs_of(thread: ThreadId) -> Vec<String> {
+    LOGS.lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| *t == thread)
+        .map(|(_, l)| l.clone())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Preconditions, commands, the segment.
+
+fn require_tools() {
+    let euid = fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .expect("cannot stat /proc/self");
+    assert_eq!(
+        euid, 0,
+        "these tests create network namespaces and must run as root (euid is {euid})"
+    );
+    for (tool, arg) in [("ip", "-V"), ("keepalived", "--version")] {
+        let out = Command::new(tool).arg(arg).output();
+        assert!(
+            matches!(&out, Ok(o) if o.status.success()),
+            "these tests need {tool} on PATH (apt-get install iproute2 keepalived): {out:?}"
+        );
+    }
+}
+
+fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A bridge in its own namespace and router namespaces plugged into it.
+/// Dropping it deletes every namespace it made.
+struct Segment {
+    prefix: String,
+    switch: String,
+    routers: Vec<String>,
+}
+
+impl Segment {
+    fn new(tag: &str) -> Segment {
+        let prefix = format!("lvv-{tag}-{}", std::process::id());
+        let switch = format!("{prefix}-sw");
+        run(&["ip", "netns", "add", &switch]);
+        let segment = Segment {
+            prefix,
+            switch,
+            routers: Vec::new(),
+        };
+        let sw = segment.switch.as_str();
+        run(&["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
+        run(&["ip", "-n", sw, "link", "set", "br0", "up"]);
+        segment
+    }
+
+    /// A router namespace `NAME` with `eth0` (address `addr`) on the
+    /// bridge and a `lan0` link of its own; its full namespace name.
+    fn router(&mut self, name: &str, addr: &str) -> String {
+        let ns = format!("{}-{name}", self.prefix);
+        run(&["ip", "netns", "add", &ns]);
+        self.routers.push(ns.clone());
+        let port = format!("p{name}");
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &port,
+            "netns",
+            &self.switch,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &ns,
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            &self.switch,
+            "link",
+            "set",
+            &port,
+            "master",
+            "br0",
+            "up",
+        ]);
+        run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        run(&["ip", "-n", &ns, "addr", "add", addr, "dev", "eth0"]);
+        run(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+        run(&[
+            "ip", "-n", &ns, "link", "add", "lan0", "type", "veth", "peer", "name", "lan0p",
+        ]);
+        run(&["ip", "-n", &ns, "link", "set", "lan0", "up"]);
+        run(&["ip", "-n", &ns, "link", "set", "lan0p", "up"]);
+        ns
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        for ns in self.routers.iter().chain([&self.switch]) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn net(s: &str) -> IpNet {
+    let (addr, len) = s.split_once('/').expect("addr/len");
+    IpNet {
+        addr: addr.parse().expect("address"),
+        prefix_len: len.parse().expect("prefix length"),
+    }
+}
+
+fn vrrp(priority: u8) -> Vrrp {
+    Vrrp {
+        interface: "eth0".into(),
+        virtual_router_id: VRID,
+        priority,
+        advert_interval: Duration::from_secs(1),
+        preempt: true,
+        preempt_delay: Duration::ZERO,
+        unicast_peers: Vec::new(),
+        virtual_addresses: vec![
+            VirtualAddress {
+                interface: "eth0".into(),
+                address: net(WAN_VIP),
+            },
+            VirtualAddress {
+                interface: "lan0".into(),
+                address: net(LAN_VIP),
+            },
+        ],
+        sync_interface: None,
+        sync_id: VRID,
+        track_services: Vec::new(),
+        track_priority_delta: 0,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Our instance, in a thread inside its namespace.
+
+struct Ours {
+    control: UnboundedSender<Control>,
+    transitions: UnboundedReceiver<Transition>,
+    history: Vec<Transition>,
+    thread: Option<JoinHandle<()>>,
+    tid: ThreadId,
+}
+
+impl Ours {
+    fn start(ns: &str, cfg: Vrrp) -> Ours {
+        let (transitions_tx, transitions) = unbounded_channel();
+        let (control, control_rx) = unbounded_channel();
+        let (opened_tx, opened) = std::sync::mpsc::channel();
+        let path = format!("/var/run/netns/{ns}");
+        let thread = thread::Builder::new()
+            .name(format!("vrrp-{ns}"))
+            .spawn(move || {
+                let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+                // setns(2) moves only this thread into the namespace.
+                nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
+                match Instance::new(&cfg) {
+                    Ok(instance) => {
+                        let _ = opened_tx.send(Ok(()));
+                        runtime.block_on(instance.run(transitions_tx, control_rx));
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e.to_string()));
+                    }
+                }
+            })
+            .expect("spawn the instance thread");
+        let tid = thread.thread().id();
+        match opened.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("Instance::new in {ns}: {e}"),
+            Err(_) => panic!("the instance thread in {ns} died before opening its socket"),
+        }
+        Ours {
+            control,
+            transitions,
+            history: Vec::new(),
+            thread: Some(thread),
+            tid,
+        }
+    }
+
+    /// Wait until the instance reports `role`; the transition.
+    fn wait_role(&mut self, role: Role) -> Transition {
+        let end = Instant::now() + WAIT;
+        loop {
+            while let Ok(t) = self.transitions.try_recv() {
+                self.history.push(t);
+            }
+            if let Some(t) = self.history.last().filter(|t| t.role == role) {
+                return t.clone();
+            }
+            assert!(
+                Instant::now() < end,
+                "our instance did not become {role:?} within {WAIT:?}; transitions: {:?}",
+                self.history
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The roles reported so far.
+    fn roles(&mut self) -> Vec<Role> {
+        while let Ok(t) = self.transitions.try_recv() {
+            self.history.push(t);
+        }
+        self.history.iter().map(|t| t.role).collect()
+    }
+
+    /// Shut down and wait for `run` to return.
+    fn stop(&mut self) {
+        let _ = self.control.send(Control::Shutdown);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("the instance thread panicked");
+        }
+    }
+
+    fn logs(&self) -> Vec<String> {
+        logs_of(self.tid)
+    }
+}
+
+impl Drop for Ours {
+    fn drop(&mut self) {
+        let _ = self.control.send(Control::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// keepalived in its namespace.
+
+struct Keepalived {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Keepalived {
+    /// Start keepalived in `ns` with one `vrrp_version 3` instance on eth0.
+    fn start(ns: &str, priority: u8, vips: &[&str]) -> Keepalived {
+        let dir = std::env::temp_dir().join(format!("lvsinit-{ns}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("temp dir");
+        let addresses: String = vips
+            .iter()
+            .map(|v| {
+                if *v == LAN_VIP {
+                    format!("    {v} dev lan0\n")
+                } else {
+                    format!("    {v}\n")
+                }
+            })
+            .collect();
+        let conf = format!(
+            "global_defs {{\n  vrrp_version 3\n  router_id {ns}\n}}\n\
+             vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  \
+             virtual_router_id {VRID}\n  priority {priority}\n  advert_int 1\n  \
+             virtual_ipaddress {{\n{addresses}  }}\n}}\n"
+        );
+        fs::write(dir.join("keepalived.conf"), conf).expect("write keepalived.conf");
+        let log = File::create(dir.join("log")).expect("keepalived log");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-P",
+                "-f",
+            ])
+            .arg(dir.join("keepalived.conf"))
+            .arg("-p")
+            .arg(dir.join("keepalived.pid"))
+            .arg("-r")
+            .arg(dir.join("vrrp.pid"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("start keepalived");
+        Keepalived {
+            dir,
+            child: Some(child),
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// The state of its last "Entering X STATE" line.
+    fn state(&self) -> Option<String> {
+        self.log().lines().rev().find_map(|l| {
+            let rest = l.split("Entering ").nth(1)?;
+            Some(rest.split(' ').next()?.to_string())
+        })
+    }
+
+    fn wait_state(&mut self, state: &str) {
+        let end = Instant::now() + WAIT;
+        while self.state().as_deref() != Some(state) {
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                panic!("keepalived exited ({status}); its log:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < end,
+                "keepalived did not enter {state} within {WAIT:?}; its log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL its VRRP child and itself: the master vanishes without a
+    /// priority-0 advert, as when the machine dies.
+    fn kill(&mut self) {
+        if let Ok(pid) = fs::read_to_string(self.dir.join("vrrp.pid"))
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait: keepalived's clean stop (a master sends priority 0).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let end = Instant::now() + WAIT;
+            while Instant::now() < end {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+
+/// keepalived is master alone; ours, with a higher priority, preempts it;
+/// when ours shuts down (priority-0 advert) keepalived takes over.
+#[test]
+fn ours_higher_preempts_keepalived_and_hands_back_on_shutdown() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("a");
+    let k_ns = segment.router("k", "10.99.0.1/24");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+
+    let mut keepalived = Keepalived::start(&k_ns, 100, &[WAN_VIP, LAN_VIP]);
+    keepalived.wait_state("MASTER");
+
+    let mut ours = Ours::start(&o_ns, vrrp(200));
+    let t = ours.wait_role(Role::Master);
+    assert!(
+        t.reason
+            .contains("preempting lower priority master 10.99.0.1"),
+        "{t:?}"
+    );
+    keepalived.wait_state("BACKUP");
+    assert!(
+        !keepalived.log().contains("mismatch"),
+        "keepalived finds our address list differs:\n{}",
+        keepalived.log()
+    );
+
+    ours.stop();
+    keepalived.wait_state("MASTER");
+    let log = keepalived.log();
+    assert!(
+        log.contains("priority 0"),
+        "keepalived took over without noticing our priority-0 advert:\n{log}"
+    );
+    assert_eq!(
+        ours.roles(),
+        vec![Role::Backup, Role::Master, Role::Backup],
+        "{:?}",
+        ours.history
+    );
+    let logs = ours.logs();
+    assert!(
+        logs.iter().any(|l| l.contains("entering MASTER state")),
+        "{logs:?}"
+    );
+}
+
+/// Ours is master alone; keepalived, with a higher priority, preempts it;
+/// when keepalived dies, ours takes over once the master-down timer runs out.
+#[test]
+fn keepalived_higher_preempts_ours_and_ours_takes_over_when_it_dies() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("b");
+    let k_ns = segment.router("k", "10.99.0.1/24");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+
+    let mut ours = Ours::start(&o_ns, vrrp(100));
+    ours.wait_role(Role::Master);
+
+    let mut keepalived = Keepalived::start(&k_ns, 200, &[WAN_VIP, LAN_VIP]);
+    keepalived.wait_state("MASTER");
+    let t = ours.wait_role(Role::Backup);
+    assert_eq!(t.reason, "higher priority 200 from 10.99.0.1 (ours 100)");
+
+    keepalived.kill();
+    let t = ours.wait_role(Role::Master);
+    assert!(
+        t.reason
+            .starts_with("master down timer expired: no advert from 10.99.0.1"),
+        "{t:?}"
+    );
+    ours.stop();
+}
+
+/// Equal priorities: a running master keeps the role (a tie is no reason
+/// to preempt, RFC 5798 §6.4.2), even against a higher address.
+#[test]
+fn equal_priority_does_not_preempt_keepalived() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("c");
+    let k_ns = segment.router("k", "10.99.0.1/24");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+
+    let mut keepalived = Keepalived::start(&k_ns, 150, &[WAN_VIP, LAN_VIP]);
+    keepalived.wait_state("MASTER");
+    let mut ours = Ours::start(&o_ns, vrrp(150));
+    // Twice the master-down interval with keepalived's adverts arriving.
+    thread::sleep(Duration::from_secs(8));
+    assert_eq!(ours.roles(), vec![Role::Backup], "{:?}", ours.history);
+    assert_eq!(keepalived.state().as_deref(), Some("MASTER"));
+    // keepalived stops cleanly: its priority-0 advert hands over to ours.
+    keepalived.stop();
+    let t = ours.wait_role(Role::Master);
+    assert_eq!(t.reason, "master 10.99.0.1 resigned (priority 0)");
+    ours.stop();
+}
+
+/// keepalived lists the same addresses in the other order: the same set,
+/// so neither side finds a mismatch and the election runs.
+#[test]
+fn address_order_does_not_matter_to_either_side() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("d");
+    let k_ns = segment.router("k", "10.99.0.1/24");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+
+    let mut keepalived = Keepalived::start(&k_ns, 100, &[LAN_VIP, WAN_VIP]);
+    keepalived.wait_state("MASTER");
+    let mut ours = Ours::start(&o_ns, vrrp(200));
+    ours.wait_role(Role::Master);
+    keepalived.wait_state("BACKUP");
+    ours.stop();
+    let log = keepalived.log();
+    assert!(
+        !log.contains("unexpected ip number count") && !log.contains("not present"),
+        "{log}"
+    );
+    let logs = ours.logs();
+    assert!(
+        !logs.iter().any(|l| l.contains("address list mismatch")),
+        "{logs:?}"
+    );
+}
+
+/// keepalived with only the WAN address drops our adverts (they list two)
+/// and so claims the master role beside ours: the reason both sides must
+/// list the same virtual addresses. Ours says what differs.
+#[test]
+fn a_different_address_set_is_reported_and_keepalived_ignores_us() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("f");
+    let k_ns = segment.router("k", "10.99.0.1/24");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+
+    let mut keepalived = Keepalived::start(&k_ns, 100, &[WAN_VIP]);
+    keepalived.wait_state("MASTER");
+    let mut ours = Ours::start(&o_ns, vrrp(200));
+    ours.wait_role(Role::Master);
+    let end = Instant::now() + WAIT;
+    while !keepalived
+        .log()
+        .contains("received an unexpected ip number count 2, expected 1")
+    {
+        assert!(Instant::now() < end, "{}", keepalived.log());
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(keepalived.state().as_deref(), Some("MASTER"));
+    let logs = ours.logs();
+    assert!(
+        logs.iter().any(|l| l.contains(
+            "address list mismatch: 10.99.0.1 sends [10.99.0.100], ours is [10.99.0.100, 192.168.3.1]"
+        )),
+        "{logs:?}"
+    );
+    ours.stop();
+}
+
+/// An injector on the segment sends adverts of priority 250 for our VRID
+/// every 100 ms. With TTL 64 or a wrong checksum ours must ignore them and
+/// become master; once they are valid, ours must yield to them.
+#[test]
+fn ignores_adverts_with_a_bad_ttl_or_checksum() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("e");
+    let i_ns = segment.router("i", "10.99.0.9/24");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+
+    // 0: TTL 64; 1: bad checksum; 2: valid.
+    let mode = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let injector = {
+        let (mode, stop) = (mode.clone(), stop.clone());
+        let path = format!("/var/run/netns/{i_ns}");
+        thread::spawn(move || {
+            let file = File::open(&path).expect("open the injector namespace");
+            nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
+            let socket = VrrpSocket::open("eth0", &[], &[]).expect("injector socket");
+            let src = socket.local_address();
+            let dst = packet::MULTICAST_GROUP;
+            let advert = Advert {
+                vrid: VRID,
+                priority: 250,
+                interval_centis: 100,
+                addresses: vec![Ipv4Addr::new(10, 99, 0, 100), Ipv4Addr::new(192, 168, 3, 1)],
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let mut body = advert.encode(src, dst);
+                let ttl = match mode.load(Ordering::Relaxed) {
+                    0 => 64,
+                    1 => {
+                        body[7] ^= 0x5a;
+                        packet::TTL
+                    }
+                    _ => packet::TTL,
+                };
+                let bytes = packet::build_ipv4(src, dst, ttl, 0, &body);
+                socket.send_packet(&bytes, dst).expect("inject");
+                thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let guard = StopOnDrop(stop.clone());
+
+    let mut ours = Ours::start(&o_ns, vrrp(100));
+    ours.wait_role(Role::Master);
+    assert!(
+        ours.logs().iter().any(|l| l.contains("TTL 64 is not 255")),
+        "{:?}",
+        ours.logs()
+    );
+
+    // Wrong checksums, with TTL 255: still master, and the drop is logged.
+    // (Dropped-packet lines are throttled to one per 10 s, so wait for it.)
+    mode.store(1, Ordering::Relaxed);
+    let end = Instant::now() + WAIT;
+    while !ours.logs().iter().any(|l| l.contains("bad checksum")) {
+        assert!(
+            Instant::now() < end,
+            "no bad checksum logged: {:?}",
+            ours.logs()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        ours.roles(),
+        vec![Role::Backup, Role::Master],
+        "{:?}",
+        ours.history
+    );
+
+    // The same adverts, valid: ours yields at once.
+    mode.store(2, Ordering::Relaxed);
+    let t = ours.wait_role(Role::Backup);
+    assert_eq!(t.reason, "higher priority 250 from 10.99.0.9 (ours 100)");
+
+    ours.stop();
+    drop(guard);
+    injector.join().expect("injector thread");
+}
+
+/// Stops the injector thread even when an assertion fails.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn an_unknown_interface_is_an_error() {
+    init_logging();
+    let mut cfg = vrrp(100);
+    cfg.interface = "lvsinit-none0".into();
+    let err = Instance::new(&cfg).unwrap_err();
+    assert!(
+        err.to_string().starts_with("no interface lvsinit-none0"),
+        "{err}"
+    );
+    // An IPv6 unicast peer cannot be reached by IPv4 adverts.
+    let mut cfg = vrrp(100);
+    cfg.interface = "lo".into();
+    cfg.unicast_peers = vec![IpAddr::V6("fe80::1".parse().unwrap())];
+    let err = Instance::new(&cfg).unwrap_err();
+    assert!(err.to_string().contains("unicast peer fe80::1"), "{err}");
+}
