@@ -1,0 +1,464 @@
+//! End-to-end: two directors, one VIP. VRRP version 3 elects the master,
+//! which holds the virtual addresses (the VIP 192.168.1.100 and the real
+//! servers' gateway 192.168.3.1); the kernel's IPVS sync daemon copies its
+//! connections to the backup.
+//!
+//! ```text
+//!   client 192.168.1.10 ─ brc ─┬─ A wan 192.168.1.2   (priority 150, preempt_delay 30s)
+//!                              └─ B wan 192.168.1.3   (priority 100)
+//!                        brs ─┬─ A lan 192.168.3.252
+//!                             ├─ B lan 192.168.3.253
+//!                             ├─ rs1 192.168.3.2 postgres   (gateway 192.168.3.1, a VIP)
+//!                             └─ rs2 192.168.3.3 postgres
+//! ```
+//!
+//! Configs: `tests/lab/configs/vrrp-a.toml` and `vrrp-b.toml`. Needs root,
+//! QEMU, PostgreSQL 15 and a built image, like `e2e_classic.rs`; two TCG
+//! VMs at once on two cores are slow, so every wait is generous (it ends
+//! as soon as what it waits for happens). Timings are measured and
+//! printed, never asserted tightly.
+
+mod lab;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lab::{Lab, Nic, VIP, Vm, VmOptions};
+use nix::sched::CloneFlags;
+
+/// Two VMs booting at once under TCG on two cores.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
+/// Waiting for a VRRP state change: the protocol needs seconds, the
+/// preempt delay of A 30 s; TCG and a loaded host stretch both.
+const VRRP_TIMEOUT: Duration = Duration::from_secs(180);
+/// The configs' advert interval.
+const ADVERT_INTERVAL: Duration = Duration::from_secs(1);
+/// B's priority: its skew time is (256 - 100) / 256 of the interval.
+const B_PRIORITY: u32 = 100;
+/// A bound for a client-observed takeover gap that only a broken failover
+/// exceeds (the protocol's own is 3 x 1 s + skew, about 3.6 s).
+const GENEROUS_GAP: Duration = Duration::from_secs(45);
+/// The virtual addresses of both configs, as `ip addr` shows them.
+const VIPS: [&str; 2] = ["192.168.1.100/24", "192.168.3.1/24"];
+
+/// VMs under TCG on two cores: one lab at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn config(name: &str) -> PathBuf {
+    lab::vm::repo().join("tests/lab/configs").join(name)
+}
+
+/// One director of the pair: its config and its NICs' MACs.
+struct Director {
+    config: &'static str,
+    wan_mac: &'static str,
+    lan_mac: &'static str,
+}
+
+const A: Director = Director {
+    config: "vrrp-a.toml",
+    wan_mac: "52:54:00:00:01:02",
+    lan_mac: "52:54:00:00:03:02",
+};
+const B: Director = Director {
+    config: "vrrp-b.toml",
+    wan_mac: "52:54:00:00:01:03",
+    lan_mac: "52:54:00:00:03:03",
+};
+
+/// Boot `director` (test layer, config by fw_cfg); its index in `lab.vms`.
+fn boot(lab: &mut Lab, director: &Director) -> usize {
+    let options = VmOptions {
+        config: Some(config(director.config)),
+        nics: vec![
+            Nic {
+                bridge: lab::CLIENT_BRIDGE,
+                mac: director.wan_mac.to_string(),
+            },
+            Nic {
+                bridge: lab::SERVER_BRIDGE,
+                mac: director.lan_mac.to_string(),
+            },
+        ],
+        test_layer: true,
+        ..VmOptions::default()
+    };
+    lab.start_vm(options)
+}
+
+fn wait(vm: &Vm, from: usize, pattern: &str, timeout: Duration) -> String {
+    vm.wait_for_after(from, pattern, timeout)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The IPv4 addresses of every interface of the VM, as `ip addr` shows
+/// them (`192.168.1.100/24`), read through the debug shell.
+fn addresses(vm: &Vm) -> BTreeSet<String> {
+    let out = vm.shell_ok("ip -o -4 addr show");
+    out.split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "inet")
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
+/// Which of the virtual addresses the VM holds.
+fn vips_held(vm: &Vm) -> Vec<&'static str> {
+    let held = addresses(vm);
+    VIPS.into_iter().filter(|v| held.contains(*v)).collect()
+}
+
+/// Wait until the VM holds exactly `expected` of the virtual addresses
+/// (the master adds them right after its console line, the backup removes
+/// them right after its own).
+fn wait_for_vips(vm: &Vm, name: &str, expected: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = vips_held(vm);
+        if held == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} holds {held:?} of the VIPs, expected {expected:?}; its addresses: {:?}\nconsole:\n{}",
+            addresses(vm),
+            vm.console()
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The sync daemon lines of `ipvsadm -L --daemon` in the VM.
+fn sync_daemons(vm: &Vm) -> String {
+    vm.shell_ok("ipvsadm -L --daemon").trim().to_string()
+}
+
+/// Wait until the VM runs exactly one sync daemon, of `role`, on lan with
+/// sync id 51.
+fn wait_for_sync_daemon(vm: &Vm, name: &str, role: &str) {
+    let expected = format!("{role} sync daemon (mcast=lan, syncid=51");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let daemons = sync_daemons(vm);
+        if daemons.lines().count() == 1 && daemons.starts_with(&expected) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: expected only `{expected}...`, ipvsadm -L --daemon says:\n{daemons}\nconsole:\n{}",
+            vm.console()
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// True when the VM's IPVS connection table (`ipvsadm -Lnc`) has the
+/// connection from `client` (IP:port).
+fn has_connection(vm: &Vm, client: &str) -> bool {
+    vm.shell_ok("ipvsadm -Lnc")
+        .lines()
+        .any(|l| l.split_whitespace().any(|w| w == client))
+}
+
+/// Connection attempts to the VIP from the client namespace, every 50 ms,
+/// each with a 300 ms timeout: when the virtual service answered, as the
+/// client sees it.
+struct Probe {
+    stop: Arc<AtomicBool>,
+    /// (when the attempt started, whether it connected)
+    results: Arc<Mutex<Vec<(Instant, bool)>>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Probe {
+    fn start(netns: &str, target: SocketAddr) -> Probe {
+        let stop = Arc::new(AtomicBool::new(false));
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let path = format!("/run/netns/{netns}");
+        let (stop2, results2) = (Arc::clone(&stop), Arc::clone(&results));
+        let thread = thread::spawn(move || {
+            let ns = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            // setns(2) moves only this thread into the client namespace.
+            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).expect("setns into the client");
+            while !stop2.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let ok = TcpStream::connect_timeout(&target, Duration::from_millis(300)).is_ok();
+                results2
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((started, ok));
+                thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Probe {
+            stop,
+            results,
+            thread: Some(thread),
+        }
+    }
+
+    /// The outage around `at`: from the last attempt that connected at or
+    /// before it to the first that connected after it. None until the
+    /// service answered again.
+    fn outage(&self, at: Instant) -> Option<(Instant, Instant)> {
+        let results = self.results.lock().unwrap_or_else(|e| e.into_inner());
+        let last_ok = results
+            .iter()
+            .filter(|(t, ok)| *ok && *t <= at)
+            .map(|(t, _)| *t)
+            .next_back()?;
+        let first_ok = results
+            .iter()
+            .find(|(t, ok)| *ok && *t > at)
+            .map(|(t, _)| *t)?;
+        Some((last_ok, first_ok))
+    }
+
+    /// Wait until the service answered after `at`; the outage then.
+    fn wait_outage(&self, at: Instant, timeout: Duration) -> Option<(Instant, Instant)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(o) = self.outage(at) {
+                return Some(o);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Attempts so far that did not connect.
+    fn failures(&self) -> usize {
+        let results = self.results.lock().unwrap_or_else(|e| e.into_inner());
+        results.iter().filter(|(_, ok)| !ok).count()
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `3 × interval + skew` of B, the bound the protocol promises.
+fn master_down_interval_of_b() -> Duration {
+    ADVERT_INTERVAL * 3 + ADVERT_INTERVAL * (256 - B_PRIORITY) / 256
+}
+
+/// Console lines that should never appear on a healthy director.
+fn alarming(console: &str) -> Vec<&str> {
+    console
+        .lines()
+        .filter(|l| {
+            l.contains("Kernel panic")
+                || l.contains("BUG")
+                || l.contains("Oops")
+                || l.contains("WARNING:")
+        })
+        .collect()
+}
+
+/// The whole story of a pair of directors:
+/// 1. the higher priority (A) becomes master: console, VIPs on A only,
+///    sync daemons master on A and backup on B;
+/// 2. a psql session is opened through the VIP and its connection reaches
+///    B's connection table (connection sync);
+/// 3. A's QEMU is killed: B serves the VIP after about 3 × interval + skew
+///    (measured by a client probing every 50 ms, printed, asserted only
+///    against a generous bound), and the session still answers on the
+///    same backend;
+/// 4. A boots again and, after its preempt_delay (during which the session
+///    carries traffic, so B's sync daemon copies the connection to A), takes
+///    the VIPs back; the session still answers on the same backend;
+/// 5. a clean shutdown of A (SIGTERM to PID 1) sends a priority-0 advert:
+///    B takes over saying the master resigned.
+#[test]
+fn two_directors_fail_over_and_back_keeping_sessions() {
+    let _serial = one_at_a_time();
+    let mut lab = Lab::new();
+    let a = boot(&mut lab, &A);
+    let b = boot(&mut lab, &B);
+    lab.add_real_servers(2);
+    for (i, name) in [(a, "A"), (b, "B")] {
+        let vm = &lab.vms[i];
+        wait(vm, 0, "ready boot_ms=", BOOT_TIMEOUT);
+        eprintln!("{name}: ready");
+    }
+
+    // 1. Election: A, with the higher priority, is master.
+    let line = wait(&lab.vms[a], 0, "vrrp: MASTER", VRRP_TIMEOUT);
+    eprintln!("A: {line}");
+    wait_for_vips(&lab.vms[a], "A", &VIPS);
+    wait_for_vips(&lab.vms[b], "B", &[]);
+    let b_state = lab.vms[b]
+        .lines_after(0)
+        .into_iter()
+        .rfind(|l| l.contains("vrrp: "))
+        .unwrap_or_default();
+    assert!(
+        b_state.contains("vrrp: BACKUP"),
+        "B's last VRRP line is {b_state:?}, expected BACKUP:\n{}",
+        lab.vms[b].console()
+    );
+    wait_for_sync_daemon(&lab.vms[a], "A", "master");
+    wait_for_sync_daemon(&lab.vms[b], "B", "backup");
+    let rr: BTreeSet<String> = (0..4)
+        .map(|_| {
+            lab.client
+                .server_addr(VIP)
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    assert_eq!(rr.len(), 2, "rr through A over both real servers: {rr:?}");
+
+    // 2. A session through the VIP, synced to B.
+    let mut session = lab.client.session(VIP).unwrap_or_else(|e| panic!("{e}"));
+    let identify = "select inet_server_addr() || ' ' || pg_backend_pid()";
+    let backend = session.query(identify).unwrap_or_else(|e| panic!("{e}"));
+    let port = session
+        .query("select inet_client_port()")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = format!("{}:{port}", lab.client.addr);
+    eprintln!("session {client} on backend {backend}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !has_connection(&lab.vms[b], &client) {
+        assert!(
+            Instant::now() < deadline,
+            "B's connection table never got {client} from A's sync daemon:\n{}",
+            lab.vms[b].shell_ok("ipvsadm -Lnc")
+        );
+        thread::sleep(Duration::from_secs(1));
+    }
+    eprintln!("B has the session's connection (synced)");
+
+    // 3. Kill A: B takes over.
+    let vip: SocketAddr = format!("{VIP}:5432").parse().unwrap();
+    let probe = Probe::start(lab.client.ns().name(), vip);
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(probe.failures(), 0, "the VIP failed before the kill");
+    let b_mark = lab.vms[b].mark();
+    let killed = Instant::now();
+    lab.vms[a].kill();
+    let line = wait(&lab.vms[b], b_mark, "vrrp: MASTER", VRRP_TIMEOUT);
+    eprintln!("B: {line}");
+    let (last_ok, first_ok) = probe
+        .wait_outage(killed, VRRP_TIMEOUT)
+        .unwrap_or_else(|| panic!("the VIP never answered again after A was killed"));
+    let gap = first_ok - last_ok;
+    eprintln!(
+        "failover: client-observed gap {:.2}s (kill to first answer {:.2}s); \
+         3 x interval + skew = {:.2}s",
+        gap.as_secs_f64(),
+        (first_ok - killed).as_secs_f64(),
+        master_down_interval_of_b().as_secs_f64()
+    );
+    assert!(gap < GENEROUS_GAP, "failover took {gap:?}");
+    wait_for_vips(&lab.vms[b], "B", &VIPS);
+    wait_for_sync_daemon(&lab.vms[b], "B", "master");
+    let after = session
+        .query(identify)
+        .unwrap_or_else(|e| panic!("the session broke in the failover: {e}"));
+    assert_eq!(after, backend, "the same connection and backend through B");
+    eprintln!("session survived the failover on backend {after}");
+
+    // 4. A rejoins, gets the session's connection from B, and preempts.
+    let b_mark = lab.vms[b].mark();
+    let a = boot(&mut lab, &A);
+    wait(&lab.vms[a], 0, "ready boot_ms=", BOOT_TIMEOUT);
+    let line = wait(&lab.vms[a], 0, "vrrp: BACKUP", VRRP_TIMEOUT);
+    eprintln!("A (rejoined): {line}");
+    // Each query is a packet B's sync daemon counts; with the kernel's
+    // default sync_threshold (3 50) the connection is sent again every 50.
+    let mut synced = false;
+    for round in 0..12 {
+        for _ in 0..25 {
+            session.query("select 1").unwrap_or_else(|e| panic!("{e}"));
+        }
+        if lab.vms[a].console().contains("vrrp: MASTER") {
+            break;
+        }
+        if has_connection(&lab.vms[a], &client) {
+            eprintln!(
+                "A has the session's connection after {} queries",
+                (round + 1) * 25
+            );
+            synced = true;
+            break;
+        }
+    }
+    assert!(
+        synced,
+        "A took over before B's sync daemon copied the session to it (or never got it):\n{}",
+        lab.vms[a].shell_ok("ipvsadm -Lnc")
+    );
+    let failback_from = Instant::now();
+    let line = wait(&lab.vms[a], 0, "vrrp: MASTER", VRRP_TIMEOUT);
+    eprintln!("A: {line}");
+    let line = wait(&lab.vms[b], b_mark, "vrrp: BACKUP", VRRP_TIMEOUT);
+    eprintln!("B: {line}");
+    wait_for_vips(&lab.vms[a], "A", &VIPS);
+    wait_for_vips(&lab.vms[b], "B", &[]);
+    wait_for_sync_daemon(&lab.vms[a], "A", "master");
+    wait_for_sync_daemon(&lab.vms[b], "B", "backup");
+    if let Some((last_ok, first_ok)) = probe.outage(failback_from) {
+        eprintln!(
+            "failback: client-observed gap {:.2}s",
+            (first_ok - last_ok).as_secs_f64()
+        );
+    }
+    let after = session
+        .query(identify)
+        .unwrap_or_else(|e| panic!("the session broke in the failback: {e}"));
+    assert_eq!(
+        after, backend,
+        "the same connection and backend through A again"
+    );
+    eprintln!("session survived the failback on backend {after}");
+    assert!(lab.client.server_addr(VIP).is_ok());
+
+    // 5. A clean shutdown of the master hands over at once.
+    let b_mark = lab.vms[b].mark();
+    let stopped = Instant::now();
+    lab.vms[a].shell_ok("kill -TERM 1");
+    let line = wait(&lab.vms[b], b_mark, "vrrp: MASTER", VRRP_TIMEOUT);
+    eprintln!("B: {line}");
+    assert!(
+        line.contains("resigned (priority 0)"),
+        "B took over for another reason than A's priority-0 advert: {line}\nA's console:\n{}",
+        lab.vms[a].console()
+    );
+    if let Some((last_ok, first_ok)) = probe.wait_outage(stopped, VRRP_TIMEOUT) {
+        eprintln!(
+            "clean handover: client-observed gap {:.2}s (skew time of B {:.2}s)",
+            (first_ok - last_ok).as_secs_f64(),
+            (ADVERT_INTERVAL * (256 - B_PRIORITY) / 256).as_secs_f64()
+        );
+    }
+    wait_for_vips(&lab.vms[b], "B", &VIPS);
+    drop(probe);
+    drop(session);
+
+    for (i, vm) in lab.vms.iter().enumerate() {
+        let console = vm.console();
+        let bad = alarming(&console);
+        assert!(
+            bad.is_empty(),
+            "vm{i}: alarming console lines {bad:#?}\n{console}"
+        );
+    }
+}
