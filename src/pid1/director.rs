@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Request;
+use super::vrrp::Failover;
 use crate::apply::{Applier, Options, Outcome, Parts};
 use crate::config::{self, Config};
 use crate::console;
@@ -44,6 +45,9 @@ struct Director {
     last_shown: Instant,
     /// The health checks of the running config; `None` before one runs.
     monitor: Option<Monitor>,
+    /// The running `[vrrp]` instance, if the config has one and it could
+    /// start (else the retry timer tries again).
+    vrrp: Option<Failover>,
 }
 
 /// Run the director until the machine goes down.
@@ -86,11 +90,13 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
             state,
             last_shown: Instant::now(),
             monitor: None,
+            vrrp: None,
         };
         // Real servers start as up, so `ready` waits for no probe.
         if let State::Running { config, .. } = &director.state {
             director.monitor = Some(Monitor::start(config, &Health::new()));
         }
+        director.follow_vrrp().await;
         loop {
             let wait = director.next_timer();
             tokio::select! {
@@ -106,6 +112,18 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
                 },
                 () = tokio::time::sleep(wait) => director.timer().await,
                 () = health_change(&mut director.monitor) => director.health_changed().await,
+                transition = Failover::next(&mut director.vrrp) => match transition {
+                    Some(t) => {
+                        if let Some(vrrp) = &mut director.vrrp {
+                            vrrp.on_transition(t, &mut director.applier).await;
+                        }
+                    }
+                    None => {
+                        log::error!("vrrp: the instance stopped; starting it again");
+                        director.vrrp = None;
+                        director.follow_vrrp().await;
+                    }
+                },
             }
         }
     });
@@ -114,6 +132,9 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
 impl Director {
     /// How long until [`Director::timer`] has something to do.
     fn next_timer(&self) -> Duration {
+        if self.vrrp_wanted().is_some() && self.vrrp.is_none() {
+            return RETRY;
+        }
         match &self.state {
             State::Invalid { .. } => REPEAT_ERRORS.saturating_sub(self.last_shown.elapsed()),
             State::Running { failures, .. } if !failures.is_empty() => RETRY,
@@ -136,6 +157,36 @@ impl Director {
                     apply(&mut self.applier, config, &health, Duration::ZERO, &known).await;
             }
             State::Running { .. } => {}
+        }
+        self.follow_vrrp().await;
+    }
+
+    /// The `[vrrp]` of the running config.
+    fn vrrp_wanted(&self) -> Option<&config::Vrrp> {
+        match &self.state {
+            State::Running { config, .. } => config.vrrp.as_ref(),
+            State::Invalid { .. } => None,
+        }
+    }
+
+    /// Make the VRRP instance match the running config: stop one whose
+    /// `[vrrp]` is gone or changed, start the one configured, and give it
+    /// the tracked services' state.
+    async fn follow_vrrp(&mut self) {
+        let wanted = self.vrrp_wanted().cloned();
+        if self.vrrp.as_ref().map(Failover::config) != wanted.as_ref()
+            && let Some(old) = self.vrrp.take()
+        {
+            old.stop(&mut self.applier).await;
+        }
+        if self.vrrp.is_none()
+            && let Some(wanted) = &wanted
+        {
+            self.vrrp = Failover::start(wanted);
+        }
+        let health = self.health();
+        if let (Some(vrrp), State::Running { config, .. }) = (&mut self.vrrp, &self.state) {
+            vrrp.track(config, &health);
         }
     }
 
@@ -201,6 +252,7 @@ impl Director {
             }
         }
         self.state = State::Running { config, failures };
+        self.follow_vrrp().await;
     }
 
     /// The health checks' states now (all up when none run).
@@ -234,12 +286,18 @@ impl Director {
                 failures.push(f);
             }
         }
+        if let Some(vrrp) = &mut self.vrrp {
+            vrrp.track(config, &health);
+        }
     }
 
     /// The machine is going down: tell whoever must know. Nothing is
     /// removed from the kernel; the reboot does that.
     async fn shutdown(&mut self) {
         log::info!("director: stopping");
+        if let Some(vrrp) = self.vrrp.take() {
+            vrrp.stop(&mut self.applier).await;
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 mod director;
 pub mod mount;
 pub mod power;
+mod vrrp;
 
 use std::sync::mpsc;
 use std::time::Duration;

@@ -1,0 +1,439 @@
+//! The director's side of `[vrrp]`: it runs the VRRP instance as a task on
+//! its runtime and does what each role asks of the box.
+//!
+//! - MASTER: add the virtual addresses, announce them by gratuitous ARP
+//!   (a burst, and again two seconds later), run the IPVS sync daemon as
+//!   master (and not as backup);
+//! - BACKUP and FAULT: remove the virtual addresses, run the sync daemon as
+//!   backup, so this box's connection table follows the master's.
+//!
+//! Every change is logged as `vrrp: MASTER (reason)`, `vrrp: BACKUP
+//! (reason)` or `vrrp: FAULT (reason)`. Beside the instance, a watcher
+//! task looks at the links holding virtual addresses (the instance watches
+//! its advert interface itself) and tells the instance when one is down;
+//! [`Failover::track`] lowers the priority while every real server of a
+//! tracked service is down.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::task::JoinHandle;
+
+use crate::apply::Applier;
+use crate::config::{Config, VirtualAddress, Vrrp};
+use crate::health::{CheckKey, Health};
+use crate::ipvs::SyncRole;
+use crate::vrrp::{Control, Instance, Role, Transition, arp, socket};
+
+/// How often the links holding virtual addresses are looked at.
+const LINK_POLL: Duration = Duration::from_millis(500);
+/// How long a stopping instance gets to send its priority-0 advert; the
+/// signal loop gives the whole director one second.
+const STOP_WAIT: Duration = Duration::from_millis(600);
+
+/// A running VRRP instance and what the director keeps about it.
+pub(super) struct Failover {
+    config: Vrrp,
+    control: UnboundedSender<Control>,
+    transitions: UnboundedReceiver<Transition>,
+    instance: JoinHandle<()>,
+    watcher: JoinHandle<()>,
+    /// The gratuitous ARP repeats of the current mastership.
+    announcements: Vec<JoinHandle<()>>,
+    /// The last role reported.
+    role: Option<Role>,
+    /// The priority delta last sent for tracking.
+    delta: u8,
+}
+
+impl Failover {
+    /// Open the instance's socket and start it and its link watcher on the
+    /// current runtime. `None` (logged) when the socket cannot be opened
+    /// (say, the advert interface has no address yet); the director tries
+    /// again later.
+    pub(super) fn start(config: &Vrrp) -> Option<Failover> {
+        let instance = match Instance::new(config) {
+            Ok(instance) => instance,
+            Err(e) => {
+                log::error!("vrrp: cannot start on {}: {e}", config.interface);
+                return None;
+            }
+        };
+        let (control, control_rx) = unbounded_channel();
+        let (transitions_tx, transitions) = unbounded_channel();
+        let instance = tokio::spawn(instance.run(transitions_tx, control_rx));
+        let watcher = tokio::spawn(watch_links(other_interfaces(config), control.clone()));
+        Some(Failover {
+            config: config.clone(),
+            control,
+            transitions,
+            instance,
+            watcher,
+            announcements: Vec::new(),
+            role: None,
+            delta: 0,
+        })
+    }
+
+    /// The `[vrrp]` this instance runs.
+    pub(super) fn config(&self) -> &Vrrp {
+        &self.config
+    }
+
+    /// The next role change of the instance in `slot`; pending forever when
+    /// there is none. `None` when the instance has ended.
+    pub(super) async fn next(slot: &mut Option<Failover>) -> Option<Transition> {
+        match slot {
+            Some(failover) => failover.transitions.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Do what the new role asks: log it, move the addresses, announce
+    /// them, switch the sync daemon.
+    pub(super) async fn on_transition(&mut self, transition: Transition, applier: &mut Applier) {
+        let Transition { role, reason } = transition;
+        log::info!("vrrp: {} ({reason})", role.name());
+        let previous = self.role.replace(role);
+        match role {
+            Role::Master => {
+                self.add_addresses(applier).await;
+                self.announce();
+                self.sync_daemon(applier, SyncRole::Master);
+            }
+            Role::Backup | Role::Fault => {
+                for task in self.announcements.drain(..) {
+                    task.abort();
+                }
+                // At startup nothing is held yet, but a director restarted
+                // by a reload may still hold them.
+                if previous != Some(role) {
+                    remove_addresses(&self.config.virtual_addresses, applier).await;
+                }
+                self.sync_daemon(applier, SyncRole::Backup);
+            }
+        }
+    }
+
+    /// Tracking: while every real server of one of the tracked services is
+    /// down (by the health checks), lower the priority by
+    /// `track_priority_delta`; restore it when one is back.
+    pub(super) fn track(&mut self, config: &Config, health: &Health) {
+        let down: Vec<&str> = config
+            .services
+            .iter()
+            .filter(|s| self.config.track_services.contains(&s.name))
+            .filter(|s| {
+                !s.real_servers.is_empty()
+                    && s.real_servers
+                        .iter()
+                        .all(|r| CheckKey::of(r).is_some_and(|key| !health.is_up(&key)))
+            })
+            .map(|s| s.name.as_str())
+            .collect();
+        let delta = if down.is_empty() {
+            0
+        } else {
+            self.config.track_priority_delta
+        };
+        if delta == self.delta {
+            return;
+        }
+        if down.is_empty() {
+            log::info!(
+                "vrrp: tracked services up again: priority back to {}",
+                self.config.priority
+            );
+        } else {
+            log::warn!(
+                "vrrp: every real server of {} is down: priority lowered by {delta}",
+                down.join(", ")
+            );
+        }
+        self.delta = delta;
+        let _ = self.control.send(Control::PriorityDelta(delta));
+    }
+
+    /// Stop the instance: a master sends its priority-0 advert (the backup
+    /// takes over after its skew time) and gives the addresses up; the
+    /// sync daemons stop. Waits at most [`STOP_WAIT`] for the instance.
+    pub(super) async fn stop(mut self, applier: &mut Applier) {
+        self.watcher.abort();
+        for task in self.announcements.drain(..) {
+            task.abort();
+        }
+        let _ = self.control.send(Control::Shutdown);
+        if tokio::time::timeout(STOP_WAIT, &mut self.instance)
+            .await
+            .is_err()
+        {
+            log::warn!("vrrp: the instance did not stop in time");
+            self.instance.abort();
+        }
+        while let Ok(Transition { role, reason }) = self.transitions.try_recv() {
+            log::info!("vrrp: {} ({reason})", role.name());
+        }
+        if self.role == Some(Role::Master) {
+            remove_addresses(&self.config.virtual_addresses, applier).await;
+        }
+        if self.config.sync_interface.is_some() {
+            match applier.ipvs().and_then(|ipvs| ipvs.stop_daemons()) {
+                Ok(done) => {
+                    for command in done {
+                        log::info!("ipvsadm {command}");
+                    }
+                }
+                Err(e) => log::error!("vrrp: stopping the IPVS sync daemon: {e}"),
+            }
+        }
+    }
+
+    async fn add_addresses(&self, applier: &mut Applier) {
+        match applier.network().await {
+            Ok(net) => {
+                for failure in net
+                    .add_virtual_addresses(&self.config.virtual_addresses)
+                    .await
+                {
+                    log::error!("vrrp: {failure}");
+                }
+            }
+            Err(e) => log::error!("vrrp: cannot add the virtual addresses: rtnetlink: {e}"),
+        }
+    }
+
+    /// Gratuitous ARP for the IPv4 virtual addresses, per interface: a
+    /// burst now and one after [`arp::REPEAT_AFTER`], unless the role is
+    /// lost in between.
+    fn announce(&mut self) {
+        for task in self.announcements.drain(..) {
+            task.abort();
+        }
+        for (ifname, addrs) in ipv4_by_interface(&self.config.virtual_addresses) {
+            self.announcements.push(tokio::spawn(async move {
+                if let Err(e) = arp::announce_twice(&ifname, &addrs).await {
+                    log::error!("vrrp: gratuitous ARP on {ifname}: {e}");
+                }
+            }));
+        }
+    }
+
+    /// Run the sync daemon as `role` (stopping the other), when
+    /// `sync_interface` is set.
+    fn sync_daemon(&self, applier: &mut Applier, role: SyncRole) {
+        let Some(interface) = &self.config.sync_interface else {
+            return;
+        };
+        match applier
+            .ipvs()
+            .and_then(|ipvs| ipvs.sync_as(role, interface, self.config.sync_id))
+        {
+            Ok(done) => {
+                for command in done {
+                    log::info!("ipvsadm {command}");
+                }
+            }
+            Err(e) => log::error!(
+                "vrrp: IPVS sync daemon as {} on {interface}: {e}",
+                role.name()
+            ),
+        }
+    }
+}
+
+impl Drop for Failover {
+    fn drop(&mut self) {
+        self.watcher.abort();
+        for task in &self.announcements {
+            task.abort();
+        }
+    }
+}
+
+async fn remove_addresses(vips: &[VirtualAddress], applier: &mut Applier) {
+    match applier.network().await {
+        Ok(net) => {
+            for failure in net.remove_virtual_addresses(vips).await {
+                log::error!("vrrp: {failure}");
+            }
+        }
+        Err(e) => log::error!("vrrp: cannot remove the virtual addresses: rtnetlink: {e}"),
+    }
+}
+
+/// The interfaces holding virtual addresses, other than the advert
+/// interface (which the instance watches itself), each once.
+fn other_interfaces(config: &Vrrp) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for vip in &config.virtual_addresses {
+        if vip.interface != config.interface && !names.contains(&vip.interface) {
+            names.push(vip.interface.clone());
+        }
+    }
+    names
+}
+
+/// The IPv4 virtual addresses grouped by interface, in config order.
+fn ipv4_by_interface(vips: &[VirtualAddress]) -> Vec<(String, Vec<Ipv4Addr>)> {
+    let mut groups: Vec<(String, Vec<Ipv4Addr>)> = Vec::new();
+    for vip in vips {
+        let IpAddr::V4(addr) = vip.address.addr else {
+            continue;
+        };
+        match groups.iter_mut().find(|(name, _)| *name == vip.interface) {
+            Some((_, addrs)) => addrs.push(addr),
+            None => groups.push((vip.interface.clone(), vec![addr])),
+        }
+    }
+    groups
+}
+
+/// Tell the instance whenever the links in `names` change between all up
+/// and not all up (a missing link counts as down). Ends with the instance.
+async fn watch_links(names: Vec<String>, control: UnboundedSender<Control>) {
+    if names.is_empty() {
+        return;
+    }
+    let mut all_up = true;
+    let mut poll = tokio::time::interval(LINK_POLL);
+    loop {
+        poll.tick().await;
+        let down: Vec<&str> = names
+            .iter()
+            .filter(|n| socket::link_up(n) != Some(true))
+            .map(String::as_str)
+            .collect();
+        let now_up = down.is_empty();
+        if now_up != all_up {
+            if now_up {
+                log::info!("vrrp: {} up again", names.join(", "));
+            } else {
+                log::warn!("vrrp: {} down", down.join(", "));
+            }
+            all_up = now_up;
+            if control.send(Control::InterfaceUp(now_up)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load;
+
+    const TEXT: &str = r#"
+[[interface]]
+name = "wan"
+device = "eth0"
+addresses = ["192.168.1.2/24"]
+
+[[interface]]
+name = "lan"
+device = "eth1"
+addresses = ["192.168.3.252/24"]
+
+[[interface]]
+name = "dmz"
+device = "eth2"
+addresses = ["10.0.0.2/24"]
+
+[[service]]
+name = "pg"
+protocol = "tcp"
+address = "192.168.1.100:5432"
+forwarding = "nat"
+  [[service.real_server]]
+  address = "192.168.3.2:5432"
+  [[service.real_server]]
+  address = "192.168.3.3:5432"
+
+[vrrp]
+interface = "wan"
+virtual_router_id = 51
+virtual_addresses = [
+  { interface = "wan", address = "192.168.1.100/24" },
+  { interface = "lan", address = "192.168.3.1/24" },
+  { interface = "wan", address = "192.168.1.101/24" },
+  { interface = "dmz", address = "10.0.0.1/24" },
+  { interface = "lan", address = "192.168.3.4/24" },
+]
+track_services = ["pg"]
+track_priority_delta = 60
+"#;
+
+    fn config() -> Config {
+        load("router.toml", TEXT)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0
+    }
+
+    #[test]
+    fn addresses_grouped_per_interface_and_watched_links() {
+        let config = config();
+        let vrrp = config.vrrp.unwrap();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            ipv4_by_interface(&vrrp.virtual_addresses),
+            [
+                (
+                    "wan".to_string(),
+                    vec![ip("192.168.1.100"), ip("192.168.1.101")]
+                ),
+                (
+                    "lan".to_string(),
+                    vec![ip("192.168.3.1"), ip("192.168.3.4")]
+                ),
+                ("dmz".to_string(), vec![ip("10.0.0.1")]),
+            ]
+        );
+        assert_eq!(other_interfaces(&vrrp), ["lan", "dmz"]);
+    }
+
+    /// Tracking sends a delta only when it changes, and only while every
+    /// checked real server of a tracked service is down.
+    #[tokio::test]
+    async fn tracking_lowers_and_restores_the_priority() {
+        let config = config();
+        let (control, mut control_rx) = unbounded_channel();
+        let (_tx, transitions) = unbounded_channel();
+        let mut failover = Failover {
+            config: config.vrrp.clone().unwrap(),
+            control,
+            transitions,
+            instance: tokio::spawn(async {}),
+            watcher: tokio::spawn(async {}),
+            announcements: Vec::new(),
+            role: None,
+            delta: 0,
+        };
+        let keys: Vec<CheckKey> = config.services[0]
+            .real_servers
+            .iter()
+            .map(|r| CheckKey::of(r).unwrap())
+            .collect();
+        let mut health = Health::new();
+
+        failover.track(&config, &health);
+        assert!(control_rx.try_recv().is_err(), "all up: nothing to send");
+
+        health.set(keys[0].clone(), false);
+        failover.track(&config, &health);
+        assert!(
+            control_rx.try_recv().is_err(),
+            "one of two down: nothing yet"
+        );
+
+        health.set(keys[1].clone(), false);
+        failover.track(&config, &health);
+        assert_eq!(control_rx.try_recv(), Ok(Control::PriorityDelta(60)));
+        failover.track(&config, &health);
+        assert!(control_rx.try_recv().is_err(), "sent once per change");
+
+        health.set(keys[1].clone(), true);
+        failover.track(&config, &health);
+        assert_eq!(control_rx.try_recv(), Ok(Control::PriorityDelta(0)));
+    }
+}
