@@ -336,6 +336,11 @@ struct Keepalived {
 impl Keepalived {
     /// Start keepalived in `ns` with one `vrrp_version 3` instance on eth0.
     fn start(ns: &str, priority: u8, vips: &[&str]) -> Keepalived {
+        Keepalived::start_with(ns, priority, vips, "")
+    }
+
+    /// The same with `extra` lines in its `vrrp_instance` block.
+    fn start_with(ns: &str, priority: u8, vips: &[&str], extra: &str) -> Keepalived {
         let dir = std::env::temp_dir().join(format!("lvsinit-{ns}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("temp dir");
@@ -353,7 +358,7 @@ impl Keepalived {
             "global_defs {{\n  vrrp_version 3\n  router_id {ns}\n}}\n\
              vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  \
              virtual_router_id {VRID}\n  priority {priority}\n  advert_int 1\n  \
-             virtual_ipaddress {{\n{addresses}  }}\n}}\n"
+             virtual_ipaddress {{\n{addresses}  }}\n{extra}}}\n"
         );
         fs::write(dir.join("keepalived.conf"), conf).expect("write keepalived.conf");
         let log = File::create(dir.join("log")).expect("keepalived log");
@@ -701,6 +706,149 @@ fn ignores_adverts_with_a_bad_ttl_or_checksum() {
     ours.stop();
     drop(guard);
     injector.join().expect("injector thread");
+}
+
+/// Unicast peers on both sides (no multicast at all): the same election,
+/// with checksums over each peer's own address.
+#[test]
+fn unicast_peers_elect_and_take_over_with_keepalived() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("u");
+    let k_ns = segment.router("k", "10.99.0.1/24");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+
+    let mut keepalived = Keepalived::start_with(
+        &k_ns,
+        100,
+        &[WAN_VIP, LAN_VIP],
+        "  unicast_src_ip 10.99.0.1\n  unicast_peer {\n    10.99.0.2\n  }\n",
+    );
+    keepalived.wait_state("MASTER");
+    let mut cfg = vrrp(200);
+    cfg.unicast_peers = vec![IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1))];
+    let mut ours = Ours::start(&o_ns, cfg);
+    ours.wait_role(Role::Master);
+    keepalived.wait_state("BACKUP");
+    ours.stop();
+    keepalived.wait_state("MASTER");
+    let log = keepalived.log();
+    assert!(log.contains("priority 0"), "{log}");
+    assert!(!log.contains("checksum"), "{log}");
+}
+
+/// The advert interface going down puts ours in FAULT (it must not claim
+/// the addresses while deaf); back up, it starts over as backup and, alone,
+/// becomes master again. The director's report for the other interfaces
+/// does the same.
+#[test]
+fn link_down_is_fault() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("l");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+
+    let mut ours = Ours::start(&o_ns, vrrp(100));
+    ours.wait_role(Role::Master);
+    run(&["ip", "-n", &o_ns, "link", "set", "eth0", "down"]);
+    let t = ours.wait_role(Role::Fault);
+    assert_eq!(t.reason, "interface down");
+    run(&["ip", "-n", &o_ns, "link", "set", "eth0", "up"]);
+    ours.wait_role(Role::Master);
+
+    ours.control
+        .send(Control::InterfaceUp(false))
+        .expect("instance running");
+    ours.wait_role(Role::Fault);
+    ours.control
+        .send(Control::InterfaceUp(true))
+        .expect("instance running");
+    ours.wait_role(Role::Master);
+    assert_eq!(
+        ours.roles(),
+        vec![
+            Role::Backup,
+            Role::Master,
+            Role::Fault,
+            Role::Backup,
+            Role::Master,
+            Role::Fault,
+            Role::Backup,
+            Role::Master
+        ]
+    );
+    ours.stop();
+}
+
+/// A neighbour that has the virtual address cached at another MAC moves it
+/// to ours on our gratuitous ARP.
+#[test]
+fn gratuitous_arp_moves_a_neighbours_cache_entry() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("g");
+    let n_ns = segment.router("n", "10.99.0.5/24");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+    // Updates within locktime (1 s by default) would be ignored.
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &n_ns,
+        "sysctl",
+        "-qw",
+        "net.ipv4.neigh.eth0.locktime=0",
+    ]);
+    run(&[
+        "ip",
+        "-n",
+        &n_ns,
+        "neigh",
+        "replace",
+        "10.99.0.100",
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "eth0",
+        "nud",
+        "stale",
+    ]);
+    let ours_mac = Command::new("ip")
+        .args(["-n", &o_ns, "-br", "link", "show", "eth0"])
+        .output()
+        .expect("ip link");
+    let ours_mac = String::from_utf8_lossy(&ours_mac.stdout)
+        .split_whitespace()
+        .nth(2)
+        .expect("MAC column")
+        .to_string();
+
+    let path = format!("/var/run/netns/{o_ns}");
+    thread::spawn(move || {
+        let file = File::open(&path).expect("open the namespace");
+        nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
+        lvsinit::vrrp::arp::announce("eth0", &[Ipv4Addr::new(10, 99, 0, 100)])
+    })
+    .join()
+    .expect("announce thread")
+    .expect("announce");
+
+    let end = Instant::now() + WAIT;
+    loop {
+        let out = Command::new("ip")
+            .args(["-n", &n_ns, "neigh", "show", "10.99.0.100", "dev", "eth0"])
+            .output()
+            .expect("ip neigh");
+        let line = String::from_utf8_lossy(&out.stdout).to_string();
+        if line.contains(&ours_mac) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the neighbour still has {line:?}, not {ours_mac}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Stops the injector thread even when an assertion fails.
