@@ -67,7 +67,7 @@ impl log::Log for Capture {
 fn init_logging() {
     // The first test's call installs it; the others find it there.
     let _ = log::set_logger(&CAPTURE);
-    log::set_max_level(log::LevelFilter::Info);
+    log::set_max_level(log::LevelFilter::Debug);
 }
 
 fn logs_of(thread: ThreadId) -> Vec<String> {

@@ -166,8 +166,10 @@ impl Instance {
     /// Run until `control` says [`Control::Shutdown`] (or is closed): then
     /// send a priority-0 advert if master, and return.
     ///
-    /// Role changes go to `transitions` and to the log; the caller adds or
-    /// removes the virtual addresses and calls [`arp::announce`].
+    /// Role changes go to `transitions` (the caller logs them on the
+    /// console, adds or removes the virtual addresses and calls
+    /// [`arp::announce`]). The instance itself logs its start, its advert
+    /// interface's link changes, priority changes and dropped packets.
     pub async fn run(
         self,
         transitions: UnboundedSender<Transition>,
@@ -201,6 +203,7 @@ impl Instance {
             Ok(fd) => fd,
             Err(e) => {
                 // Without a socket we can never hear a master: stay FAULT.
+                log::error!("{}: cannot watch the VRRP socket: {e}", run.label);
                 run.report(Role::Fault, format!("cannot watch the VRRP socket: {e}"));
                 while let Some(c) = control.recv().await {
                     if c == Control::Shutdown {
@@ -439,8 +442,10 @@ impl Runner {
         }
     }
 
+    /// Tell the caller; it logs the change on the console (as the director
+    /// does), so here it is only a debug line.
     fn report(&mut self, role: Role, reason: String) {
-        log::info!("{}: entering {} state ({reason})", self.label, role.name());
+        log::debug!("{}: entering {} state ({reason})", self.label, role.name());
         // A caller that stopped listening is shutting us down anyway.
         let _ = self.transitions.send(Transition { role, reason });
     }
@@ -504,4 +509,42 @@ fn join(addrs: &[Ipv4Addr]) -> String {
         .map(Ipv4Addr::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The director may `tokio::spawn` the instance: its future must be
+    /// `Send`. The compiler checks this signature; it is never called.
+    #[allow(dead_code)]
+    fn run_is_send(
+        instance: Instance,
+        transitions: UnboundedSender<Transition>,
+        control: UnboundedReceiver<Control>,
+    ) -> impl Send {
+        instance.run(transitions, control)
+    }
+
+    #[test]
+    fn address_sets_ignore_order_and_repeats() {
+        let a = Ipv4Addr::new(10, 0, 0, 1);
+        let b = Ipv4Addr::new(10, 0, 0, 2);
+        assert!(same_set(&[a, b], &[b, a]));
+        assert!(same_set(&[a, b, a], &[b, a]));
+        assert!(!same_set(&[a], &[a, b]));
+        assert!(same_set(&[], &[]));
+    }
+
+    #[test]
+    fn throttle_lets_one_line_through_and_counts_the_rest() {
+        let mut t = Throttle::default();
+        assert_eq!(t.allow(), Some(0));
+        assert_eq!(t.allow(), None);
+        assert_eq!(t.allow(), None);
+        t.last = Some(Instant::now() - LOG_EVERY);
+        assert_eq!(t.allow(), Some(2));
+        assert_eq!(suppressed(2), " (2 more since the last message)");
+        assert_eq!(suppressed(0), "");
+    }
 }
