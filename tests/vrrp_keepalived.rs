@@ -336,11 +336,18 @@ struct Keepalived {
 impl Keepalived {
     /// Start keepalived in `ns` with one `vrrp_version 3` instance on eth0.
     fn start(ns: &str, priority: u8, vips: &[&str]) -> Keepalived {
-        Keepalived::start_with(ns, priority, vips, "")
+        Keepalived::start_with(ns, priority, vips, "advert_int 1", "")
     }
 
-    /// The same with `extra` lines in its `vrrp_instance` block.
-    fn start_with(ns: &str, priority: u8, vips: &[&str], extra: &str) -> Keepalived {
+    /// The same with another `advert_int` line and `extra` lines in its
+    /// `vrrp_instance` block.
+    fn start_with(
+        ns: &str,
+        priority: u8,
+        vips: &[&str],
+        advert_int: &str,
+        extra: &str,
+    ) -> Keepalived {
         let dir = std::env::temp_dir().join(format!("lvsinit-{ns}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("temp dir");
@@ -357,7 +364,7 @@ impl Keepalived {
         let conf = format!(
             "global_defs {{\n  vrrp_version 3\n  router_id {ns}\n}}\n\
              vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  \
-             virtual_router_id {VRID}\n  priority {priority}\n  advert_int 1\n  \
+             virtual_router_id {VRID}\n  priority {priority}\n  {advert_int}\n  \
              virtual_ipaddress {{\n{addresses}  }}\n{extra}}}\n"
         );
         fs::write(dir.join("keepalived.conf"), conf).expect("write keepalived.conf");
@@ -722,6 +729,7 @@ fn unicast_peers_elect_and_take_over_with_keepalived() {
         &k_ns,
         100,
         &[WAN_VIP, LAN_VIP],
+        "advert_int 1",
         "  unicast_src_ip 10.99.0.1\n  unicast_peer {\n    10.99.0.2\n  }\n",
     );
     keepalived.wait_state("MASTER");
@@ -735,6 +743,34 @@ fn unicast_peers_elect_and_take_over_with_keepalived() {
     let log = keepalived.log();
     assert!(log.contains("priority 0"), "{log}");
     assert!(!log.contains("checksum"), "{log}");
+}
+
+/// Sub-second adverts (keepalived `advert_int 0.1`, 10 centiseconds): ours
+/// as backup learns the master's interval, so its master-down interval is
+/// 3 × 100 ms + skew, and takes over at that pace when keepalived dies.
+#[test]
+fn sub_second_interval_is_learned_from_keepalived() {
+    require_tools();
+    init_logging();
+    let mut segment = Segment::new("s");
+    let k_ns = segment.router("k", "10.99.0.1/24");
+    let o_ns = segment.router("o", "10.99.0.2/24");
+
+    let mut keepalived =
+        Keepalived::start_with(&k_ns, 200, &[WAN_VIP, LAN_VIP], "advert_int 0.1", "");
+    keepalived.wait_state("MASTER");
+    // Ours is configured at 1 s: the 100 ms comes from keepalived's adverts.
+    let mut ours = Ours::start(&o_ns, vrrp(100));
+    thread::sleep(Duration::from_secs(5));
+    assert_eq!(ours.roles(), vec![Role::Backup], "{:?}", ours.history);
+    keepalived.kill();
+    let t = ours.wait_role(Role::Master);
+    // 3 × 100 ms + (256 − 100) × 100 ms / 256 = 360.9 ms.
+    assert_eq!(
+        t.reason,
+        "master down timer expired: no advert from 10.99.0.1 for 360 ms"
+    );
+    ours.stop();
 }
 
 /// The advert interface going down puts ours in FAULT (it must not claim
