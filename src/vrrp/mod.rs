@@ -17,6 +17,10 @@
 //! for one `vrrp_instance`. IPv6 virtual addresses move with the role but
 //! are not listed in the (IPv4) adverts.
 //!
+//! Like keepalived by default, a master answers for the virtual addresses
+//! with its interface's own MAC, not the RFC's virtual MAC
+//! 00:00:5e:00:01:VRID; that is why a new master sends gratuitous ARP.
+//!
 //! Working with keepalived: give its `vrrp_instance` the same IPv4 virtual
 //! addresses (any order, `dev` for those on other interfaces), the same
 //! `virtual_router_id` and `vrrp_version 3`. keepalived 2.2 drops adverts
