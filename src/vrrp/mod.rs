@@ -53,6 +53,10 @@ use state::{Action, Event, Machine, Params, State};
 /// How often the instance looks at its advert interface's link state.
 const LINK_POLL: Duration = Duration::from_millis(500);
 
+/// Most packets already queued that are read before a timer is acted on
+/// (bounded, so a flood cannot hold the timer back).
+const DRAIN_BEFORE_TIMER: usize = 64;
+
 /// At most one log line per this long for repeated dropped packets or
 /// send failures (the rest are counted).
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -261,6 +265,15 @@ impl Instance {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Wake::Timer => {
+                    // Adverts that arrived while this thread was not
+                    // scheduled count before the timer does: a busy box
+                    // must not take over from a master it has heard.
+                    for _ in 0..DRAIN_BEFORE_TIMER {
+                        match sock.try_recv(&mut buf) {
+                            Ok(n) => run.packet(sock, &buf[..n]),
+                            Err(_) => break,
+                        }
+                    }
                     let actions = run.machine.handle(Instant::now(), Event::Timer);
                     run.perform(sock, actions);
                 }
