@@ -275,7 +275,9 @@ fn alarming(console: &str) -> Vec<&str> {
 
 /// The whole story of a pair of directors:
 /// 1. the higher priority (A) becomes master: console, VIPs on A only,
-///    sync daemons master on A and backup on B;
+///    sync daemons master on A and backup on B; a reload of the same config
+///    changes nothing; A's lan link down makes A FAULT and B master, and
+///    back up A takes over again after its preempt_delay;
 /// 2. a psql session is opened through the VIP and its connection reaches
 ///    B's connection table (connection sync);
 /// 3. A's QEMU is killed: B serves the VIP after about 3 × interval + skew
@@ -325,6 +327,57 @@ fn two_directors_fail_over_and_back_keeping_sessions() {
         })
         .collect();
     assert_eq!(rr.len(), 2, "rr through A over both real servers: {rr:?}");
+
+    // 1b. A reload of the unchanged config leaves VRRP alone: no new
+    // state, the VIPs stay on A.
+    let a_mark = lab.vms[a].mark();
+    lab.vms[a].shell_ok("kill -HUP 1");
+    let line = wait(&lab.vms[a], a_mark, "reload: ", Duration::from_secs(60));
+    eprintln!("A: {line}");
+    thread::sleep(ADVERT_INTERVAL * 3);
+    let changes: Vec<String> = lab.vms[a]
+        .lines_after(a_mark)
+        .into_iter()
+        .filter(|l| l.contains("vrrp: ") || l.contains("removed"))
+        .collect();
+    assert!(
+        changes.is_empty(),
+        "a no-op reload changed VRRP: {changes:#?}"
+    );
+    wait_for_vips(&lab.vms[a], "A", &VIPS);
+
+    // 1c. One of A's interfaces goes down: A goes to FAULT and B takes
+    // over; back up, A is backup, then master again after its
+    // preempt_delay.
+    let (a_mark, b_mark) = (lab.vms[a].mark(), lab.vms[b].mark());
+    lab.vms[a].shell_ok("ip link set lan down");
+    eprintln!(
+        "A: {}",
+        wait(&lab.vms[a], a_mark, "vrrp: FAULT", VRRP_TIMEOUT)
+    );
+    eprintln!(
+        "B: {}",
+        wait(&lab.vms[b], b_mark, "vrrp: MASTER", VRRP_TIMEOUT)
+    );
+    wait_for_vips(&lab.vms[a], "A", &[]);
+    wait_for_vips(&lab.vms[b], "B", &VIPS);
+    lab.vms[a].shell_ok("ip link set lan up");
+    eprintln!(
+        "A: {}",
+        wait(&lab.vms[a], a_mark, "vrrp: BACKUP", VRRP_TIMEOUT)
+    );
+    eprintln!(
+        "A: {}",
+        wait(&lab.vms[a], a_mark, "vrrp: MASTER", VRRP_TIMEOUT)
+    );
+    eprintln!(
+        "B: {}",
+        wait(&lab.vms[b], b_mark, "vrrp: BACKUP", VRRP_TIMEOUT)
+    );
+    wait_for_vips(&lab.vms[a], "A", &VIPS);
+    wait_for_vips(&lab.vms[b], "B", &[]);
+    wait_for_sync_daemon(&lab.vms[a], "A", "master");
+    wait_for_sync_daemon(&lab.vms[b], "B", "backup");
 
     // 2. A session through the VIP, synced to B.
     let mut session = lab.client.session(VIP).unwrap_or_else(|e| panic!("{e}"));
