@@ -289,9 +289,14 @@ fn alarming(console: &str) -> Vec<&str> {
 ///    (measured by a client probing every 50 ms, printed, asserted only
 ///    against a generous bound), and the session still answers on the
 ///    same backend;
-/// 4. A boots again and, after its preempt_delay (during which the session
-///    carries traffic, so B's sync daemon copies the connection to A), takes
-///    the VIPs back; the session still answers on the same backend;
+/// 4. A boots again and, after its preempt_delay, takes the VIPs back; the
+///    session still answers on the same backend. What holds here: a master's
+///    sync daemon sends a connection when it becomes established and then
+///    again every 50 packets (the kernel's default sync_threshold, 3 50), so
+///    a director that joins later learns an open connection only once it
+///    carries traffic. The test makes the session carry it during A's
+///    preempt_delay and checks A's table has it before A takes over; a
+///    session idle through that window would be reset by A (no entry);
 /// 5. a clean shutdown of A (SIGTERM to PID 1) sends a priority-0 advert:
 ///    B takes over saying the master resigned.
 #[test]
