@@ -1,6 +1,6 @@
 //! What the kernel gets: the config as health checks see it.
 
-use crate::config::{CheckKind, Config, HealthCheck, OnFailure, RealServer};
+use crate::config::{CheckKind, Config, HealthCheck, OnFailure, RealServer, Service};
 
 use super::{CheckKey, Health};
 
@@ -29,6 +29,7 @@ pub fn effective(config: &Config, health: &Health) -> Config {
                 OnFailure::Remove => false,
             }
         });
+        // `any_up` is `!all_down(service)`, counted on the way.
         if !any_up && let Some(sorry) = service.sorry_server {
             service.real_servers.push(RealServer {
                 address: sorry,
@@ -44,6 +45,16 @@ pub fn effective(config: &Config, health: &Health) -> Config {
         }
     }
     out
+}
+
+/// Whether no real server of `service` is up (also when it has none): the
+/// condition of its `sorry_server`, and of a VRRP `track_services` entry.
+/// A real server with `type = "none"` is always up.
+pub fn all_down(service: &Service, health: &Health) -> bool {
+    service
+        .real_servers
+        .iter()
+        .all(|real| CheckKey::of(real).is_some_and(|key| !health.is_up(&key)))
 }
 
 #[cfg(test)]
@@ -144,6 +155,15 @@ sorry_server = "192.168.3.9:5432"
             &health(&["192.168.3.2:5432", "192.168.3.3:5432"], &config),
         );
         // .3 removed; .4 is never checked, so it is up and no sorry server.
+        assert!(!all_down(
+            &config.services[0],
+            &health(&["192.168.3.2:5432", "192.168.3.3:5432"], &config)
+        ));
+        assert!(all_down(
+            &config.services[1],
+            &health(&["192.168.3.2:5432"], &config)
+        ));
+        assert!(!all_down(&config.services[1], &Health::new()));
         assert_eq!(
             table(&both)[0],
             rows(&[&[("192.168.3.2:5432", 0), ("192.168.3.4:5432", 1)]])[0]

@@ -11,6 +11,11 @@
 //! It goes through the same reconcile as the boot, so only the changed real
 //! server is touched.
 //!
+//! Real servers start as up at boot (and a new check on reload starts up),
+//! so `ready` waits for no probe; one that is down from the start leaves
+//! the table `fall × interval + timeout` later. A reload restarts the
+//! probes, keeping the state of every check that did not change.
+//!
 //! A probe is identified by a [`CheckKey`]: the address and port probed and
 //! the check itself. A real server shared by several services with the same
 //! check is probed once; its state counts for every service.
@@ -52,7 +57,7 @@ pub mod tcp;
 #[cfg(test)]
 mod test_servers;
 
-pub use effective::effective;
+pub use effective::{all_down, effective};
 pub use monitor::{Health, Monitor};
 
 /// Why one probe failed. Displayed as the reason of a `down` line.
