@@ -1,0 +1,97 @@
+//! TCP probes run from inside a lab namespace (the client's), the way a
+//! client application sees the VIP: a connection either completes its
+//! handshake with a real server or it does not.
+//!
+//! Each probe runs on a thread of its own that first joins the namespace
+//! with `setns`: the network namespace is per thread, so the rest of the
+//! benchmark stays in the host's namespace.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpStream};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use nix::sched::{CloneFlags, setns};
+
+/// How long one connection attempt may wait for its handshake.
+const ATTEMPT: Duration = Duration::from_millis(200);
+/// Pause between failed attempts.
+const PAUSE: Duration = Duration::from_millis(5);
+
+/// Run `f` on a new thread inside the named network namespace
+/// (`/run/netns/NAME`). Panics on the thread (join fails) when the
+/// namespace cannot be entered.
+pub fn spawn_in<T: Send + 'static>(
+    netns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let path = format!("/run/netns/{netns}");
+    thread::spawn(move || {
+        let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        setns(&file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        f()
+    })
+}
+
+/// Try to connect to `addr` again and again until one connection completes
+/// or `deadline` passes: the moment it completed.
+pub fn first_connect(addr: SocketAddr, deadline: Instant) -> Option<Instant> {
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, ATTEMPT).is_ok() {
+            return Some(Instant::now());
+        }
+        thread::sleep(PAUSE);
+    }
+    None
+}
+
+/// What a client saw while connecting to `addr` over and over: when each
+/// attempt started and whether it completed.
+#[derive(Debug, Default, Clone)]
+pub struct Watch {
+    pub attempts: Vec<(Instant, bool)>,
+}
+
+impl Watch {
+    /// The longest stretch without a completed connection between two
+    /// completed ones: from the last success before the outage to the first
+    /// success after it.
+    pub fn longest_gap(&self) -> Option<Duration> {
+        let ok: Vec<Instant> = self
+            .attempts
+            .iter()
+            .filter(|(_, ok)| *ok)
+            .map(|(t, _)| *t)
+            .collect();
+        ok.windows(2).map(|w| w[1] - w[0]).max()
+    }
+
+    /// Number of failed attempts.
+    pub fn failures(&self) -> usize {
+        self.attempts.iter().filter(|(_, ok)| !*ok).count()
+    }
+}
+
+/// Connect to `addr` every `every` (one short-lived connection each) until
+/// `stop` says so or `limit` passes; each attempt may take at most
+/// `attempt_timeout`.
+pub fn watch(
+    addr: SocketAddr,
+    every: Duration,
+    attempt_timeout: Duration,
+    limit: Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Watch {
+    let end = Instant::now() + limit;
+    let mut watch = Watch::default();
+    while Instant::now() < end && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let start = Instant::now();
+        let ok = TcpStream::connect_timeout(&addr, attempt_timeout).is_ok();
+        watch.attempts.push((start, ok));
+        let spent = start.elapsed();
+        if spent < every {
+            thread::sleep(every - spent);
+        }
+    }
+    watch
+}
