@@ -23,6 +23,8 @@ const ITEM: &str = "5 data path";
 const TARGET_RATIO: f64 = 0.9;
 /// Seconds per pgbench run.
 const SECONDS: u32 = 10;
+/// Seconds of the warm-up run on each path, not counted.
+const WARM_UP: u32 = 3;
 /// Alternating rounds of (VIP, direct).
 const ROUNDS: usize = 2;
 /// Clients and threads: a little concurrency, the way a pool would.
@@ -37,6 +39,10 @@ struct Run {
 }
 
 pub fn run(lab: &Lab) -> Section {
+    // Warm up both paths (connections, caches, ARP) before measuring.
+    for host in [VIP_SINGLE, SINGLE_SERVER] {
+        let _ = client_pgbench(lab, host, WARM_UP);
+    }
     let mut vip = Vec::new();
     let mut direct = Vec::new();
     for round in 0..ROUNDS {
@@ -47,7 +53,7 @@ pub fn run(lab: &Lab) -> Section {
             [SINGLE_SERVER, VIP_SINGLE]
         };
         for host in order {
-            let r = client_pgbench(lab, host);
+            let r = client_pgbench(lab, host, SECONDS);
             eprintln!("bench: pgbench -h {host}: {r:?}");
             if host == VIP_SINGLE {
                 vip.push(r);
@@ -56,7 +62,7 @@ pub fn run(lab: &Lab) -> Section {
             }
         }
     }
-    let balanced = client_pgbench(lab, VIP_BALANCED);
+    let balanced = client_pgbench(lab, VIP_BALANCED, SECONDS);
     eprintln!("bench: pgbench -h {VIP_BALANCED}: {balanced:?}");
     let local = lab
         .servers
@@ -66,6 +72,7 @@ pub fn run(lab: &Lab) -> Section {
             parse(&pgbench(
                 rs2.ns().command(Path::new(PG_BIN).join("pgbench")),
                 SINGLE_SERVER,
+                SECONDS,
             ))
         });
     eprintln!("bench: pgbench from the server bridge: {local:?}");
@@ -119,7 +126,7 @@ pub fn run(lab: &Lab) -> Section {
     });
     section.notes.push(format!(
         "Method: `pgbench -n -S -c {CLIENTS} -j {THREADS} -T {SECONDS}` (select-only, \
-         scale 1, {ROUNDS} alternating rounds, median) from the client namespace, \
+         scale 1, after a {WARM_UP} s warm-up of each path, {ROUNDS} alternating rounds, median) from the client namespace, \
          through VIP {VIP_SINGLE} (IPVS NAT to {SINGLE_SERVER} alone) and to \
          {SINGLE_SERVER} directly, which the director routes without IPVS: same \
          server, same emulated director, only IPVS differs. The run from the server \
@@ -129,18 +136,18 @@ pub fn run(lab: &Lab) -> Section {
     section
 }
 
-fn client_pgbench(lab: &Lab, host: &str) -> Result<Run, String> {
-    parse(&pgbench(lab.client.pg_command("pgbench"), host))
+fn client_pgbench(lab: &Lab, host: &str, seconds: u32) -> Result<Run, String> {
+    parse(&pgbench(lab.client.pg_command("pgbench"), host, seconds))
 }
 
 /// Run pgbench (a command already set up for its namespace) against `host`.
-fn pgbench(mut command: Command, host: &str) -> Result<Output, String> {
+fn pgbench(mut command: Command, host: &str, seconds: u32) -> Result<Output, String> {
     command
         .env("PGCONNECT_TIMEOUT", "3")
         .env("PGSSLMODE", "disable")
         .env("PGGSSENCMODE", "disable")
         .args(["-h", host, "-U", "postgres", "-n", "-S"])
-        .args(["-c", CLIENTS, "-j", THREADS, "-T", &SECONDS.to_string()])
+        .args(["-c", CLIENTS, "-j", THREADS, "-T", &seconds.to_string()])
         .arg("postgres");
     command
         .output()

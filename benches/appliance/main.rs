@@ -27,6 +27,9 @@ mod apply;
 mod boot;
 mod datapath;
 mod director;
+mod failover;
+mod health;
+mod memory;
 mod probe;
 mod report;
 mod size;
@@ -117,13 +120,18 @@ fn main() -> ExitCode {
         match vm {
             Ok(index) => {
                 sections.push((
-                    "6. Size (memory)",
-                    measure("6 size", || size::rss_after_boot(&lab.vms[index])),
+                    "6. Size (memory after boot)",
+                    measure("6 size", || memory::after_boot(&lab.vms[index])),
                 ));
                 sections.push((
                     "5. Data path",
                     measure("5 data path", || datapath::run(lab)),
                 ));
+                sections.push((
+                    "3. Health",
+                    measure("3 health", || health::run(lab, index, vip)),
+                ));
+                // Last in this VM: it replaces the director's IPVS table.
                 sections.push((
                     "2. Apply speed",
                     measure("2 apply", || apply::run(&lab.vms[index])),
@@ -131,29 +139,18 @@ fn main() -> ExitCode {
                 lab.vms[index].kill();
             }
             Err(why) => {
-                for item in ["2 apply", "5 data path", "6 size"] {
+                for item in ["2 apply", "3 health", "5 data path", "6 size"] {
                     sections.push((item, section_of(Row::not_measured(item, "VM", &why))));
                 }
             }
         }
+        sections.push((
+            "6. Size (memory under health checks)",
+            measure("6 size", || memory::with_checks(lab)),
+        ));
+        sections.push(("4. Failover", measure("4 failover", || failover::run(lab))));
     }
 
-    sections.push((
-        "3. Health",
-        section_of(Row::not_measured(
-            "3 health",
-            "detection time",
-            "the health checks (issue 5) have not landed in git",
-        )),
-    ));
-    sections.push((
-        "4. Failover",
-        section_of(Row::not_measured(
-            "4 failover",
-            "client-observed gap",
-            "VRRP (issue 6) has not landed in git",
-        )),
-    ));
     drop(lab);
 
     let table = report::text_table(&sections);

@@ -53,19 +53,6 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// The longest stretch without a completed connection between two
-    /// completed ones: from the last success before the outage to the first
-    /// success after it.
-    pub fn longest_gap(&self) -> Option<Duration> {
-        let ok: Vec<Instant> = self
-            .attempts
-            .iter()
-            .filter(|(_, ok)| *ok)
-            .map(|(t, _)| *t)
-            .collect();
-        ok.windows(2).map(|w| w[1] - w[0]).max()
-    }
-
     /// Number of failed attempts.
     pub fn failures(&self) -> usize {
         self.attempts.iter().filter(|(_, ok)| !*ok).count()

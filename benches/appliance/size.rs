@@ -1,18 +1,15 @@
 //! Item 6, size: what the build makes (kernel, initramfs, disk image and
-//! what is inside it, the init binary) and the init's resident memory.
+//! what is inside it, the init binary). The init's memory is in memory.rs.
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::lab::Vm;
 use crate::report::{Row, Section};
 
 const ITEM: &str = "6 size";
 /// Target: everything inside router.img.
 const TARGET_IMAGE_BYTES: u64 = 8_000_000;
-/// Target: the init's resident memory.
-pub const TARGET_RSS_KIB: u64 = 4 * 1024;
 
 /// Sizes of the built files.
 pub fn files(repo: &Path) -> Section {
@@ -118,38 +115,4 @@ pub fn bytes(n: u64) -> String {
     } else {
         format!("{:.1} kB", n as f64 / 1e3)
     }
-}
-
-/// `VmRSS` and `VmHWM` of PID 1, in KiB, read over the debug shell.
-pub fn pid1_memory(vm: &Vm) -> Result<(u64, u64), String> {
-    let (out, status) = vm.shell("cat /proc/1/status", std::time::Duration::from_secs(30))?;
-    if status != 0 {
-        return Err(format!("cat /proc/1/status exited {status}: {out}"));
-    }
-    let field = |key: &str| {
-        out.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| format!("no {key} in /proc/1/status:\n{out}"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// The init's resident memory right after `ready`.
-pub fn rss_after_boot(vm: &Vm) -> Section {
-    let mut section = Section::default();
-    match pid1_memory(vm) {
-        Ok((rss, hwm)) => section.rows.push(Row::judged(
-            ITEM,
-            "init RSS after boot (VmRSS of PID 1)",
-            format!("{rss} KiB (peak VmHWM {hwm} KiB)"),
-            "≤ 4 MiB",
-            rss <= TARGET_RSS_KIB,
-        )),
-        Err(why) => section
-            .rows
-            .push(Row::not_measured(ITEM, "init RSS after boot", &why)),
-    }
-    section
 }

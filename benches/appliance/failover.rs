@@ -1,0 +1,264 @@
+//! Item 4, failover: the gap a client sees when the VRRP master dies.
+//!
+//! Two directors, A (priority 150) and B (priority 100), adverts every
+//! 100 ms, the VIP 192.168.1.100 and the real servers' gateway
+//! 192.168.3.1 held by the master. A client connects to the VIP every
+//! 10 ms (100 ms handshake limit) while A's QEMU is killed (SIGKILL: a
+//! power cut, no priority-0 advert). The gap is from the last connection
+//! that completed before the kill to the first that completed after it.
+//! A is then booted again, preempts, and is killed again: [`KILLS`] times.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::lab::{self, Lab, Nic, VmOptions};
+use crate::probe::{self, Watch};
+use crate::report::{Row, Section, spread};
+use crate::{BOOT_TIMEOUT, VIP_PORT};
+
+const ITEM: &str = "4 failover";
+/// Target: the client-observed gap at 100 ms adverts.
+const TARGET: Duration = Duration::from_millis(500);
+/// How many times the master is killed.
+const KILLS: usize = 3;
+/// How long a VRRP state change may take under a loaded TCG.
+const VRRP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One director: its name, MACs, own addresses and priority.
+struct Director {
+    name: &'static str,
+    wan_mac: &'static str,
+    lan_mac: &'static str,
+    wan: &'static str,
+    lan: &'static str,
+    priority: u8,
+}
+
+const A: Director = Director {
+    name: "a",
+    wan_mac: "52:54:00:00:01:02",
+    lan_mac: "52:54:00:00:03:02",
+    wan: "192.168.1.2/24",
+    lan: "192.168.3.252/24",
+    priority: 150,
+};
+const B: Director = Director {
+    name: "b",
+    wan_mac: "52:54:00:00:01:03",
+    lan_mac: "52:54:00:00:03:03",
+    wan: "192.168.1.3/24",
+    lan: "192.168.3.253/24",
+    priority: 100,
+};
+
+fn config(d: &Director) -> String {
+    format!(
+        r#"# VRRP failover benchmark, director {name} (benches/appliance/failover.rs)
+hostname = "lab-bench-vrrp-{name}"
+
+[[interface]]
+name = "wan"
+mac = "{wan_mac}"
+addresses = ["{wan}"]
+
+[[interface]]
+name = "lan"
+mac = "{lan_mac}"
+addresses = ["{lan}"]
+
+[[service]]
+protocol = "tcp"
+address = "{vip}:5432"
+scheduler = "rr"
+forwarding = "nat"
+
+  [[service.real_server]]
+  address = "192.168.3.2:5432"
+
+  [[service.real_server]]
+  address = "192.168.3.3:5432"
+
+[vrrp]
+interface = "wan"
+virtual_router_id = 52
+priority = {priority}
+advert_interval = "100ms"
+preempt = true
+virtual_addresses = [
+  {{ interface = "wan", address = "{vip}/24" }},
+  {{ interface = "lan", address = "192.168.3.1/24" }},
+]
+"#,
+        name = d.name,
+        wan_mac = d.wan_mac,
+        lan_mac = d.lan_mac,
+        wan = d.wan,
+        lan = d.lan,
+        priority = d.priority,
+        vip = lab::VIP,
+    )
+}
+
+fn boot(lab: &mut Lab, d: &Director) -> usize {
+    let path = lab.write_file(&format!("bench-vrrp-{}.toml", d.name), &config(d));
+    lab.start_vm(VmOptions {
+        config: Some(path),
+        nics: vec![
+            Nic {
+                bridge: lab::CLIENT_BRIDGE,
+                mac: d.wan_mac.to_string(),
+            },
+            Nic {
+                bridge: lab::SERVER_BRIDGE,
+                mac: d.lan_mac.to_string(),
+            },
+        ],
+        test_layer: false,
+        ..VmOptions::default()
+    })
+}
+
+pub fn run(lab: &mut Lab) -> Section {
+    let vip: SocketAddr = format!("{}:{VIP_PORT}", lab::VIP)
+        .parse()
+        .expect("VIP is an address");
+    let a = boot(lab, &A);
+    let b = boot(lab, &B);
+    for i in [a, b] {
+        lab.vms[i]
+            .wait_for("ready boot_ms=", BOOT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    lab.vms[a]
+        .wait_for("vrrp: MASTER", VRRP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("A never became master: {e}"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let watcher = probe::spawn_in(lab.client.ns().name(), move || {
+        probe::watch(
+            vip,
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+            Duration::from_secs(600),
+            flag,
+        )
+    });
+
+    let mut a = a;
+    let mut kills = Vec::new();
+    let mut problems = Vec::new();
+    for n in 0..KILLS {
+        // A serves: wait until the client has connected for a while.
+        thread::sleep(Duration::from_secs(2));
+        let b_mark = lab.vms[b].mark();
+        let killed = Instant::now();
+        lab.vms[a].kill();
+        let b_master = lab.vms[b].wait_for_after(b_mark, "vrrp: MASTER", VRRP_TIMEOUT);
+        let b_master_at = b_master.as_ref().ok().map(|_| Instant::now() - killed);
+        // Give the client time to get through B.
+        thread::sleep(Duration::from_secs(2));
+        kills.push((killed, b_master_at));
+        eprintln!(
+            "bench: failover {}: B master {:?} after the kill",
+            n + 1,
+            b_master_at
+        );
+        if let Err(e) = b_master {
+            problems.push(e.lines().next().unwrap_or("").to_string());
+            break;
+        }
+        if n + 1 < KILLS {
+            // A comes back and preempts.
+            a = boot(lab, &A);
+            let up = lab.vms[a]
+                .wait_for("vrrp: MASTER", BOOT_TIMEOUT)
+                .map_err(|e| e.lines().next().unwrap_or("").to_string());
+            if let Err(e) = up {
+                problems.push(format!("A did not come back as master: {e}"));
+                break;
+            }
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let watch = watcher.join().unwrap_or_default();
+    for vm in &lab.vms {
+        vm.kill();
+    }
+    report(&watch, &kills, &problems)
+}
+
+/// The outage around `at`: last completed connection at or before it, first
+/// completed after it.
+fn gap(watch: &Watch, at: Instant) -> Option<Duration> {
+    let last = watch
+        .attempts
+        .iter()
+        .filter(|(t, ok)| *ok && *t <= at)
+        .map(|(t, _)| *t)
+        .next_back()?;
+    let first = watch
+        .attempts
+        .iter()
+        .find(|(t, ok)| *ok && *t > at)
+        .map(|(t, _)| *t)?;
+    Some(first - last)
+}
+
+fn report(watch: &Watch, kills: &[(Instant, Option<Duration>)], problems: &[String]) -> Section {
+    let mut section = Section::default();
+    let gaps: Vec<f64> = kills
+        .iter()
+        .filter_map(|(at, _)| gap(watch, *at))
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    let takeovers: Vec<f64> = kills
+        .iter()
+        .filter_map(|(_, b)| b.map(|d| d.as_secs_f64() * 1000.0))
+        .collect();
+    if gaps.is_empty() {
+        let why = problems
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "the VIP never answered around a kill".into());
+        section
+            .rows
+            .push(Row::not_measured(ITEM, "client-observed gap", &why));
+        return section;
+    }
+    let median = crate::report::median(&gaps);
+    section.rows.push(Row::judged(
+        ITEM,
+        "client-observed gap, master killed, 100 ms adverts",
+        spread(&gaps, "ms", 0),
+        format!("≤ {} ms", TARGET.as_millis()),
+        median <= TARGET.as_secs_f64() * 1000.0,
+    ));
+    section.rows.push(Row::info(
+        ITEM,
+        "kill → `vrrp: MASTER` on B's console",
+        spread(&takeovers, "ms", 0),
+    ));
+    let mut note = format!(
+        "Method: two directors (A priority 150, B 100, `advert_interval = \"100ms\"`, \
+         preempt) on the lab's bridges, production image, no test layer. A's QEMU is \
+         killed {} time(s); after each, A is booted again and preempts. The client \
+         connects to the VIP every 10 ms with a 100 ms handshake limit; the gap is \
+         from the last completed connection before the kill to the first after it. \
+         B's master-down interval is 3 × 100 ms + (256 − 100)/256 × 100 ms ≈ 361 ms; \
+         the rest is B's gratuitous ARP reaching the client and the real servers. \
+         {} client attempts, {} failed.",
+        kills.len(),
+        watch.attempts.len(),
+        watch.failures()
+    );
+    for p in problems {
+        let _ = write!(note, " Problem: {p}.");
+    }
+    section.notes.push(note);
+    section
+}
