@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::apply::Applier;
 use crate::config::{Config, VirtualAddress, Vrrp};
-use crate::health::{CheckKey, Health};
+use crate::health::{self, Health};
 use crate::ipvs::SyncRole;
 use crate::vrrp::{Control, Instance, Role, Transition, arp, socket};
 
@@ -117,19 +117,15 @@ impl Failover {
     }
 
     /// Tracking: while every real server of one of the tracked services is
-    /// down (by the health checks), lower the priority by
+    /// down (by the health checks; a service without real servers counts
+    /// as down, one with `type = "none"` servers never), lower the priority by
     /// `track_priority_delta`; restore it when one is back.
     pub(super) fn track(&mut self, config: &Config, health: &Health) {
         let down: Vec<&str> = config
             .services
             .iter()
             .filter(|s| self.config.track_services.contains(&s.name))
-            .filter(|s| {
-                !s.real_servers.is_empty()
-                    && s.real_servers
-                        .iter()
-                        .all(|r| CheckKey::of(r).is_some_and(|key| !health.is_up(&key)))
-            })
+            .filter(|s| health::all_down(s, health))
             .map(|s| s.name.as_str())
             .collect();
         let delta = if down.is_empty() {
@@ -323,6 +319,7 @@ async fn watch_links(names: Vec<String>, control: UnboundedSender<Control>) {
 mod tests {
     use super::*;
     use crate::config::load;
+    use crate::health::CheckKey;
 
     const TEXT: &str = r#"
 [[interface]]
