@@ -91,13 +91,27 @@ fn check(files: &[String]) -> ExitCode {
     for path in files {
         match load(path) {
             Some(c) => println!(
-                "{path}: ok ({} interface{}, {} route{}, {} service{})",
+                "{path}: ok ({} interface{}, {} route{}, {} service{}{})",
                 c.interfaces.len(),
                 plural(c.interfaces.len()),
                 c.routes.len(),
                 plural(c.routes.len()),
                 c.services.len(),
                 plural(c.services.len()),
+                match &c.vrrp {
+                    Some(v) => format!(
+                        ", VRRP router {} on {} with {} virtual address{}",
+                        v.virtual_router_id,
+                        v.interface,
+                        v.virtual_addresses.len(),
+                        if v.virtual_addresses.len() == 1 {
+                            ""
+                        } else {
+                            "es"
+                        }
+                    ),
+                    None => String::new(),
+                },
             ),
             None => ok = false,
         }

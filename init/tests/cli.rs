@@ -42,6 +42,22 @@ fn check_accepts_the_default_config() {
     );
 }
 
+/// A two-director config says what its `[vrrp]` moves.
+#[test]
+fn check_summarises_vrrp() {
+    let out = run(Command::new(BIN)
+        .arg("check")
+        .arg(repo().join("tests/lab/configs/vrrp-a.toml")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(
+            "ok (2 interfaces, 0 routes, 1 service, VRRP router 51 on wan with 2 virtual addresses)"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 #[test]
 fn check_reports_every_error_with_its_place_and_fails() {
     let bad = temp_file(
