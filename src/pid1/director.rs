@@ -175,9 +175,12 @@ impl Director {
     async fn follow_vrrp(&mut self) {
         let wanted = self.vrrp_wanted().cloned();
         if self.vrrp.as_ref().map(Failover::config) != wanted.as_ref()
-            && let Some(old) = self.vrrp.take()
+            && let Some(mut old) = self.vrrp.take()
         {
-            old.stop(&mut self.applier).await;
+            match &wanted {
+                Some(new) if old.update(new, &mut self.applier) => self.vrrp = Some(old),
+                _ => old.stop(&mut self.applier).await,
+            }
         }
         if self.vrrp.is_none()
             && let Some(wanted) = &wanted

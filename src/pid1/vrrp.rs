@@ -43,8 +43,9 @@ pub(super) struct Failover {
     announcements: Vec<JoinHandle<()>>,
     /// The last role reported.
     role: Option<Role>,
-    /// The priority delta last sent for tracking.
-    delta: u8,
+    /// The priority delta the instance has from tracking; `None` when a
+    /// reload changed it and the next [`Failover::track`] must send it.
+    delta: Option<u8>,
 }
 
 impl Failover {
@@ -72,13 +73,49 @@ impl Failover {
             watcher,
             announcements: Vec::new(),
             role: None,
-            delta: 0,
+            delta: Some(0),
         })
     }
 
     /// The `[vrrp]` this instance runs.
     pub(super) fn config(&self) -> &Vrrp {
         &self.config
+    }
+
+    /// Take a reloaded `[vrrp]` without restarting the instance when it
+    /// differs from the running one only in tracking or in the sync daemon
+    /// (a restart would hand the addresses to the peer and back). False
+    /// when the protocol itself changed and the caller must restart it.
+    pub(super) fn update(&mut self, new: &Vrrp, applier: &mut Applier) -> bool {
+        let same_protocol = Vrrp {
+            sync_interface: new.sync_interface.clone(),
+            sync_id: new.sync_id,
+            track_services: new.track_services.clone(),
+            track_priority_delta: new.track_priority_delta,
+            ..self.config.clone()
+        } == *new;
+        if !same_protocol {
+            return false;
+        }
+        let sync_changed = (&new.sync_interface, new.sync_id)
+            != (&self.config.sync_interface, self.config.sync_id);
+        let delta_changed = new.track_priority_delta != self.config.track_priority_delta;
+        self.config = new.clone();
+        if sync_changed {
+            match (self.config.sync_interface.is_some(), self.role) {
+                (false, _) => stop_sync_daemons(applier),
+                (true, Some(Role::Master)) => self.sync_daemon(applier, SyncRole::Master),
+                (true, Some(Role::Backup | Role::Fault)) => {
+                    self.sync_daemon(applier, SyncRole::Backup)
+                }
+                (true, None) => {}
+            }
+        }
+        if delta_changed && self.delta != Some(0) {
+            // Lowered by the old delta: `track` sends the new one.
+            self.delta = None;
+        }
+        true
     }
 
     /// The next role change of the instance in `slot`; pending forever when
@@ -133,7 +170,7 @@ impl Failover {
         } else {
             self.config.track_priority_delta
         };
-        if delta == self.delta {
+        if Some(delta) == self.delta {
             return;
         }
         if down.is_empty() {
@@ -147,7 +184,7 @@ impl Failover {
                 down.join(", ")
             );
         }
-        self.delta = delta;
+        self.delta = Some(delta);
         let _ = self.control.send(Control::PriorityDelta(delta));
     }
 
@@ -174,14 +211,7 @@ impl Failover {
             remove_addresses(&self.config.virtual_addresses, applier).await;
         }
         if self.config.sync_interface.is_some() {
-            match applier.ipvs().and_then(|ipvs| ipvs.stop_daemons()) {
-                Ok(done) => {
-                    for command in done {
-                        log::info!("ipvsadm {command}");
-                    }
-                }
-                Err(e) => log::error!("vrrp: stopping the IPVS sync daemon: {e}"),
-            }
+            stop_sync_daemons(applier);
         }
     }
 
@@ -244,6 +274,19 @@ impl Drop for Failover {
         for task in &self.announcements {
             task.abort();
         }
+    }
+}
+
+/// Stop every IPVS sync daemon (`[vrrp]` gone, or without
+/// `sync_interface` now).
+fn stop_sync_daemons(applier: &mut Applier) {
+    match applier.ipvs().and_then(|ipvs| ipvs.stop_daemons()) {
+        Ok(done) => {
+            for command in done {
+                log::info!("ipvsadm {command}");
+            }
+        }
+        Err(e) => log::error!("vrrp: stopping the IPVS sync daemon: {e}"),
     }
 }
 
@@ -389,14 +432,12 @@ track_priority_delta = 60
         assert_eq!(other_interfaces(&vrrp), ["lan", "dmz"]);
     }
 
-    /// Tracking sends a delta only when it changes, and only while every
-    /// checked real server of a tracked service is down.
-    #[tokio::test]
-    async fn tracking_lowers_and_restores_the_priority() {
-        let config = config();
-        let (control, mut control_rx) = unbounded_channel();
+    /// A stand-in for a running instance: its control channel is returned
+    /// to watch what it is told.
+    fn failover(config: &Config) -> (Failover, UnboundedReceiver<Control>) {
+        let (control, control_rx) = unbounded_channel();
         let (_tx, transitions) = unbounded_channel();
-        let mut failover = Failover {
+        let failover = Failover {
             config: config.vrrp.clone().unwrap(),
             control,
             transitions,
@@ -404,8 +445,52 @@ track_priority_delta = 60
             watcher: tokio::spawn(async {}),
             announcements: Vec::new(),
             role: None,
-            delta: 0,
+            delta: Some(0),
         };
+        (failover, control_rx)
+    }
+
+    /// A reload that changes only tracking keeps the instance; one that
+    /// changes the protocol (here the priority) needs a restart.
+    #[tokio::test]
+    async fn reload_updates_tracking_in_place() {
+        let config = config();
+        let (mut failover, mut control_rx) = failover(&config);
+        let mut applier = Applier::new();
+        let keys: Vec<CheckKey> = config.services[0]
+            .real_servers
+            .iter()
+            .map(|r| CheckKey::of(r).unwrap())
+            .collect();
+        let mut health = Health::new();
+        for key in &keys {
+            health.set(key.clone(), false);
+        }
+        failover.track(&config, &health);
+        assert_eq!(control_rx.try_recv(), Ok(Control::PriorityDelta(60)));
+
+        let mut reloaded = config.clone();
+        reloaded.vrrp.as_mut().unwrap().track_priority_delta = 20;
+        assert!(failover.update(reloaded.vrrp.as_ref().unwrap(), &mut applier));
+        assert_eq!(failover.config(), reloaded.vrrp.as_ref().unwrap());
+        failover.track(&reloaded, &health);
+        assert_eq!(control_rx.try_recv(), Ok(Control::PriorityDelta(20)));
+
+        reloaded.vrrp.as_mut().unwrap().track_services.clear();
+        assert!(failover.update(reloaded.vrrp.as_ref().unwrap(), &mut applier));
+        failover.track(&reloaded, &health);
+        assert_eq!(control_rx.try_recv(), Ok(Control::PriorityDelta(0)));
+
+        reloaded.vrrp.as_mut().unwrap().priority = 120;
+        assert!(!failover.update(reloaded.vrrp.as_ref().unwrap(), &mut applier));
+    }
+
+    /// Tracking sends a delta only when it changes, and only while every
+    /// checked real server of a tracked service is down.
+    #[tokio::test]
+    async fn tracking_lowers_and_restores_the_priority() {
+        let config = config();
+        let (mut failover, mut control_rx) = failover(&config);
         let keys: Vec<CheckKey> = config.services[0]
             .real_servers
             .iter()
