@@ -8,6 +8,8 @@
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -46,7 +48,7 @@ pub fn first_connect(addr: SocketAddr, deadline: Instant) -> Option<Instant> {
 }
 
 /// What a client saw while connecting to `addr` over and over: when each
-/// attempt started and whether it completed.
+/// attempt started and whether it completed, in order of their start.
 #[derive(Debug, Default, Clone)]
 pub struct Watch {
     pub attempts: Vec<(Instant, bool)>,
@@ -59,26 +61,43 @@ impl Watch {
     }
 }
 
-/// Connect to `addr` every `every` (one short-lived connection each) until
-/// `stop` says so or `limit` passes; each attempt may take at most
-/// `attempt_timeout`.
+/// Start a connection attempt to `addr` every `every` (one short-lived
+/// connection each, each given up after `attempt_timeout`) until `stop`
+/// says so or `limit` passes. Attempts run side by side on threads of
+/// their own (created here, so inside this thread's namespace): a
+/// connection that hangs does not delay the next attempt, and the moment
+/// service comes back is seen to within `every`, not `attempt_timeout`.
 pub fn watch(
     addr: SocketAddr,
     every: Duration,
     attempt_timeout: Duration,
     limit: Duration,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
 ) -> Watch {
+    let results: Arc<Mutex<Vec<(Instant, bool)>>> = Arc::default();
     let end = Instant::now() + limit;
-    let mut watch = Watch::default();
-    while Instant::now() < end && !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        let start = Instant::now();
-        let ok = TcpStream::connect_timeout(&addr, attempt_timeout).is_ok();
-        watch.attempts.push((start, ok));
-        let spent = start.elapsed();
-        if spent < every {
-            thread::sleep(every - spent);
+    let mut next = Instant::now();
+    let mut running: Vec<JoinHandle<()>> = Vec::new();
+    while Instant::now() < end && !stop.load(Ordering::SeqCst) {
+        let results = Arc::clone(&results);
+        running.retain(|h| !h.is_finished());
+        running.push(thread::spawn(move || {
+            let start = Instant::now();
+            let ok = TcpStream::connect_timeout(&addr, attempt_timeout).is_ok();
+            results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((start, ok));
+        }));
+        next += every;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
         }
     }
-    watch
+    for h in running {
+        let _ = h.join();
+    }
+    let mut attempts = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+    attempts.sort_by_key(|(t, _)| *t);
+    Watch { attempts }
 }

@@ -83,6 +83,9 @@ pub struct Machine {
     pub kernel: String,
     pub qemu: String,
     pub date: String,
+    /// /proc/loadavg's first three fields when the run started: other work
+    /// on the host slows the emulated CPU down.
+    pub load: String,
 }
 
 impl Machine {
@@ -104,8 +107,16 @@ impl Machine {
             kernel: command_line("uname", &["-r"]),
             qemu: command_line("qemu-system-x86_64", &["--version"]),
             date: command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            load: load_average(),
         }
     }
+}
+
+/// The 1, 5 and 15 minute load averages of the host.
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 /// First line of a command's output, or why there is none.
@@ -208,6 +219,13 @@ pub fn markdown(machine: &Machine, elapsed: Duration, sections: &[(&str, Section
     let _ = writeln!(out, "- CPU: {}", machine.cpu_model);
     let _ = writeln!(out, "- host kernel: {}", machine.kernel);
     let _ = writeln!(out, "- QEMU: {}", machine.qemu);
+    let _ = writeln!(
+        out,
+        "- host load average (1, 5, 15 min): {} at the start, {} at the end \
+         (other work on the host slows the emulated CPU down)",
+        machine.load,
+        load_average()
+    );
     let _ = writeln!(out, "- run took: {:.0} s\n", elapsed.as_secs_f64());
     let _ = writeln!(out, "## Results\n");
     out.push_str(&markdown_table(sections));
