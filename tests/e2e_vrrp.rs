@@ -190,8 +190,10 @@ fn connection_lines(vm: &Vm, client: &str) -> String {
 /// when the virtual service answered, as the client sees it.
 struct Probe {
     stop: Arc<AtomicBool>,
-    /// (when the attempt started, whether it connected), in the order the
-    /// attempts ended.
+    /// (when the attempt ended, whether it connected), in that order. A
+    /// connection's end is when the service answered; an attempt's start
+    /// is no measure (its SYN may be retransmitted into the new master's
+    /// time).
     results: Arc<Mutex<Vec<(Instant, bool)>>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -217,7 +219,6 @@ impl Probe {
                     tick.tick().await;
                     let results = Arc::clone(&results2);
                     tokio::spawn(async move {
-                        let started = Instant::now();
                         let connect = tokio::net::TcpStream::connect(target);
                         let ok = matches!(
                             tokio::time::timeout(Duration::from_secs(2), connect).await,
@@ -226,7 +227,7 @@ impl Probe {
                         results
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .push((started, ok));
+                            .push((Instant::now(), ok));
                     });
                 }
             });
@@ -238,9 +239,9 @@ impl Probe {
         }
     }
 
-    /// The outage around `at`: from the last attempt started at or before
-    /// it that connected to the first started after it that connected.
-    /// None until the service answered again.
+    /// The outage around `at`: from the last connection made at or before
+    /// it to the first made after it. None until the service answered
+    /// again.
     fn outage(&self, at: Instant) -> Option<(Instant, Instant)> {
         let results = self.results.lock().unwrap_or_else(|e| e.into_inner());
         let ok = || results.iter().filter(|(_, ok)| *ok).map(|(t, _)| *t);
