@@ -8,7 +8,9 @@
 //!   power off, each after a sync;
 //! - in a worker thread ([`director`]): bring `lo` up, find `router.toml`,
 //!   validate it, set the hostname, apply it, print `ready` and the table;
-//!   then serve reloads and retry what failed.
+//!   then serve reloads and retry what failed, with the health checks and
+//!   the `[vrrp]` instance (`vrrp.rs`: addresses, ARP and sync daemon by
+//!   role) running beside it.
 //!
 //! PID 1 never returns and never panics on input; a bug's panic is logged
 //! and the machine reboots after a delay instead of a kernel panic.
