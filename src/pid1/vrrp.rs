@@ -15,6 +15,7 @@
 //! tracked service is down.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -31,6 +32,9 @@ const LINK_POLL: Duration = Duration::from_millis(500);
 /// How long a stopping instance gets to send its priority-0 advert; the
 /// signal loop gives the whole director one second.
 const STOP_WAIT: Duration = Duration::from_millis(600);
+
+/// The last error [`Failover::start`] logged (there is one director).
+static START_ERROR: Mutex<Option<String>> = Mutex::new(None);
 
 /// A running VRRP instance and what the director keeps about it.
 pub(super) struct Failover {
@@ -54,13 +58,23 @@ impl Failover {
     /// (say, the advert interface has no address yet); the director tries
     /// again later.
     pub(super) fn start(config: &Vrrp) -> Option<Failover> {
+        // The retries come every few seconds: say each distinct error once.
+        let mut last_error = START_ERROR.lock().unwrap_or_else(|e| e.into_inner());
         let instance = match Instance::new(config) {
-            Ok(instance) => instance,
+            Ok(instance) => {
+                *last_error = None;
+                instance
+            }
             Err(e) => {
-                log::error!("vrrp: cannot start on {}: {e}", config.interface);
+                let message = format!("vrrp: cannot start on {}: {e}", config.interface);
+                if last_error.as_deref() != Some(message.as_str()) {
+                    log::error!("{message}; retrying every few seconds");
+                    *last_error = Some(message);
+                }
                 return None;
             }
         };
+        drop(last_error);
         let (control, control_rx) = unbounded_channel();
         let (transitions_tx, transitions) = unbounded_channel();
         let instance = tokio::spawn(instance.run(transitions_tx, control_rx));
