@@ -339,9 +339,20 @@ impl Machine {
             (State::Initialize, _) => Vec::new(),
             (State::Fault, true) => self.start(now, "interface up"),
             (_, false) => {
+                // A master resigns on its way out (priority 0), as keepalived
+                // does, so the backup takes over after its skew time instead
+                // of the whole master-down interval. When the advert
+                // interface itself is the one down the send fails, and the
+                // backup times out as usual.
+                let mut actions = if self.state == State::Master {
+                    vec![Action::Send { priority: 0 }]
+                } else {
+                    Vec::new()
+                };
                 self.deadline = None;
                 self.preempt_after = None;
-                self.enter(State::Fault, "interface down".to_string())
+                actions.extend(self.enter(State::Fault, "interface down".to_string()));
+                actions
             }
             (_, true) => Vec::new(),
         }
@@ -689,7 +700,7 @@ mod tests {
         assert_eq!(m.state(), State::Master);
         let a = m.handle(c.at(4000), Event::InterfaceUp(false));
         assert_eq!(entered(&a), Some(State::Fault));
-        assert_eq!(sent(&a), None);
+        assert_eq!(sent(&a), Some(0), "a master resigns on its way to FAULT");
         assert_eq!(m.deadline(), None);
         // No advert, no timer, no takeover while down.
         assert!(m.handle(c.at(5000), advert(PEER_LOW, 50)).is_empty());
@@ -705,6 +716,17 @@ mod tests {
         assert_eq!(entered(&a), Some(State::Fault));
         let a = m.handle(c.at(2), Event::InterfaceUp(true));
         assert_eq!(entered(&a), Some(State::Master));
+    }
+
+    #[test]
+    fn a_backup_going_to_fault_sends_nothing() {
+        let c = Clock::new();
+        let mut m = Machine::new(params(100));
+        m.handle(c.at(0), Event::Startup);
+        assert_eq!(m.state(), State::Backup);
+        let a = m.handle(c.at(1000), Event::InterfaceUp(false));
+        assert_eq!(entered(&a), Some(State::Fault));
+        assert_eq!(sent(&a), None);
     }
 
     #[test]
