@@ -32,7 +32,8 @@ enum State {
     Invalid { errors: Vec<String> },
     /// Applied, with the failed pieces still to retry (empty when ready).
     Running {
-        config: Config,
+        /// Boxed: a config is large beside `Invalid`'s list of errors.
+        config: Box<Config>,
         failures: Vec<String>,
     },
 }
@@ -150,7 +151,7 @@ impl Director {
                 self.last_shown = Instant::now();
             }
             State::Running { config, failures } if !failures.is_empty() => {
-                let config = config.clone();
+                let config = Config::clone(config);
                 let known = failures.clone();
                 let health = self.health();
                 self.state =
@@ -254,7 +255,10 @@ impl Director {
                 announce_ready(&mut self.applier, outcome.elapsed);
             }
         }
-        self.state = State::Running { config, failures };
+        self.state = State::Running {
+            config: Box::new(config),
+            failures,
+        };
         self.follow_vrrp().await;
     }
 
@@ -401,7 +405,10 @@ async fn apply(
             RETRY.as_secs()
         );
     }
-    State::Running { config, failures }
+    State::Running {
+        config: Box::new(config),
+        failures,
+    }
 }
 
 fn announce_ready(applier: &mut Applier, apply_time: Duration) {
