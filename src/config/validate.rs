@@ -12,6 +12,7 @@
 //! - `[vrrp]`: see `vrrp.rs` (interfaces it names, virtual addresses not
 //!   also static, tracked services).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::parse::{Draft, family_name};
@@ -153,10 +154,13 @@ fn check_gateway(ctx: &mut Ctx, draft: &Draft, path: &str, gateway: IpAddr, devi
 }
 
 fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
-    for (n, draft) in services.iter().enumerate() {
+    // The first service of each key, so that a duplicate is found in one
+    // pass (tens of thousands of services are fine).
+    let mut seen: HashMap<ServiceKey, usize> = HashMap::with_capacity(services.len());
+    for draft in services {
         let path = format!("service[{}]", draft.index);
         let key = draft.service.key;
-        if let Some(first) = services[..n].iter().find(|s| s.service.key == key) {
+        if let Some(first) = seen.get(&key).copied() {
             let key_path = match key {
                 ServiceKey::Addr { .. } => join(&path, "address"),
                 ServiceKey::Fwmark { .. } => join(&path, "fwmark"),
@@ -167,9 +171,11 @@ fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
                 format!(
                     "{} is already service[{}]; a virtual service is defined once, with all its real servers",
                     label(&key),
-                    first.index
+                    first
                 ),
             );
+        } else {
+            seen.insert(key, draft.index);
         }
         check_real_servers(ctx, draft, &path);
     }
