@@ -542,7 +542,10 @@ mod tests {
             let text = format!("{udp}{fix}");
             let (config, _) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
             let kind = &config.services[0].real_servers[0].health_check.kind;
-            assert_eq!(kind.name(), if fix.contains("none") { "none" } else { "tcp" });
+            assert_eq!(
+                kind.name(),
+                if fix.contains("none") { "none" } else { "tcp" }
+            );
         }
         let fwmark = "[[service]]\nfwmark = 1\nforwarding = \"direct\"\n\
                       [[service.real_server]]\naddress = \"192.168.3.2\"\n";
