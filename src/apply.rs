@@ -6,6 +6,13 @@
 //! appears, a rule the kernel rejects) is reported with the kernel's own
 //! error and the rest is applied anyway; the caller retries later by simply
 //! applying again.
+//!
+//! One exception to reading everything back: an [`Applier`] remembers the
+//! IPVS table it last put in place in full, and when the next apply wants
+//! exactly that table again it sends nothing and reads nothing. On the
+//! appliance PID 1 is the only writer of IPVS (there is no shell), so an
+//! unchanged reload costs no dump of thousands of real servers; any change
+//! to the services, any failure and every retry reads the kernel again.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -81,6 +88,9 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     /// IPVS messages sent (0 when the kernel already matched the config).
     pub ipvs_changes: usize,
+    /// Whether the IPVS table was read back from the kernel (false when it
+    /// was left alone as the one put in place last time).
+    pub ipvs_read: bool,
     pub elapsed: Duration,
 }
 
@@ -90,6 +100,10 @@ pub struct Outcome {
 pub struct Applier {
     network: Option<Network>,
     ipvs: Option<Ipvs>,
+    /// The IPVS table the last apply put in place with nothing refused;
+    /// `None` when unknown (never applied, a failure, the socket handed
+    /// out to someone else).
+    ipvs_in_place: Option<ipvs::Desired>,
 }
 
 impl Applier {
@@ -105,8 +119,14 @@ impl Applier {
         Ok(self.network.as_ref().expect("set just above"))
     }
 
-    /// The IPVS generic-netlink socket, opened on first use.
+    /// The IPVS generic-netlink socket, opened on first use. Whoever gets
+    /// it may change the table, so the next apply reads the kernel again.
     pub fn ipvs(&mut self) -> Result<&mut Ipvs, ipvs::IpvsError> {
+        self.ipvs_in_place = None;
+        self.ipvs_socket()
+    }
+
+    fn ipvs_socket(&mut self) -> Result<&mut Ipvs, ipvs::IpvsError> {
         if self.ipvs.is_none() {
             self.ipvs = Some(Ipvs::open()?);
         }
@@ -150,27 +170,11 @@ impl Applier {
             }
         }
         if options.parts.ipvs {
-            match self
-                .ipvs()
-                .and_then(|ipvs| ipvs::reconcile(ipvs, &config.services))
-            {
-                Ok(report) => {
-                    outcome.ipvs_changes = report.ops;
-                    outcome
-                        .failures
-                        .extend(report.failures.into_iter().map(|(op, e)| Failure {
-                            what: format!("ipvsadm {op}"),
-                            error: e.to_string(),
-                        }));
-                }
-                Err(e) => {
-                    // The socket may be broken: open a fresh one next time.
-                    self.ipvs = None;
-                    outcome.failures.push(Failure {
-                        what: "IPVS".into(),
-                        error: e.to_string(),
-                    });
-                }
+            let want = ipvs::desired(&config.services);
+            if self.ipvs_in_place.as_ref() == Some(&want) {
+                log::debug!("ipvs: the table put in place last time is still wanted; not read");
+            } else {
+                self.apply_ipvs(want, &mut outcome);
             }
         }
         if options.parts.sysctl {
@@ -189,9 +193,40 @@ impl Applier {
         outcome
     }
 
+    /// Reconcile IPVS with `want`, and remember it when nothing was refused.
+    fn apply_ipvs(&mut self, want: ipvs::Desired, outcome: &mut Outcome) {
+        self.ipvs_in_place = None;
+        outcome.ipvs_read = true;
+        match self
+            .ipvs_socket()
+            .and_then(|ipvs| ipvs::reconcile_to(ipvs, &want))
+        {
+            Ok(report) => {
+                outcome.ipvs_changes = report.ops;
+                if report.failures.is_empty() {
+                    self.ipvs_in_place = Some(want);
+                }
+                outcome
+                    .failures
+                    .extend(report.failures.into_iter().map(|(op, e)| Failure {
+                        what: format!("ipvsadm {op}"),
+                        error: e.to_string(),
+                    }));
+            }
+            Err(e) => {
+                // The socket may be broken: open a fresh one next time.
+                self.ipvs = None;
+                outcome.failures.push(Failure {
+                    what: "IPVS".into(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+
     /// The kernel's IPVS table laid out like `ipvsadm -Ln`.
     pub fn ipvs_table(&mut self) -> Result<String, ipvs::IpvsError> {
-        let ipvs = self.ipvs()?;
+        let ipvs = self.ipvs_socket()?;
         let info = ipvs.info()?;
         let table = ipvs.dump()?;
         Ok(ipvs::format_table(&info, &table))

@@ -33,7 +33,7 @@ pub use diff::{desired, diff};
 pub use error::IpvsError;
 pub use info::Info;
 pub use op::Op;
-pub use reconcile::{Report, reconcile};
+pub use reconcile::{Desired, Report, reconcile, reconcile_to};
 pub use service::{ServiceEntry, VirtualService};
 pub use socket::Ipvs;
 pub use stats::Stats;

@@ -5,10 +5,16 @@
 //! connections survive every re-apply.
 
 use super::IpvsError;
+use super::dest::Dest;
 use super::diff::{desired, diff};
 use super::op::Op;
+use super::service::VirtualService;
 use super::socket::Ipvs;
 use crate::config::Service;
+
+/// A table as the kernel should hold it: each virtual service with its
+/// real servers, in config order ([`desired`]).
+pub type Desired = Vec<(VirtualService, Vec<Dest>)>;
 
 /// What one reconcile did.
 #[derive(Debug, Clone)]
@@ -27,8 +33,13 @@ pub struct Report {
 /// exists, deleting what is gone: someone else changed the table between
 /// our read and our write) counts as done.
 pub fn reconcile(ipvs: &mut Ipvs, services: &[Service]) -> Result<Report, IpvsError> {
+    reconcile_to(ipvs, &desired(services))
+}
+
+/// [`reconcile`] with the wanted table already worked out.
+pub fn reconcile_to(ipvs: &mut Ipvs, want: &Desired) -> Result<Report, IpvsError> {
     let current = ipvs.dump()?;
-    let ops = diff(&desired(services), &current);
+    let ops = diff(want, &current);
     for op in &ops {
         log::debug!("ipvsadm {op}");
     }

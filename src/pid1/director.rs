@@ -241,8 +241,12 @@ impl Director {
         }
         if failures.is_empty() {
             match outcome.ipvs_changes {
-                0 => log::info!(
+                0 if outcome.ipvs_read => log::info!(
                     "reload: no change to IPVS (apply_ms={})",
+                    outcome.elapsed.as_millis()
+                ),
+                0 => log::info!(
+                    "reload: no change to IPVS (apply_ms={}; services as last applied, table not read back)",
                     outcome.elapsed.as_millis()
                 ),
                 n => log::info!(
