@@ -448,27 +448,7 @@ fn lab_sweeps_what_an_interrupted_run_left() {
 fn uefi_boot_with_drop_in_config_serves_its_vip() {
     let _serial = one_at_a_time();
     let mut lab = Lab::new();
-    let original = lab::vm::repo().join("out/router.img");
-    assert!(
-        original.exists(),
-        "{} is missing: run `image/build --test-layer` first (tests/run does)",
-        original.display()
-    );
-    let image = lab.dir().join("router.img");
-    std::fs::copy(&original, &image).expect("copy router.img");
-    let offset = boot_partition_offset(&image);
-    let target = format!("{}@@{offset}", image.display());
-    let out = std::process::Command::new("mcopy")
-        .args(["-o", "-i", &target])
-        .arg(config("dropin.toml"))
-        .arg("::router.toml")
-        .output()
-        .expect("run mcopy (apt-get install mtools)");
-    assert!(
-        out.status.success(),
-        "mcopy: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let image = image_with_files(&lab, &[("dropin.toml", "router.toml")]);
 
     let mut options = VmOptions::director(config("dropin.toml"));
     options.config = None;
@@ -487,6 +467,118 @@ fn uefi_boot_with_drop_in_config_serves_its_vip() {
         lab.client.server_addr(VIP).is_err(),
         "the built-in default's VIP answers: the drop-in did not replace it"
     );
+}
+
+/// A copy of `out/router.img` in the lab's directory with lab configs
+/// written onto its boot partition: `(config name, file name there)`.
+fn image_with_files(lab: &Lab, files: &[(&str, &str)]) -> PathBuf {
+    let original = lab::vm::repo().join("out/router.img");
+    assert!(
+        original.exists(),
+        "{} is missing: run `image/build --test-layer` first (tests/run does)",
+        original.display()
+    );
+    let image = lab.dir().join("router.img");
+    std::fs::copy(&original, &image).expect("copy router.img");
+    let offset = boot_partition_offset(&image);
+    let target = format!("{}@@{offset}", image.display());
+    for (name, on_disk) in files {
+        let out = std::process::Command::new("mcopy")
+            .args(["-o", "-i", &target])
+            .arg(config(name))
+            .arg(format!("::{on_disk}"))
+            .output()
+            .expect("run mcopy (apt-get install mtools)");
+        assert!(
+            out.status.success(),
+            "mcopy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    image
+}
+
+/// Check 4, continued: the operator edits router.toml on the boot
+/// partition of the running box and sends SIGHUP: only the difference is
+/// applied (rr becomes wrr 3:1, a second virtual port appears), a session
+/// open across it keeps working, and a second reload with nothing edited
+/// changes nothing.
+#[test]
+fn reload_of_an_edited_config_applies_the_difference() {
+    let _serial = one_at_a_time();
+    let mut lab = Lab::new();
+    let image = image_with_files(
+        &lab,
+        &[
+            ("dropin.toml", "router.toml"),
+            ("dropin-edited.toml", "edited.toml"),
+        ],
+    );
+    let mut options = VmOptions::director(config("dropin.toml"));
+    options.config = None;
+    options.disk_image = Some(image);
+    lab.start_vm(options);
+    lab.add_real_servers(2);
+    let vm = &lab.vms[0];
+    vm.wait_for("ready boot_ms=", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_config_source(vm, "config: boot partition");
+    let vip = "192.168.1.200";
+    let rr = answers(&lab, vip, 4);
+    assert_eq!(count(&rr).len(), 2, "rr over both real servers: {rr:?}");
+
+    let mut session = lab.client.session(vip).unwrap_or_else(|e| panic!("{e}"));
+    let query = "select inet_server_addr() || ' ' || pg_backend_pid()";
+    let first = session.query(query).unwrap_or_else(|e| panic!("{e}"));
+
+    let mark = vm.mark();
+    vm.shell_ok("mount -o remount,rw /boot && cp /boot/edited.toml /boot/router.toml && sync");
+    vm.shell_ok("kill -HUP 1");
+    let line = vm
+        .wait_for_after(mark, "reload: ", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Edit the scheduler and both weights, add a service and its real server.
+    assert!(line.contains("reload: 4 IPVS changes"), "{line}");
+    assert_eq!(
+        IpvsService::render(&ipvs_table(&lab)),
+        "\
+TCP 192.168.1.200:5432 wrr
+  -> 192.168.3.2:5432 Masq 3
+  -> 192.168.3.3:5432 Masq 1
+TCP 192.168.1.200:6432 rr
+  -> 192.168.3.3:5432 Masq 1
+",
+        "ipvsadm -Ln after the edited reload"
+    );
+    assert_eq!(
+        session
+            .query(query)
+            .unwrap_or_else(|e| panic!("session after the edited reload: {e}")),
+        first,
+        "the same connection and backend after the edited reload"
+    );
+    let wrr = answers(&lab, vip, 8);
+    assert_eq!(
+        count(&wrr),
+        BTreeMap::from([("192.168.3.2", 6), ("192.168.3.3", 2)]),
+        "wrr 3:1 after the reload: {wrr:?}"
+    );
+    for i in 0..2 {
+        assert_eq!(
+            lab.client
+                .psql_on_port(vip, 6432, "select inet_server_addr()")
+                .unwrap_or_else(|e| panic!("connection {i} to the new virtual port: {e}")),
+            "192.168.3.3",
+            "the new virtual port has one real server"
+        );
+    }
+
+    let mark = vm.mark();
+    vm.shell_ok("kill -HUP 1");
+    let line = vm
+        .wait_for_after(mark, "reload: ", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(line.contains("reload: no change to IPVS"), "{line}");
 }
 
 /// Byte offset of partition 1 of a GPT disk image, from `sgdisk -i 1`

@@ -45,8 +45,13 @@ impl Client {
     /// `psql -h HOST -Atc SQL` from the client, one new connection.
     /// Ok: psql's trimmed output; Err: its error message.
     pub fn psql(&self, host: &str, sql: &str) -> Result<String, String> {
+        self.psql_on_port(host, 5432, sql)
+    }
+
+    /// [`Client::psql`] to another port than PostgreSQL's 5432.
+    pub fn psql_on_port(&self, host: &str, port: u16, sql: &str) -> Result<String, String> {
         let mut c = self.pg_command("psql");
-        c.args(["-X", "-At", "-h", host, "-c", sql]);
+        c.args(["-X", "-At", "-h", host, "-p", &port.to_string(), "-c", sql]);
         let out = cmd::output_with_timeout(&mut c, Duration::from_secs(20))?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())

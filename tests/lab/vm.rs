@@ -39,6 +39,9 @@ pub struct VmOptions {
     pub test_layer: bool,
     /// Boot this copy of router.img by UEFI (`--uefi --image FILE`).
     pub uefi_image: Option<PathBuf>,
+    /// Attach this copy of router.img as the disk of a `-kernel` boot
+    /// (`--image FILE`): its boot partition holds the config.
+    pub disk_image: Option<PathBuf>,
     /// More QEMU arguments (after qemu/run's `--`).
     pub extra_args: Vec<String>,
 }
@@ -141,6 +144,8 @@ impl Vm {
         };
         if let Some(image) = &options.uefi_image {
             command.arg("--uefi").arg("--image").arg(image);
+        } else if let Some(image) = &options.disk_image {
+            command.arg("--image").arg(image);
         }
         // A kernel panic ends qemu at once instead of rebooting into the
         // same panic: waits fail fast with the panic on the console.
