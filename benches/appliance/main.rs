@@ -18,7 +18,10 @@
 //!
 //! Environment: `LVSINIT_BENCH_NO_BUILD=1` skips `image/build` (use `out/`
 //! as it is); `LVSINIT_BENCH_FULL=1` runs the one-process-per-rule setups of
-//! the big tables in full instead of timing their first 1,100 commands.
+//! the big tables in full instead of timing their first 1,100 commands;
+//! `LVSINIT_BENCH_ONLY="1 4"` measures only those items (by number) and
+//! prints their table without writing `BENCHMARKS.md`, which always holds
+//! a whole run.
 
 #[path = "../../tests/lab/mod.rs"]
 mod lab;
@@ -50,6 +53,21 @@ pub const VIP_PORT: u16 = 5432;
 /// Boots measured for item 1.
 const BOOTS: usize = 5;
 
+/// The items `LVSINIT_BENCH_ONLY` asks for (`None`: all of them).
+fn only() -> Option<Vec<u32>> {
+    let text = std::env::var("LVSINIT_BENCH_ONLY").ok()?;
+    Some(
+        text.split(|c: char| c == ',' || c.is_whitespace())
+            .filter_map(|n| n.parse().ok())
+            .collect(),
+    )
+}
+
+/// Whether item `n` is measured in this run.
+fn wanted(n: u32) -> bool {
+    only().is_none_or(|items| items.contains(&n))
+}
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let repo = lab::vm::repo();
@@ -68,7 +86,9 @@ fn main() -> ExitCode {
         }
     }
 
-    sections.push(("6. Size", measure("6 size", || size::files(&repo))));
+    if wanted(6) {
+        sections.push(("6. Size", measure("6 size", || size::files(&repo))));
+    }
 
     // The lab: two real servers with pgbench tables, the client.
     let lab = catch(|| {
@@ -96,13 +116,20 @@ fn main() -> ExitCode {
         let vip: SocketAddr = format!("{}:{VIP_PORT}", director::VIP_BALANCED)
             .parse()
             .expect("VIP is an address");
-        sections.push((
-            "1. Boot",
-            measure("1 boot", || boot::run(lab, &config, vip, BOOTS)),
-        ));
+        if wanted(1) {
+            sections.push((
+                "1. Boot",
+                measure("1 boot", || boot::run(lab, &config, vip, BOOTS)),
+            ));
+        }
 
         // One VM with the test layer for items 2, 5 and the first of 6.
-        let files = catch(|| apply::bench_files(lab));
+        let in_vm = [2, 3, 5, 6].into_iter().any(wanted);
+        let files = if in_vm {
+            catch(|| apply::bench_files(lab))
+        } else {
+            Err("not asked for".into())
+        };
         let vm = files.and_then(|files| {
             catch(|| {
                 let mut options = VmOptions::director(config.clone());
@@ -119,42 +146,65 @@ fn main() -> ExitCode {
         });
         match vm {
             Ok(index) => {
-                sections.push((
-                    "6. Size (memory after boot)",
-                    measure("6 size", || memory::after_boot(&lab.vms[index])),
-                ));
-                sections.push((
-                    "5. Data path",
-                    measure("5 data path", || datapath::run(lab)),
-                ));
-                sections.push((
-                    "3. Health",
-                    measure("3 health", || health::run(lab, index, vip)),
-                ));
+                if wanted(6) {
+                    sections.push((
+                        "6. Size (memory after boot)",
+                        measure("6 size", || memory::after_boot(&lab.vms[index])),
+                    ));
+                }
+                if wanted(5) {
+                    sections.push((
+                        "5. Data path",
+                        measure("5 data path", || datapath::run(lab)),
+                    ));
+                }
+                if wanted(3) {
+                    sections.push((
+                        "3. Health",
+                        measure("3 health", || health::run(lab, index, vip)),
+                    ));
+                }
                 // Last in this VM: it replaces the director's IPVS table.
-                sections.push((
-                    "2. Apply speed",
-                    measure("2 apply", || apply::run(&lab.vms[index])),
-                ));
+                if wanted(2) {
+                    sections.push((
+                        "2. Apply speed",
+                        measure("2 apply", || apply::run(&lab.vms[index])),
+                    ));
+                }
                 lab.vms[index].kill();
             }
+            Err(_) if !in_vm => {}
             Err(why) => {
                 for item in ["2 apply", "3 health", "5 data path", "6 size"] {
                     sections.push((item, section_of(Row::not_measured(item, "VM", &why))));
                 }
             }
         }
-        sections.push((
-            "6. Size (memory under health checks)",
-            measure("6 size", || memory::with_checks(lab)),
-        ));
-        sections.push(("4. Failover", measure("4 failover", || failover::run(lab))));
+        if wanted(2) {
+            sections.push((
+                "2. Apply speed (PID 1 reload)",
+                measure("2 apply", || apply::director_big(lab)),
+            ));
+        }
+        if wanted(6) {
+            sections.push((
+                "6. Size (memory under health checks)",
+                measure("6 size", || memory::with_checks(lab)),
+            ));
+        }
+        if wanted(4) {
+            sections.push(("4. Failover", measure("4 failover", || failover::run(lab))));
+        }
     }
 
     drop(lab);
 
     let table = report::text_table(&sections);
     println!("\n{table}");
+    if only().is_some() {
+        eprintln!("bench: LVSINIT_BENCH_ONLY is set: BENCHMARKS.md left as it is");
+        return ExitCode::SUCCESS;
+    }
     let text = report::markdown(&machine, started.elapsed(), &sections);
     match report::write(&repo, &text) {
         Ok(()) => eprintln!("bench: wrote {}", repo.join("BENCHMARKS.md").display()),
