@@ -9,7 +9,9 @@
 //! Every key path read is remembered with its span in [`Locations`], so the
 //! cross-entry checks of `validate.rs` can point at the right line too.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
@@ -20,21 +22,36 @@ use super::error::{Reporter, Span};
 pub(super) type Value<'i> = Spanned<DeValue<'i>>;
 
 /// Where each key path (`service[0].real_server[1].address`) sits in the text.
+///
+/// Recording is a push onto a list: a file with ten thousand real servers
+/// records tens of thousands of paths and looks up only the few that have
+/// a diagnostic, so the index for lookups is built on the first one (and
+/// caught up on later ones).
 #[derive(Default)]
-pub(super) struct Locations(HashMap<String, Span>);
+pub(super) struct Locations {
+    recorded: Vec<(String, Span)>,
+    /// The paths of `recorded[..indexed.1]`, the later span winning.
+    indexed: RefCell<(HashMap<String, Span>, usize)>,
+}
 
 impl Locations {
     pub(super) fn record(&mut self, path: &str, span: Span) {
-        self.0.insert(path.to_string(), span);
+        self.recorded.push((path.to_string(), span));
     }
 
     /// The span of `path`, or of its nearest recorded parent
     /// (`service[0].fwmark` falls back to `service[0]`, its `[[service]]`
     /// header), or the start of the file.
     pub(super) fn get(&self, path: &str) -> Span {
+        let mut indexed = self.indexed.borrow_mut();
+        let (index, done) = &mut *indexed;
+        for (p, span) in &self.recorded[*done..] {
+            index.insert(p.clone(), span.clone());
+        }
+        *done = self.recorded.len();
         let mut path = path;
         loop {
-            if let Some(span) = self.0.get(path) {
+            if let Some(span) = index.get(path) {
                 return span.clone();
             }
             match path.rfind(['.', '[']) {
@@ -58,16 +75,17 @@ pub(super) fn join(parent: &str, key: &str) -> String {
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    let key = if bare {
-        key.to_string()
-    } else {
-        format!("{key:?}")
-    };
-    if parent.is_empty() {
-        key
-    } else {
-        format!("{parent}.{key}")
+    let mut path = String::with_capacity(parent.len() + key.len() + 3);
+    path.push_str(parent);
+    if !parent.is_empty() {
+        path.push('.');
     }
+    if bare {
+        path.push_str(key);
+    } else {
+        let _ = write!(path, "{key:?}");
+    }
+    path
 }
 
 /// "a string", "an integer", ...: the type of `value` as the user reads it.
