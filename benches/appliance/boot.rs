@@ -235,23 +235,23 @@ fn report(samples: &[Sample], failures: &[String], boots: usize) -> Section {
             "What holds it back. Of the median {vip_median:.0} ms to the VIP, the kernel \
              takes the largest share before it starts /init (median {kernel:.0} ms), then \
              comes the time before the kernel runs at all (median {pre:.0} ms: SeaBIOS, \
-             loading the 5 MB bzImage over fw_cfg, gzip decompression, all emulated), \
-             then the init (median {init_median:.0} ms). A profile of the kernel's part \
-             (`initcall_debug` with System.map, 2026-11-25) showed: QEMU q35's SATA \
-             controller, six empty ports probed before /init may start, about 250 ms \
-             (the diagnostic boot without it shows the difference; real boxes need \
-             AHCI, so the kernel keeps it and `qemu/run` keeps QEMU's machine as it is); \
-             acpi_init about 90 ms; the PS/2 mouse probe and 256 BSD legacy ptys \
-             (pty_init 98 ms), both now left out of the kernel (kernel-config/boot.config); \
-             inet6_init and virtio-rng about 25 ms each; the rest is many small \
-             initcalls and early setup, each slow under TCG. The init's own share is \
-             spent as the console excerpt below shows: some 40 ms from its start until \
-             `lo` is up (mounts, the director thread and its runtime, the netlink \
-             connection, the first link change), 15 to 20 ms for each virtio link set \
-             up, 30 to 40 ms from the last link to the sysctls, which is the IPVS part \
-             (the first service also registers IPVS's netfilter hooks). Which of that is \
-             the init's own code and which the emulated kernel was not profiled \
-             further here.",
+             loading the bzImage over fw_cfg, LZ4 decompression, all emulated), then the \
+             init (median {init_median:.0} ms). A sampling profile of the guest (QEMU \
+             monitor `info registers` every few ms against System.map, 2026-12-01) found \
+             in the kernel's part: acpi_init (the DSDT's AML interpreted under TCG) about \
+             120 ms; the local APIC timer's calibration, a fixed 100 ms wait that the \
+             kernel skips only when the CPU reports its timer frequency or has a \
+             TSC-deadline timer, which QEMU's TCG does not offer; the early TSC \
+             calibration against the PIT; the rest is many small initcalls, each slow \
+             under TCG. Already taken out: q35's SATA controller (qemu/run, 250 ms), \
+             -Os (byte-at-a-time memset poisoning the freed init memory, 250 ms), gzip \
+             (LZ4 unpacks faster), BSD ptys and the PS/2 mouse. The init's own share is \
+             spent as the console excerpt below shows: from its start until `lo` is up \
+             (mounts, the director thread and its runtime, the netlink connection), \
+             reading and validating router.toml, 10 to 15 ms per link set up, and the \
+             IPVS part (the first service also registers IPVS's netfilter hooks); the \
+             profile puts most of it in first-time code: TCG translates every page of \
+             the 2.7 MB init the first time it runs.",
             kernel = crate::report::median(&ms(&|s| s.started_ms)),
             pre = crate::report::median(&pre_kernel),
         ));
