@@ -454,19 +454,25 @@ fn uefi_boot_with_drop_in_config_serves_its_vip() {
     options.config = None;
     options.test_layer = false;
     options.uefi_image = Some(image);
-    lab.start_vm(options);
-    lab.add_real_servers(2);
-    let vm = &lab.vms[0];
-    vm.wait_for("ready boot_ms=", UEFI_BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_config_source(vm, "config: boot partition");
-
-    let rr = answers(&lab, "192.168.1.200", 4);
-    assert_eq!(count(&rr).len(), 2, "rr over both real servers: {rr:?}");
+    serve_from_boot_partition(&mut lab, options, UEFI_BOOT_TIMEOUT);
     assert!(
         lab.client.server_addr(VIP).is_err(),
         "the built-in default's VIP answers: the drop-in did not replace it"
     );
+}
+
+/// Boot `options` (a copy of router.img holding `dropin.toml` as its
+/// router.toml) with two real servers, up to `ready`: the config came from
+/// the boot partition and its VIP 192.168.1.200 balances over both.
+fn serve_from_boot_partition(lab: &mut Lab, options: VmOptions, timeout: Duration) {
+    lab.start_vm(options);
+    lab.add_real_servers(2);
+    let vm = &lab.vms[0];
+    vm.wait_for("ready boot_ms=", timeout)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_config_source(vm, "config: boot partition");
+    let rr = answers(lab, "192.168.1.200", 4);
+    assert_eq!(count(&rr).len(), 2, "rr over both real servers: {rr:?}");
 }
 
 /// A copy of `out/router.img` in the lab's directory with lab configs
@@ -517,15 +523,9 @@ fn reload_of_an_edited_config_applies_the_difference() {
     let mut options = VmOptions::director(config("dropin.toml"));
     options.config = None;
     options.disk_image = Some(image);
-    lab.start_vm(options);
-    lab.add_real_servers(2);
+    serve_from_boot_partition(&mut lab, options, BOOT_TIMEOUT);
     let vm = &lab.vms[0];
-    vm.wait_for("ready boot_ms=", BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_config_source(vm, "config: boot partition");
     let vip = "192.168.1.200";
-    let rr = answers(&lab, vip, 4);
-    assert_eq!(count(&rr).len(), 2, "rr over both real servers: {rr:?}");
 
     let mut session = lab.client.session(vip).unwrap_or_else(|e| panic!("{e}"));
     let query = "select inet_server_addr() || ' ' || pg_backend_pid()";

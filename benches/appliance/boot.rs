@@ -222,9 +222,11 @@ fn report(samples: &[Sample], failures: &[String], boots: usize) -> Section {
         "Method: {boots} boots of the production image (`qemu/run --no-build --config`, \
          `-kernel out/bzImage`, no test layer) on taps in the lab, one after the other. \
          \"QEMU start\" is when the benchmark spawned `ip netns exec ... qemu/run` (the \
-         wrapper's own few milliseconds are counted against us). The client connects to \
-         the VIP every 5 ms (200 ms handshake limit) from before that moment; its ARP \
-         retransmit time is 10 ms so the VIP's appearance is seen at once. Kernel start \
+         wrapper's own few milliseconds are counted against us). The client starts a \
+         connection to the VIP every 5 ms from before that moment, side by side, each \
+         given 200 ms (an attempt whose SYN went nowhere does not hold up the next), \
+         and the first completed handshake counts; its ARP retransmit time is 10 ms so \
+         the VIP's appearance is seen at once. Kernel start \
          is the guest's CLOCK_BOOTTIME zero; \"QEMU start → kernel start\" is the host \
          time at which the `ready` line arrived minus its boot_ms."
     ));

@@ -17,8 +17,8 @@ use nix::sched::{CloneFlags, setns};
 
 /// How long one connection attempt may wait for its handshake.
 const ATTEMPT: Duration = Duration::from_millis(200);
-/// Pause between failed attempts.
-const PAUSE: Duration = Duration::from_millis(5);
+/// How often a new attempt starts.
+const EVERY: Duration = Duration::from_millis(5);
 
 /// Run `f` on a new thread inside the named network namespace
 /// (`/run/netns/NAME`). Panics on the thread (join fails) when the
@@ -35,16 +35,34 @@ pub fn spawn_in<T: Send + 'static>(
     })
 }
 
-/// Try to connect to `addr` again and again until one connection completes
-/// or `deadline` passes: the moment it completed.
+/// Start a connection attempt to `addr` every [`EVERY`], side by side (an
+/// attempt whose SYN went nowhere waits out its [`ATTEMPT`] while later
+/// ones go on), until one completes or `deadline` passes: the moment the
+/// first one completed. The moment is seen to within [`EVERY`].
 pub fn first_connect(addr: SocketAddr, deadline: Instant) -> Option<Instant> {
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, ATTEMPT).is_ok() {
-            return Some(Instant::now());
+    let first: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let seen = |first: &Mutex<Option<Instant>>| *first.lock().unwrap_or_else(|e| e.into_inner());
+    let mut running: Vec<JoinHandle<()>> = Vec::new();
+    let mut next = Instant::now();
+    while Instant::now() < deadline && seen(&first).is_none() {
+        running.retain(|h| !h.is_finished());
+        let first = Arc::clone(&first);
+        running.push(thread::spawn(move || {
+            if TcpStream::connect_timeout(&addr, ATTEMPT).is_ok() {
+                let done = Instant::now();
+                let mut first = first.lock().unwrap_or_else(|e| e.into_inner());
+                *first = Some(first.map_or(done, |t| t.min(done)));
+            }
+        }));
+        next += EVERY;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
         }
-        thread::sleep(PAUSE);
     }
-    None
+    for h in running {
+        let _ = h.join();
+    }
+    seen(&first)
 }
 
 /// What a client saw while connecting to `addr` over and over: when each
