@@ -622,19 +622,18 @@ fn holding_back(f: &Figures) -> String {
          ({speedup:.1}×). Of ours, {} is reading and validating the 780 kB router.toml \
          (`lvsinit check` alone) and {:.0} ms the apply itself; even with the file read \
          for free the ratio would be {without_reading:.1}×. The apply already sends its \
-         11,000 requests pipelined, hundreds per system call; what is left is mostly the \
-         emulated kernel's own work per rule (allocating each service and real server, \
-         hashing it, starting its rate estimator), which `ipvsadm -R` pays too. \
-         Reading the file is the config module's cost, and it grows faster than the file: \
-         on the host (natively) `lvsinit check` takes about 50 ms at 1,000 × 10 and \
-         300 ms at 10,000 × 1, where a pairwise duplicate-service check \
-         (src/config/validate.rs, O(services²)) dominates, and the reader records a \
-         position for every key path. A re-apply with no change ({:.0} ms) reads the \
-         whole table back first: one dump request per virtual service for its real \
-         servers, 11,000 entries decoded and compared, which under TCG is far from \
-         20 ms; skipping the kernel read when the config has not changed since the last \
-         apply (keepalived compares old and new config instead) would meet it, at the \
-         price of not repairing changes made behind the director's back.",
+         11,000 requests pipelined, hundreds per system call, where `ipvsadm -R` waits \
+         for each rule's acknowledgement; what is left is mostly the emulated kernel's \
+         own work per rule (allocating each service and real server with its per-CPU \
+         counters, whose allocator's search showed in a guest profile, hashing it, \
+         starting its rate estimator), which `ipvsadm -R` pays too. Reading the file \
+         is the TOML parser and the config walk: natively `lvsinit check` of this file \
+         is 220 M instructions (callgrind), about a third in the TOML parser, the rest \
+         key paths, their positions for diagnostics and allocation. A re-apply by \
+         `lvsinit apply` with no change ({:.0} ms) reads the whole table back first: \
+         one dump request per virtual service for its real servers, 11,000 entries \
+         decoded and compared; PID 1's own reload (the row \"director reload\") \
+         skips that when the services are those it put in place last.",
         ms(f.ours),
         ms(f.restore),
         ms(f.check),
