@@ -224,11 +224,13 @@ impl Applier {
         }
     }
 
-    /// The kernel's IPVS table laid out like `ipvsadm -Ln`.
-    pub fn ipvs_table(&mut self) -> Result<String, ipvs::IpvsError> {
+    /// The kernel's IPVS table laid out like `ipvsadm -Ln`, cut after
+    /// `max_lines` lines with a line counting the rest
+    /// ([`ipvs::format_table_cut`]; `usize::MAX` for all of it).
+    pub fn ipvs_table(&mut self, max_lines: usize) -> Result<String, ipvs::IpvsError> {
         let ipvs = self.ipvs_socket()?;
         let info = ipvs.info()?;
         let table = ipvs.dump()?;
-        Ok(ipvs::format_table(&info, &table))
+        Ok(ipvs::format_table_cut(&info, &table, max_lines))
     }
 }

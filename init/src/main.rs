@@ -201,7 +201,7 @@ fn apply(args: &[String]) -> ExitCode {
 }
 
 fn list() -> ExitCode {
-    match Applier::new().ipvs_table() {
+    match Applier::new().ipvs_table(usize::MAX) {
         Ok(table) => {
             print!("{table}");
             ExitCode::SUCCESS

@@ -37,4 +37,4 @@ pub use reconcile::{Desired, Report, reconcile, reconcile_to};
 pub use service::{ServiceEntry, VirtualService};
 pub use socket::Ipvs;
 pub use stats::Stats;
-pub use table::{Table, format_table};
+pub use table::{Table, format_table, format_table_cut};

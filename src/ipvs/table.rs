@@ -63,6 +63,12 @@ fn protocol_name(protocol: Protocol) -> &'static str {
 
 /// Lay out `table` exactly as `ipvsadm -Ln` prints it, header included.
 pub fn format_table(info: &Info, table: &Table) -> String {
+    format_table_cut(info, table, usize::MAX)
+}
+
+/// [`format_table`] cut after `max_lines` lines, with one more line that
+/// counts what is not shown; only the lines shown are laid out.
+pub fn format_table_cut(info: &Info, table: &Table, max_lines: usize) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(out, "{info}");
@@ -71,68 +77,99 @@ pub fn format_table(info: &Info, table: &Table) -> String {
 
     let mut services: Vec<&ServiceEntry> = table.services.iter().collect();
     services.sort_by_key(|e| service_order(&e.service.key));
+    let real_servers: usize = table.services.iter().map(|e| e.dests.len()).sum();
+    let total = 3 + table.services.len() + real_servers;
+    if total <= max_lines {
+        for entry in services {
+            write_service(&mut out, entry);
+        }
+        return out;
+    }
+    let mut shown = 3;
     for entry in services {
-        let s = &entry.service;
-        let family = s.key.family();
-        let mut name = match &s.key {
-            ServiceKey::Fwmark { mark, family } => match family {
-                Family::Inet => format!("FWM  {mark}"),
-                Family::Inet6 => format!("FWM  {mark} IPv6"),
-            },
-            ServiceKey::Addr { protocol, address } => {
-                // "%-4s %s": TCP and UDP get two spaces, SCTP one.
-                format!("{:<4} {}", protocol_name(*protocol), address)
-            }
-        };
-        // ipvsadm cuts IPv4 service names at 33 characters.
-        if family == Family::Inet {
-            truncate(&mut name, 33);
+        if shown >= max_lines {
+            break;
         }
-        let _ = write!(out, "{name} {}", s.scheduler);
-        let flags = s.sched_flag_names();
-        if !flags.is_empty() {
-            let _ = write!(out, " ({})", flags.join(","));
-        }
-        if s.persistent() {
-            let _ = write!(out, " persistent {}", s.timeout);
-            match family {
-                Family::Inet if s.netmask != 0xffff_ffff => {
-                    let _ = write!(out, " mask {}", Ipv4Addr::from(s.netmask));
-                }
-                Family::Inet6 if s.netmask != 128 => {
-                    let _ = write!(out, " mask {}", s.netmask);
-                }
-                _ => {}
-            }
-            if let Some(pe) = &s.pe_name {
-                let _ = write!(out, " pe {pe}");
-            }
-        }
-        if s.flags & SVC_F_ONEPACKET != 0 {
-            out.push_str(" ops");
-        }
-        out.push('\n');
+        write_service(&mut out, entry);
+        shown += 1 + entry.dests.len();
+    }
+    // The last service written may run past the cut: keep `max_lines`.
+    let keep: usize = out
+        .split_inclusive('\n')
+        .take(max_lines)
+        .map(str::len)
+        .sum();
+    out.truncate(keep);
+    let _ = writeln!(
+        out,
+        "... {} more lines not shown: {} virtual services with {real_servers} real servers in all",
+        total - max_lines,
+        table.services.len()
+    );
+    out
+}
 
-        let mut dests: Vec<_> = entry.dests.iter().collect();
-        dests.sort_by_key(|d| (addr_number(d.dest.address.ip()), d.dest.address.port()));
-        for d in dests {
-            let mut dname = d.dest.address.to_string();
-            if family == Family::Inet {
-                truncate(&mut dname, 28);
+/// One virtual service's line and its real servers' lines.
+fn write_service(out: &mut String, entry: &ServiceEntry) {
+    let s = &entry.service;
+    let family = s.key.family();
+    let mut name = match &s.key {
+        ServiceKey::Fwmark { mark, family } => match family {
+            Family::Inet => format!("FWM  {mark}"),
+            Family::Inet6 => format!("FWM  {mark} IPv6"),
+        },
+        ServiceKey::Addr { protocol, address } => {
+            // "%-4s %s": TCP and UDP get two spaces, SCTP one.
+            format!("{:<4} {}", protocol_name(*protocol), address)
+        }
+    };
+    // ipvsadm cuts IPv4 service names at 33 characters.
+    if family == Family::Inet {
+        truncate(&mut name, 33);
+    }
+    let _ = write!(out, "{name} {}", s.scheduler);
+    let flags = s.sched_flag_names();
+    if !flags.is_empty() {
+        let _ = write!(out, " ({})", flags.join(","));
+    }
+    if s.persistent() {
+        let _ = write!(out, " persistent {}", s.timeout);
+        match family {
+            Family::Inet if s.netmask != 0xffff_ffff => {
+                let _ = write!(out, " mask {}", Ipv4Addr::from(s.netmask));
             }
-            // Weight is a C int in ipvsadm.
-            let _ = writeln!(
-                out,
-                "  -> {:<28} {:<7} {:<6} {:<10} {:<10}",
-                dname,
-                d.dest.forward.to_string(),
-                d.dest.weight as i32,
-                d.active_conns,
-                d.inact_conns
-            );
+            Family::Inet6 if s.netmask != 128 => {
+                let _ = write!(out, " mask {}", s.netmask);
+            }
+            _ => {}
+        }
+        if let Some(pe) = &s.pe_name {
+            let _ = write!(out, " pe {pe}");
         }
     }
-    out
+    if s.flags & SVC_F_ONEPACKET != 0 {
+        out.push_str(" ops");
+    }
+    out.push('\n');
+
+    let mut dests: Vec<_> = entry.dests.iter().collect();
+    dests.sort_by_key(|d| (addr_number(d.dest.address.ip()), d.dest.address.port()));
+    for d in dests {
+        let mut dname = d.dest.address.to_string();
+        if family == Family::Inet {
+            truncate(&mut dname, 28);
+        }
+        // Weight is a C int in ipvsadm.
+        let _ = writeln!(
+            out,
+            "  -> {:<28} {:<7} {:<6} {:<10} {:<10}",
+            dname,
+            d.dest.forward.to_string(),
+            d.dest.weight as i32,
+            d.active_conns,
+            d.inact_conns
+        );
+    }
 }
 
 fn truncate(s: &mut String, max: usize) {
@@ -265,6 +302,44 @@ mod tests {
         let got: Vec<&str> = text.lines().collect();
         assert_eq!(got, want);
         assert!(text.ends_with('\n'));
+    }
+
+    /// `services` TCP services of `per` masqueraded real servers each.
+    fn table_of(services: usize, per: usize) -> Table {
+        Table {
+            services: (0..services)
+                .map(|i| {
+                    let vip = format!("10.1.{}.{}:80", i / 250, 1 + i % 250);
+                    let dests = (0..per)
+                        .map(|j| dest(&format!("192.168.3.{}:80", 2 + j), Forward::Masq, 1, 0, 0))
+                        .collect();
+                    entry(service(tcp(&vip), "rr"), dests)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_short_table_is_shown_whole() {
+        let t = table_of(2, 2);
+        assert_eq!(format_table_cut(&INFO, &t, 40), format_table(&INFO, &t));
+    }
+
+    #[test]
+    fn a_long_table_is_cut_with_a_count() {
+        let t = table_of(1000, 10);
+        let whole = format_table(&INFO, &t);
+        let cut = format_table_cut(&INFO, &t, 40);
+        let shown: Vec<&str> = cut.lines().collect();
+        assert_eq!(shown.len(), 40 + 1);
+        assert_eq!(shown[..40], whole.lines().take(40).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            shown[40],
+            format!(
+                "... {} more lines not shown: 1000 virtual services with 10000 real servers in all",
+                3 + 11000 - 40
+            )
+        );
     }
 
     #[test]

@@ -421,9 +421,11 @@ fn announce_ready(applier: &mut Applier, apply_time: Duration) {
         console::since_boot().as_millis(),
         apply_time.as_millis()
     );
-    match applier.ipvs_table() {
+    // A console is a serial line: ten thousand real servers at 115200
+    // baud would hold the director (and its VRRP adverts) for a minute.
+    match applier.ipvs_table(READY_TABLE_LINES) {
         Ok(table) => {
-            for line in table_for_console(&table) {
+            for line in table.lines() {
                 log::info!("{line}");
             }
         }
@@ -433,71 +435,3 @@ fn announce_ready(applier: &mut Applier, apply_time: Duration) {
 
 /// Lines of the `ipvsadm -Ln` table shown at `ready`.
 const READY_TABLE_LINES: usize = 40;
-
-/// The table as the console shows it at `ready`: whole when short, else
-/// its first [`READY_TABLE_LINES`] lines and a line counting the rest. A
-/// console is a serial line: ten thousand real servers at 115200 baud
-/// would hold PID 1's director (and its VRRP adverts) for a minute.
-fn table_for_console(table: &str) -> Vec<String> {
-    let lines: Vec<&str> = table.lines().collect();
-    if lines.len() <= READY_TABLE_LINES {
-        return lines.into_iter().map(str::to_string).collect();
-    }
-    // Three heading lines, then a service per line, each followed by its
-    // real servers (`  -> ...`).
-    let body = &lines[3.min(lines.len())..];
-    let real_servers = body.iter().filter(|l| l.starts_with("  ->")).count();
-    let services = body.len() - real_servers;
-    let mut shown: Vec<String> = lines[..READY_TABLE_LINES]
-        .iter()
-        .map(|l| l.to_string())
-        .collect();
-    shown.push(format!(
-        "... {} more lines not shown: {services} virtual services with {real_servers} real servers in all",
-        lines.len() - READY_TABLE_LINES
-    ));
-    shown
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(services: usize, per: usize) -> String {
-        let mut t = String::from(
-            "IP Virtual Server version 1.2.1 (size=4096)\n\
-             Prot LocalAddress:Port Scheduler Flags\n  \
-             -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
-        );
-        for i in 0..services {
-            t.push_str(&format!("TCP  10.1.0.{i}:80 rr\n"));
-            for j in 0..per {
-                t.push_str(&format!(
-                    "  -> 192.168.3.{j}:80      Masq    1      0          0\n"
-                ));
-            }
-        }
-        t
-    }
-
-    #[test]
-    fn a_short_table_is_shown_whole() {
-        let t = table(2, 2);
-        assert_eq!(table_for_console(&t), t.lines().collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn a_long_table_is_cut_with_a_count() {
-        let t = table(1000, 10);
-        let shown = table_for_console(&t);
-        assert_eq!(shown.len(), READY_TABLE_LINES + 1);
-        assert_eq!(shown[..3], t.lines().take(3).collect::<Vec<_>>()[..]);
-        assert_eq!(
-            shown[READY_TABLE_LINES],
-            format!(
-                "... {} more lines not shown: 1000 virtual services with 10000 real servers in all",
-                3 + 11000 - READY_TABLE_LINES
-            )
-        );
-    }
-}
