@@ -235,6 +235,14 @@ fn pgbench_through_the_vip() {
     );
 }
 
+/// SIGHUP to PID 1 in `vm`: its `reload: ...` console line.
+fn reload(vm: &lab::Vm) -> String {
+    let mark = vm.mark();
+    vm.shell_ok("kill -HUP 1");
+    vm.wait_for_after(mark, "reload: ", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Check 4: sIGHUP re-applies the unchanged config: nothing changes in the
 /// kernel, and a session open across the reload keeps working on the same
 /// backend.
@@ -249,11 +257,7 @@ fn reload_of_unchanged_config_keeps_connections() {
     let query = "select inet_server_addr() || ' ' || pg_backend_pid()";
     let first = session.query(query).unwrap_or_else(|e| panic!("{e}"));
 
-    let mark = vm.mark();
-    vm.shell_ok("kill -HUP 1");
-    let line = vm
-        .wait_for_after(mark, "reload: ", Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let line = reload(vm);
     assert!(line.contains("reload: no change"), "{line}");
 
     let second = session
@@ -448,7 +452,7 @@ fn lab_sweeps_what_an_interrupted_run_left() {
 fn uefi_boot_with_drop_in_config_serves_its_vip() {
     let _serial = one_at_a_time();
     let mut lab = Lab::new();
-    let image = image_with_files(&lab, &[("dropin.toml", "router.toml")]);
+    let image = lab.router_img_with(&[(config("dropin.toml"), "router.toml")]);
 
     let mut options = VmOptions::director(config("dropin.toml"));
     options.config = None;
@@ -475,35 +479,6 @@ fn serve_from_boot_partition(lab: &mut Lab, options: VmOptions, timeout: Duratio
     assert_eq!(count(&rr).len(), 2, "rr over both real servers: {rr:?}");
 }
 
-/// A copy of `out/router.img` in the lab's directory with lab configs
-/// written onto its boot partition: `(config name, file name there)`.
-fn image_with_files(lab: &Lab, files: &[(&str, &str)]) -> PathBuf {
-    let original = lab::vm::repo().join("out/router.img");
-    assert!(
-        original.exists(),
-        "{} is missing: run `image/build --test-layer` first (tests/run does)",
-        original.display()
-    );
-    let image = lab.dir().join("router.img");
-    std::fs::copy(&original, &image).expect("copy router.img");
-    let offset = boot_partition_offset(&image);
-    let target = format!("{}@@{offset}", image.display());
-    for (name, on_disk) in files {
-        let out = std::process::Command::new("mcopy")
-            .args(["-o", "-i", &target])
-            .arg(config(name))
-            .arg(format!("::{on_disk}"))
-            .output()
-            .expect("run mcopy (apt-get install mtools)");
-        assert!(
-            out.status.success(),
-            "mcopy: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    image
-}
-
 /// Check 4, continued: the operator edits router.toml on the boot
 /// partition of the running box and sends SIGHUP: only the difference is
 /// applied (rr becomes wrr 3:1, a second virtual port appears), a session
@@ -513,13 +488,10 @@ fn image_with_files(lab: &Lab, files: &[(&str, &str)]) -> PathBuf {
 fn reload_of_an_edited_config_applies_the_difference() {
     let _serial = one_at_a_time();
     let mut lab = Lab::new();
-    let image = image_with_files(
-        &lab,
-        &[
-            ("dropin.toml", "router.toml"),
-            ("dropin-edited.toml", "edited.toml"),
-        ],
-    );
+    let image = lab.router_img_with(&[
+        (config("dropin.toml"), "router.toml"),
+        (config("dropin-edited.toml"), "edited.toml"),
+    ]);
     let mut options = VmOptions::director(config("dropin.toml"));
     options.config = None;
     options.disk_image = Some(image);
@@ -531,12 +503,8 @@ fn reload_of_an_edited_config_applies_the_difference() {
     let query = "select inet_server_addr() || ' ' || pg_backend_pid()";
     let first = session.query(query).unwrap_or_else(|e| panic!("{e}"));
 
-    let mark = vm.mark();
     vm.shell_ok("mount -o remount,rw /boot && cp /boot/edited.toml /boot/router.toml && sync");
-    vm.shell_ok("kill -HUP 1");
-    let line = vm
-        .wait_for_after(mark, "reload: ", Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let line = reload(vm);
     // Edit the scheduler and both weights, add a service and its real server.
     assert!(line.contains("reload: 4 IPVS changes"), "{line}");
     assert_eq!(
@@ -573,29 +541,6 @@ TCP 192.168.1.200:6432 rr
         );
     }
 
-    let mark = vm.mark();
-    vm.shell_ok("kill -HUP 1");
-    let line = vm
-        .wait_for_after(mark, "reload: ", Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let line = reload(vm);
     assert!(line.contains("reload: no change to IPVS"), "{line}");
-}
-
-/// Byte offset of partition 1 of a GPT disk image, from `sgdisk -i 1`
-/// ("First sector: 2048 (at 1024.0 KiB)"; image files have 512-byte sectors).
-fn boot_partition_offset(image: &std::path::Path) -> u64 {
-    let out = std::process::Command::new("sgdisk")
-        .arg("-i")
-        .arg("1")
-        .arg(image)
-        .output()
-        .expect("run sgdisk (apt-get install gdisk)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let first: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("First sector: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no first sector in sgdisk -i 1:\n{text}"));
-    first * 512
 }

@@ -373,17 +373,7 @@ pub fn director_big(lab: &mut Lab) -> Section {
     // On the boot partition, as a flashed box has it: fw_cfg is read by
     // the kernel a page at a time, each read starting over from the first
     // byte, which for 780 kB under TCG takes seconds.
-    let image = match image_with_config(lab, &path) {
-        Ok(image) => image,
-        Err(e) => {
-            section.rows.push(Row::not_measured(
-                ITEM,
-                format!("director reload (SIGHUP), no change, {label}"),
-                &e,
-            ));
-            return section;
-        }
-    };
+    let image = lab.router_img_with(&[(path.clone(), "router.toml")]);
     let mut options = VmOptions::director(path);
     options.config = None;
     options.disk_image = Some(image);
@@ -471,29 +461,6 @@ pub fn director_big(lab: &mut Lab) -> Section {
          reading and validating the file included."
     ));
     section
-}
-
-/// A copy of out/router.img with `config` as the router.toml of its boot
-/// partition (which starts 1 MiB into the image).
-fn image_with_config(lab: &Lab, config: &std::path::Path) -> Result<PathBuf, String> {
-    let original = crate::lab::vm::repo().join("out/router.img");
-    let image = lab.dir().join("bench-director.img");
-    fs::copy(&original, &image).map_err(|e| format!("copy {}: {e}", original.display()))?;
-    let out = Command::new("mcopy")
-        .arg("-o")
-        .arg("-i")
-        .arg(format!("{}@@1M", image.display()))
-        .arg(config)
-        .arg("::router.toml")
-        .output()
-        .map_err(|e| format!("mcopy: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "mcopy: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(image)
 }
 
 /// The guest uptime of a console line (`[    1.234] ...` → 1.234).

@@ -159,6 +159,35 @@ impl Lab {
         path
     }
 
+    /// A copy of `out/router.img` in the lab's temp dir with `files`
+    /// written onto its boot partition: `(file here, its name there)`, e.g.
+    /// a drop-in `router.toml`.
+    pub fn router_img_with(&self, files: &[(PathBuf, &str)]) -> PathBuf {
+        let original = vm::repo().join("out/router.img");
+        assert!(
+            original.exists(),
+            "{} is missing: run `image/build --test-layer` first (tests/run does)",
+            original.display()
+        );
+        let image = self.dir.join("router.img");
+        fs::copy(&original, &image).expect("copy router.img");
+        let target = format!("{}@@{}", image.display(), boot_partition_offset(&image));
+        for (file, on_disk) in files {
+            let out = Command::new("mcopy")
+                .args(["-o", "-i", &target])
+                .arg(file)
+                .arg(format!("::{on_disk}"))
+                .output()
+                .expect("run mcopy (apt-get install mtools)");
+            assert!(
+                out.status.success(),
+                "mcopy: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        image
+    }
+
     /// Add `n` real servers on the server bridge (192.168.3.2, .3, ... in
     /// order), each running its own PostgreSQL, and wait until all are
     /// ready. initdb and start run in parallel.
@@ -332,4 +361,23 @@ fn require_root_and_tools() {
         );
     }
     fs::create_dir_all("/run/netns").expect("create /run/netns");
+}
+
+/// Byte offset of partition 1 of a GPT disk image, from `sgdisk -i 1`
+/// ("First sector: 2048 (at 1024.0 KiB)"; image files have 512-byte sectors).
+fn boot_partition_offset(image: &Path) -> u64 {
+    let out = Command::new("sgdisk")
+        .arg("-i")
+        .arg("1")
+        .arg(image)
+        .output()
+        .expect("run sgdisk (apt-get install gdisk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("First sector: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no first sector in sgdisk -i 1:\n{text}"));
+    first * 512
 }
