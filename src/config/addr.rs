@@ -173,6 +173,14 @@ pub(super) fn parse_netmask(text: &str, family: Family) -> Result<u8, String> {
     }
 }
 
+/// "IPv4" or "IPv6".
+pub(super) fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Inet => "IPv4",
+        Family::Inet6 => "IPv6",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

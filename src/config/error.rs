@@ -5,6 +5,7 @@
 //! a [`Reporter`], which turns byte offsets of the TOML text into 1-based
 //! line and column numbers, so the user fixes the whole file in one round.
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::ops::Range;
 
@@ -78,47 +79,57 @@ fn render(diagnostics: &[Diagnostic]) -> String {
 }
 
 /// Collects diagnostics for one file and places them by line and column.
-pub(super) struct Reporter {
+///
+/// It borrows the text and finds line starts only once a diagnostic needs
+/// them: a clean file costs nothing here.
+pub(super) struct Reporter<'t> {
     file: String,
-    text_len: usize,
+    text: &'t str,
     /// Byte offset where each line starts; `line_starts[0] == 0`.
-    line_starts: Vec<usize>,
-    text: String,
+    line_starts: OnceCell<Vec<usize>>,
     diagnostics: Vec<Diagnostic>,
+    errors: usize,
 }
 
-impl Reporter {
-    pub(super) fn new(file: &str, text: &str) -> Reporter {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+impl<'t> Reporter<'t> {
+    pub(super) fn new(file: &str, text: &'t str) -> Reporter<'t> {
         Reporter {
             file: file.to_string(),
-            text_len: text.len(),
-            line_starts,
-            text: text.to_string(),
+            text,
+            line_starts: OnceCell::new(),
             diagnostics: Vec::new(),
+            errors: 0,
         }
+    }
+
+    /// The line holding byte `offset` (0-based) and where it starts.
+    fn line_of(&self, offset: usize) -> (usize, usize) {
+        let starts = self.line_starts.get_or_init(|| {
+            let mut starts = vec![0];
+            starts.extend(self.text.match_indices('\n').map(|(i, _)| i + 1));
+            starts
+        });
+        let line = starts.partition_point(|&start| start <= offset) - 1;
+        (line, starts[line])
     }
 
     /// 1-based line and column (in characters) of byte `offset`.
     pub(super) fn position(&self, offset: usize) -> (usize, usize) {
-        let mut offset = offset.min(self.text_len);
+        let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts[line - 1];
+        let (line, start) = self.line_of(offset);
         let column = self.text[start..offset].chars().count() + 1;
-        (line, column)
+        (line + 1, column)
     }
 
     /// Where the key ending at byte `offset` starts: the first non-blank
     /// byte of its line when only dots, blanks and key characters lie
     /// between, else `offset` itself.
     pub(super) fn key_start(&self, offset: usize) -> usize {
-        let offset = offset.min(self.text_len);
-        let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts[line - 1];
+        let offset = offset.min(self.text.len());
+        let (_, start) = self.line_of(offset);
         let before = &self.text[start..offset];
         let key_chars = |c: char| {
             c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | '\t' | '"' | '\'')
@@ -131,16 +142,27 @@ impl Reporter {
     }
 
     /// Record an error at the start of `span`.
-    pub(super) fn error(&mut self, span: &Span, path: &str, message: impl Into<String>) {
+    pub(super) fn error(
+        &mut self,
+        span: &Span,
+        path: impl fmt::Display,
+        message: impl Into<String>,
+    ) {
+        self.errors += 1;
         self.push(Severity::Error, span, path, message.into());
     }
 
     /// Record a warning at the start of `span`.
-    pub(super) fn warning(&mut self, span: &Span, path: &str, message: impl Into<String>) {
+    pub(super) fn warning(
+        &mut self,
+        span: &Span,
+        path: impl fmt::Display,
+        message: impl Into<String>,
+    ) {
         self.push(Severity::Warning, span, path, message.into());
     }
 
-    fn push(&mut self, severity: Severity, span: &Span, path: &str, message: String) {
+    fn push(&mut self, severity: Severity, span: &Span, path: impl fmt::Display, message: String) {
         let (line, column) = self.position(span.start);
         self.diagnostics.push(Diagnostic {
             severity,
@@ -152,10 +174,14 @@ impl Reporter {
         });
     }
 
+    /// How many errors so far: a table that reads with the count unchanged
+    /// is free of errors.
+    pub(super) fn errors(&self) -> usize {
+        self.errors
+    }
+
     pub(super) fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        self.errors > 0
     }
 
     /// All diagnostics, in file order (stable for equal positions).
@@ -169,6 +195,21 @@ impl Reporter {
         let mut errors = self.finish();
         errors.retain(|d| d.severity == Severity::Error);
         errors
+    }
+}
+
+/// Keys and values longer than this many characters are cut in messages.
+pub(super) const QUOTE_MAX: usize = 100;
+
+/// `text` as a message quotes it: `"text"`, cut after [`QUOTE_MAX`]
+/// characters with `..."` (a 10 MB value must not make a 10 MB message).
+pub(super) fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_MAX) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => {
+            let quoted = format!("{:?}", &text[..cut]);
+            format!("{}...\"", &quoted[..quoted.len() - 1])
+        }
     }
 }
 

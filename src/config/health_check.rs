@@ -31,23 +31,9 @@
 use std::time::Duration;
 
 use super::duration::parse_duration;
-use super::walk::{Ctx, Field, Table};
+use super::error::quote;
+use super::walk::{Ctx, Field, Table, int, one_of, string};
 use super::{CheckKind, HealthCheck, OnFailure};
-
-const KEYS: &[&str] = &[
-    "type",
-    "port",
-    "interval",
-    "timeout",
-    "fall",
-    "rise",
-    "on_failure",
-    "user",
-    "database",
-    "path",
-    "host",
-    "status",
-];
 
 /// Upper bound of `fall` and `rise`: beyond it a typo is likelier than intent.
 const MAX_COUNT: u32 = 1000;
@@ -163,119 +149,62 @@ pub(super) fn read_health_check(
     item: &Field<'_, '_>,
     inherited: Option<&Partial>,
 ) -> Option<Partial> {
-    let mut table = Table::new(ctx, &item.path, item.value, KEYS)?;
-    let mut ok = true;
-    let mut p = Partial::default();
-
-    // When `type` itself is wrong (reported), the type-specific keys are
-    // not held against a type nobody meant.
-    let mut type_failed = false;
-    if let Some(field) = table.get(ctx, "type") {
-        p.kind = ctx.parsed(&field, parse_kind);
-        type_failed = p.kind.is_none();
-        ok &= !type_failed;
-    }
-    if let Some(field) = table.get(ctx, "port") {
-        p.port = ctx.u32(&field, 1, 65535).map(|n| n as u16);
-        ok &= p.port.is_some();
-    }
-    for (key, slot) in [("interval", &mut p.interval), ("timeout", &mut p.timeout)] {
-        if let Some(field) = table.get(ctx, key) {
-            *slot = ctx.parsed(&field, parse_period);
-            ok &= slot.is_some();
-        }
-    }
-    for (key, slot) in [("fall", &mut p.fall), ("rise", &mut p.rise)] {
-        if let Some(field) = table.get(ctx, key) {
-            *slot = ctx.u32(&field, 1, MAX_COUNT);
-            ok &= slot.is_some();
-        }
-    }
-    if let Some(field) = table.get(ctx, "on_failure") {
-        p.on_failure = ctx.parsed(&field, |s| match s {
-            "quiesce" => Ok(OnFailure::Quiesce),
-            "remove" => Ok(OnFailure::Remove),
-            _ => Err(format!(
-                "{s:?} is not a failure action; expected \"quiesce\" (weight 0, existing \
-                 connections drain) or \"remove\""
-            )),
-        });
-        ok &= p.on_failure.is_some();
-    }
-
-    // Type-specific keys, checked against the type in force here.
-    let kind = p.kind_with(inherited);
-    let specific: [(&str, Kind); 5] = [
-        ("user", Kind::Postgres),
-        ("database", Kind::Postgres),
-        ("path", Kind::Http),
-        ("host", Kind::Http),
-        ("status", Kind::Http),
+    let mut t = Table::new(ctx, item, "a table")?;
+    let kinds = &[
+        ("tcp", Kind::Tcp),
+        ("postgres", Kind::Postgres),
+        ("http", Kind::Http),
+        ("none", Kind::None),
     ];
-    for (key, owner) in specific {
-        let Some(field) = table.get(ctx, key) else {
-            continue;
-        };
-        if !type_failed && kind != owner {
-            ctx.report.error(
-                &field.key_span,
-                &field.path,
-                format!(
-                    "`{key}` is a key of type = \"{}\" checks, but this check is {}",
-                    owner.name(),
-                    kind.name()
-                ),
-            );
-            ok = false;
-            continue;
+    let type_field = t.field("type");
+    let kind = type_field
+        .as_ref()
+        .and_then(|f| one_of("a health check type", kinds)(ctx, f));
+    let actions = &[
+        (
+            "quiesce (weight 0, existing connections drain)",
+            OnFailure::Quiesce,
+        ),
+        ("remove", OnFailure::Remove),
+    ];
+    let mut p = Partial {
+        kind,
+        port: t.opt(ctx, "port", int(1, 65535)),
+        interval: t.opt(ctx, "interval", string(parse_period)),
+        timeout: t.opt(ctx, "timeout", string(parse_period)),
+        fall: t.opt(ctx, "fall", int(1, MAX_COUNT)),
+        rise: t.opt(ctx, "rise", int(1, MAX_COUNT)),
+        on_failure: t.opt(ctx, "on_failure", one_of("a failure action", actions)),
+        ..Partial::default()
+    };
+    // Type-specific keys belong to the type in force here; when `type`
+    // itself is wrong (reported), they are not held against a type nobody
+    // meant.
+    let in_force = p.kind_with(inherited);
+    let mut fits = |f: &Field<'_, '_>, owner: Kind| {
+        if in_force == owner || (type_field.is_some() && kind.is_none()) {
+            return true;
         }
-        let read = match key {
-            "user" | "database" => ctx
-                .parsed(&field, |s| plain_word(s, key))
-                .map(|v| p.set_string(key, v)),
-            "path" => ctx
-                .parsed(&field, |s| {
-                    if s.starts_with('/') && !s.chars().any(char::is_whitespace) {
-                        Ok(s.to_string())
-                    } else {
-                        Err(format!(
-                            "{s:?} is not a request path; write it like \"/health\" (starting \
-                             with /, no spaces)"
-                        ))
-                    }
-                })
-                .map(|v| p.path = Some(v)),
-            "host" => ctx
-                .parsed(&field, |s| plain_word(s, key))
-                .map(|v| p.host = Some(v)),
-            _ => ctx.u32(&field, 100, 599).map(|n| p.status = Some(n as u16)),
-        };
-        ok &= read.is_some();
-    }
-    table.finish(ctx);
-    ok.then_some(p)
-}
-
-impl Partial {
-    fn set_string(&mut self, key: &str, value: String) {
-        match key {
-            "user" => self.user = Some(value),
-            _ => self.database = Some(value),
-        }
-    }
-}
-
-fn parse_kind(text: &str) -> Result<Kind, String> {
-    match text {
-        "none" => Ok(Kind::None),
-        "tcp" => Ok(Kind::Tcp),
-        "postgres" => Ok(Kind::Postgres),
-        "http" => Ok(Kind::Http),
-        _ => Err(format!(
-            "{text:?} is not a health check type; expected \"tcp\", \"postgres\", \"http\" \
-             or \"none\""
-        )),
-    }
+        let (key, owner, in_force) = (f.path.name(), owner.name(), in_force.name());
+        ctx.key_error(
+            f,
+            format!("`{key}` is a key of type = \"{owner}\" checks, but this check is {in_force}"),
+        );
+        false
+    };
+    let user = t.field("user").filter(|f| fits(f, Kind::Postgres));
+    let database = t.field("database").filter(|f| fits(f, Kind::Postgres));
+    let path = t.field("path").filter(|f| fits(f, Kind::Http));
+    let host = t.field("host").filter(|f| fits(f, Kind::Http));
+    let status = t.field("status").filter(|f| fits(f, Kind::Http));
+    let word = |key| string(move |s| plain_word(s, key));
+    p.user = user.and_then(|f| word("user")(ctx, &f));
+    p.database = database.and_then(|f| word("database")(ctx, &f));
+    p.path = path.and_then(|f| string(parse_path)(ctx, &f));
+    p.host = host.and_then(|f| word("host")(ctx, &f));
+    p.status = status.and_then(|f| int(100, 599)(ctx, &f));
+    t.finish(ctx)?;
+    Some(p)
 }
 
 /// `interval` and `timeout`: a duration longer than zero.
@@ -283,10 +212,22 @@ fn parse_period(text: &str) -> Result<Duration, String> {
     let d = parse_duration(text)?;
     if d.is_zero() {
         return Err(format!(
-            "{text:?} is zero; write a duration like \"1s\" or \"500ms\""
+            "{} is zero; write a duration like \"1s\" or \"500ms\"",
+            quote(text)
         ));
     }
     Ok(d)
+}
+
+/// An HTTP check's `path`: starting with `/`, without blanks.
+fn parse_path(text: &str) -> Result<String, String> {
+    if text.starts_with('/') && !text.chars().any(char::is_whitespace) {
+        return Ok(text.to_string());
+    }
+    Err(format!(
+        "{} is not a request path; write it like \"/health\" (starting with /, no spaces)",
+        quote(text)
+    ))
 }
 
 /// A non-empty value without blanks or control characters (a role,
@@ -294,8 +235,9 @@ fn parse_period(text: &str) -> Result<Duration, String> {
 fn plain_word(text: &str, key: &str) -> Result<String, String> {
     if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
-            "{text:?} is not a valid {key}: it must be non-empty, without blanks or control \
-             characters"
+            "{} is not a valid {key}: it must be non-empty, without blanks or control \
+             characters",
+            quote(text)
         ));
     }
     Ok(text.to_string())

@@ -3,10 +3,8 @@
 
 use super::addr::{parse_cidr, parse_mac};
 use super::names::check_ifname;
-use super::walk::{Ctx, Field, Table, join};
+use super::walk::{Ctx, Field, Path, Table, array_of, checked, int, string};
 use super::{Family, Interface, IpNet, LinkMatch};
-
-const INTERFACE_KEYS: &[&str] = &["name", "mac", "device", "addresses", "mtu"];
 
 /// Read one `[[interface]]`; `None` (with diagnostics) when anything is
 /// wrong. Its `name`, when valid, goes into `names` in any case, so routes
@@ -16,108 +14,69 @@ pub(super) fn read_interface(
     item: &Field<'_, '_>,
     names: &mut Vec<String>,
 ) -> Option<Interface> {
-    let mut table = Table::new(ctx, &item.path, item.value, INTERFACE_KEYS)?;
-    let name = table
-        .require(ctx, "name", "the name the link gets, like name = \"wan\"")
-        .and_then(|f| ctx.parsed(&f, |s| check_ifname(s).map(|()| s.to_string())));
-    if let Some(name) = &name {
+    let mut t = Table::new(ctx, item, "a table")?;
+    let name_field = t.field("name");
+    let name = match &name_field {
+        None => t.missing(ctx, "name", "the name the link gets, like name = \"wan\""),
+        Some(f) => checked(check_ifname)(ctx, f),
+    };
+    if let (Some(name), Some(f)) = (&name, &name_field) {
         if name == "lo" {
-            let span = ctx.locations.get(&join(table.path(), "name"));
-            ctx.report.error(
-                &span,
-                &join(table.path(), "name"),
-                "\"lo\" is the loopback interface's name; choose another",
-            );
+            ctx.error(f, "\"lo\" is the loopback interface's name; choose another");
         }
         names.push(name.clone());
     }
-    let mac = table.get(ctx, "mac");
-    let device = table.get(ctx, "device");
-    let by_mac = mac
-        .as_ref()
-        .and_then(|f| ctx.parsed(f, parse_mac))
-        .map(LinkMatch::Mac);
-    let by_device = device
-        .as_ref()
-        .and_then(|f| ctx.parsed(f, |s| check_ifname(s).map(|()| s.to_string())))
-        .map(LinkMatch::Device);
+    let mac = t.field("mac");
+    let device = t.field("device");
+    let by_mac = mac.as_ref().and_then(|f| string(parse_mac)(ctx, f));
+    let by_device = device.as_ref().and_then(|f| checked(check_ifname)(ctx, f));
     let matcher = match (&mac, &device) {
         (Some(_), Some(device)) => {
-            ctx.report.error(
-                &device.key_span,
-                &device.path,
-                "give either `mac` or `device`, not both",
-            );
+            ctx.key_error(device, "give either `mac` or `device`, not both");
             None
         }
         (None, None) => {
-            ctx.report.error(
-                &table.span(),
-                table.path(),
-                "missing `mac` or `device`: say which link this is, by MAC address \
-                 (mac = \"52:54:00:00:01:01\") or by the kernel's name (device = \"eth0\")",
-            );
+            let message = "missing `mac` or `device`: say which link this is, by MAC address \
+                 (mac = \"52:54:00:00:01:01\") or by the kernel's name (device = \"eth0\")";
+            ctx.report.error(&t.span(), t.path(), message);
             None
         }
-        (Some(_), None) => by_mac,
-        (None, Some(_)) => by_device,
+        (Some(_), None) => by_mac.map(LinkMatch::Mac),
+        (None, Some(_)) => by_device.map(LinkMatch::Device),
     };
-    let mut addresses = Some(Vec::new());
-    if let Some(field) = table.get(ctx, "addresses") {
-        addresses = read_addresses(ctx, &field);
+    let expected = "an array of strings like [\"192.168.1.1/24\"]";
+    let listed = |net: &IpNet, earlier: &[IpNet], path: &Path<'_>| {
+        let i = earlier.iter().position(|a| a.addr == net.addr)?;
+        Some(format!("{} is already listed as {path}[{i}]", net.addr))
+    };
+    let addresses = t.or(
+        ctx,
+        "addresses",
+        Vec::new(),
+        array_of(expected, string(parse_cidr), listed),
+    );
+    let mtu_field = t.field("mtu");
+    let mtu = mtu_field.as_ref().and_then(|f| int(68, 65535)(ctx, f));
+    let has_ipv6 = addresses
+        .iter()
+        .flatten()
+        .any(|a| Family::of(a.addr) == Family::Inet6);
+    if let (Some(mtu), Some(f)) = (mtu, &mtu_field)
+        && mtu < 1280
+        && has_ipv6
+    {
+        let message = format!(
+            "{mtu} is too small for the IPv6 addresses here; IPv6 needs an MTU of at least 1280"
+        );
+        ctx.error(f, message);
     }
-    let mut mtu = None;
-    let mut mtu_ok = true;
-    if let Some(field) = table.get(ctx, "mtu") {
-        mtu = ctx.u32(&field, 68, 65535);
-        mtu_ok = mtu.is_some();
-        let has_ipv6 = addresses
-            .iter()
-            .flatten()
-            .any(|a| Family::of(a.addr) == Family::Inet6);
-        if let Some(value) = mtu.filter(|m| *m < 1280 && has_ipv6) {
-            ctx.report.error(
-                &field.span(),
-                &field.path,
-                format!("{value} is too small for the IPv6 addresses here; IPv6 needs an MTU of at least 1280"),
-            );
-            mtu_ok = false;
-        }
-    }
-    table.finish(ctx);
-    if !mtu_ok {
-        return None;
-    }
+    t.finish(ctx)?;
     Some(Interface {
         name: name?,
         matcher: matcher?,
         addresses: addresses?,
         mtu,
     })
-}
-
-/// `addresses = ["192.168.1.1/24", ...]`; the same address twice is an error.
-fn read_addresses(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vec<IpNet>> {
-    let items = ctx.array(field, "an array of strings like [\"192.168.1.1/24\"]")?;
-    let mut ok = true;
-    let mut addresses: Vec<IpNet> = Vec::new();
-    for item in items {
-        let Some(net) = ctx.parsed(&item, parse_cidr) else {
-            ok = false;
-            continue;
-        };
-        if let Some(i) = addresses.iter().position(|a| a.addr == net.addr) {
-            ctx.report.error(
-                &item.span(),
-                &item.path,
-                format!("{} is already listed as {}[{i}]", net.addr, field.path),
-            );
-            ok = false;
-            continue;
-        }
-        addresses.push(net);
-    }
-    ok.then_some(addresses)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 mod addr;
+mod draft;
 mod duration;
 mod error;
 mod health_check;

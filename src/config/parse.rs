@@ -2,22 +2,26 @@
 //! the cross-entry checks of `validate.rs`.
 //!
 //! The walk keeps going after an error so that one run reports everything
-//! wrong with the file. Entries that had errors are left out of the draft;
-//! each surviving entry keeps its index in the file so later diagnostics
-//! still name `service[2]` even when `service[1]` was dropped.
+//! wrong with the file. Entries that had errors are left out of the draft
+//! (or, for a service, kept with stand-ins; see `draft.rs`); each one kept
+//! has its index in the file so later diagnostics still name `service[2]`
+//! even when `service[1]` was dropped.
+
+use std::cell::RefCell;
 
 use toml::de::DeTable;
 
+use super::draft::Draft;
 use super::error::{Reporter, Severity};
 use super::interface::read_interface;
 use super::names::check_hostname;
 use super::route::read_route;
-use super::service::{DraftService, read_service};
+use super::service::read_service;
 use super::sysctl::read_sysctls;
 use super::validate;
 use super::vrrp::read_vrrp;
-use super::walk::{Ctx, Field, Locations, Table};
-use super::{Config, ConfigError, Diagnostic, Family, Interface, Route, Vrrp};
+use super::walk::{Ctx, Field, Path, Table, checked, tables};
+use super::{Config, ConfigError, Diagnostic};
 
 /// The hostname when the file sets none.
 pub const DEFAULT_HOSTNAME: &str = "lvs-router";
@@ -28,11 +32,11 @@ pub const DEFAULT_HOSTNAME: &str = "lvs-router";
 /// Ok: the config plus warnings (`Severity::Warning` diagnostics).
 /// Err: every error at once, in file order.
 pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
+    let (root, syntax_errors) = DeTable::parse_recoverable(text);
     let mut ctx = Ctx {
         report: Reporter::new(file, text),
-        locations: Locations::default(),
+        root: root.get_ref(),
     };
-    let (root, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         // The tree after a syntax error is a guess; checking it would only
         // add confusing follow-up errors.
@@ -50,7 +54,7 @@ pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigE
             diagnostics: ctx.report.finish_errors(),
         });
     }
-    let draft = read_document(&mut ctx, root.get_ref());
+    let draft = read_document(&mut ctx);
     validate::check(&mut ctx, &draft);
     if ctx.report.has_errors() {
         return Err(ConfigError {
@@ -62,117 +66,35 @@ pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigE
     Ok((draft.into_config(), warnings))
 }
 
-/// What the walk produced: the entries that parsed, with their indices.
-pub(super) struct Draft {
-    pub(super) hostname: String,
-    pub(super) sysctls: Vec<(String, String)>,
-    pub(super) interfaces: Vec<(usize, Interface)>,
-    /// Every interface `name` given, also of entries with other errors, so
-    /// a route's `device` is not reported as unknown because of them.
-    pub(super) interface_names: Vec<String>,
-    pub(super) routes: Vec<(usize, Route)>,
-    pub(super) services: Vec<DraftService>,
-    pub(super) vrrp: Option<Vrrp>,
-}
-
-impl Draft {
-    fn into_config(self) -> Config {
-        Config {
-            hostname: self.hostname,
-            sysctls: self.sysctls,
-            interfaces: self.interfaces.into_iter().map(|(_, i)| i).collect(),
-            routes: self.routes.into_iter().map(|(_, r)| r).collect(),
-            services: self.services.into_iter().map(|s| s.service).collect(),
-            vrrp: self.vrrp,
-        }
-    }
-}
-
-const TOP_KEYS: &[&str] = &[
-    "hostname",
-    "sysctl",
-    "interface",
-    "route",
-    "service",
-    "vrrp",
-];
-
-fn read_document(ctx: &mut Ctx, root: &DeTable<'_>) -> Draft {
-    let mut top = Table::from_de(ctx, "", 0..0, root, TOP_KEYS);
-    let mut draft = Draft {
-        hostname: DEFAULT_HOSTNAME.to_string(),
-        sysctls: Vec::new(),
-        interfaces: Vec::new(),
-        interface_names: Vec::new(),
-        routes: Vec::new(),
-        services: Vec::new(),
-        vrrp: None,
-    };
-    if let Some(field) = top.get(ctx, "hostname") {
-        let hostname = ctx.parsed(&field, |s| check_hostname(s).map(|()| s.to_string()));
-        if let Some(hostname) = hostname {
-            draft.hostname = hostname;
-        }
-    }
-    if let Some(field) = top.get(ctx, "sysctl") {
-        draft.sysctls = read_sysctls(ctx, &field);
-    }
-    if let Some(field) = top.get(ctx, "interface") {
-        for (index, item) in array_of_tables(ctx, &field) {
-            if let Some(interface) = read_interface(ctx, &item, &mut draft.interface_names) {
-                draft.interfaces.push((index, interface));
-            }
-        }
-    }
-    if let Some(field) = top.get(ctx, "route") {
-        for (index, item) in array_of_tables(ctx, &field) {
-            if let Some(route) = read_route(ctx, &item) {
-                draft.routes.push((index, route));
-            }
-        }
-    }
-    if let Some(field) = top.get(ctx, "service") {
-        for (index, item) in array_of_tables(ctx, &field) {
-            if let Some(service) = read_service(ctx, &item, index) {
-                draft.services.push(service);
-            }
-        }
-    }
-    if let Some(field) = top.get(ctx, "vrrp") {
-        draft.vrrp = read_vrrp(ctx, &field);
-    }
+fn read_document(ctx: &mut Ctx) -> Draft {
+    let mut top = Table::of(ctx, &Path::ROOT, 0..0, ctx.root);
+    let hostname = top.or(
+        ctx,
+        "hostname",
+        DEFAULT_HOSTNAME.into(),
+        checked(check_hostname),
+    );
+    let sysctls = top.opt(ctx, "sysctl", read_sysctls);
+    let names = RefCell::new(Vec::new());
+    let read =
+        |ctx: &mut Ctx, f: &Field<'_, '_>, _| read_interface(ctx, f, &mut names.borrow_mut());
+    let interfaces = top.opt(ctx, "interface", tables(read));
+    let routes = top.opt(ctx, "route", tables(|ctx, f, _| read_route(ctx, f)));
+    let services = top.opt(ctx, "service", tables(read_service));
+    let vrrp = top.opt(ctx, "vrrp", read_vrrp);
     top.finish(ctx);
-    draft
-}
-
-/// The elements of a `[[name]]` array, with their indices.
-pub(super) fn array_of_tables<'a, 'i>(
-    ctx: &mut Ctx,
-    field: &Field<'a, 'i>,
-) -> Vec<(usize, Field<'a, 'i>)> {
-    // The header as written: `service[0].real_server` is `[[service.real_server]]`.
-    let mut header = String::new();
-    let mut in_index = false;
-    for c in field.path.chars() {
-        match c {
-            '[' => in_index = true,
-            ']' => in_index = false,
-            _ if !in_index => header.push(c),
-            _ => {}
-        }
-    }
-    let expected = format!("an array of tables ([[{header}]])");
-    let Some(items) = ctx.array(field, &expected) else {
-        return Vec::new();
-    };
-    items.into_iter().enumerate().collect()
-}
-
-/// "IPv4" or "IPv6".
-pub(super) fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Inet => "IPv4",
-        Family::Inet6 => "IPv6",
+    Draft {
+        hostname: hostname.unwrap_or_else(|| DEFAULT_HOSTNAME.into()),
+        sysctls: sysctls.unwrap_or_default(),
+        interfaces: interfaces.unwrap_or_default(),
+        interface_names: names.into_inner(),
+        routes: routes.unwrap_or_default(),
+        services: services
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect(),
+        vrrp,
     }
 }
 
@@ -213,8 +135,8 @@ mod tests {
     use super::test_support::check_cases;
     use super::*;
     use crate::config::{
-        Forwarding, HealthCheck, IpNet, LinkMatch, MacAddr, Protocol, RealServer, Scheduler,
-        SchedulerFlags, Service, ServiceKey,
+        Forwarding, HealthCheck, Interface, IpNet, LinkMatch, MacAddr, Protocol, RealServer, Route,
+        Scheduler, SchedulerFlags, Service, ServiceKey,
     };
 
     fn net(text: &str) -> IpNet {

@@ -1,30 +1,22 @@
 //! `[[route]]`: static routes, as `ip route add` takes them.
 
-use super::addr::{network, parse_cidr, parse_ip};
+use super::addr::{family_name, network, parse_cidr, parse_ip};
 use super::names::check_ifname;
-use super::parse::family_name;
-use super::walk::{Ctx, Field, Table};
+use super::walk::{Ctx, Field, Table, checked, int, string};
 use super::{Family, IpNet, Route};
-
-const ROUTE_KEYS: &[&str] = &["destination", "gateway", "device", "metric", "table"];
 
 /// Read one `[[route]]`; `None` (with diagnostics) when anything is wrong.
 /// Whether `device` names a configured interface is checked later, in
 /// `validate.rs`, once every interface is known.
 pub(super) fn read_route(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<Route> {
-    let mut table = Table::new(ctx, &item.path, item.value, ROUTE_KEYS)?;
-    let mut ok = true;
-    let destination = table
-        .require(
-            ctx,
-            "destination",
-            "a subnet like \"10.0.0.0/8\", or \"default\"",
-        )
-        .and_then(|f| ctx.parsed(&f, parse_destination));
-    let gateway_field = table.get(ctx, "gateway");
-    let gateway = gateway_field.as_ref().and_then(|f| ctx.parsed(f, parse_ip));
-    ok &= gateway.is_some() == gateway_field.is_some();
-    if let (Some(dest), Some(gw), Some(field)) = (destination, gateway, &gateway_field)
+    let mut t = Table::new(ctx, item, "a table")?;
+    let help = "a subnet like \"10.0.0.0/8\", or \"default\"";
+    let destination = t.req(ctx, "destination", help, string(parse_destination));
+    let gateway_field = t.field("gateway");
+    let gateway = gateway_field
+        .as_ref()
+        .and_then(|f| string(parse_ip)(ctx, f));
+    if let (Some(dest), Some(gw), Some(f)) = (destination, gateway, &gateway_field)
         && Family::of(dest.addr) != Family::of(gw)
     {
         let hint = if dest.prefix_len == 0 && Family::of(gw) == Family::Inet6 {
@@ -32,50 +24,32 @@ pub(super) fn read_route(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<Route> {
         } else {
             ""
         };
-        ctx.report.error(
-            &field.span(),
-            &field.path,
-            format!(
-                "{gw} is {} but the destination {dest} is {}{hint}",
-                family_name(Family::of(gw)),
-                family_name(Family::of(dest.addr))
-            ),
+        let (gw_family, dest_family) = (
+            family_name(Family::of(gw)),
+            family_name(Family::of(dest.addr)),
         );
-        ok = false;
+        ctx.error(
+            f,
+            format!("{gw} is {gw_family} but the destination {dest} is {dest_family}{hint}"),
+        );
     }
-    let device_field = table.get(ctx, "device");
+    let device_field = t.field("device");
     let device = device_field
         .as_ref()
-        .and_then(|f| ctx.parsed(f, |s| check_ifname(s).map(|()| s.to_string())));
-    ok &= device.is_some() == device_field.is_some();
+        .and_then(|f| checked(check_ifname)(ctx, f));
     if gateway_field.is_none() && device_field.is_none() {
-        ctx.report.error(
-            &table.span(),
-            table.path(),
-            "a route needs a `gateway`, a `device`, or both",
-        );
-        ok = false;
+        let message = "a route needs a `gateway`, a `device`, or both";
+        ctx.report.error(&t.span(), t.path(), message);
     }
-    let mut metric = None;
-    if let Some(field) = table.get(ctx, "metric") {
-        metric = ctx.u32(&field, 0, u32::MAX);
-        ok &= metric.is_some();
-    }
-    let mut route_table = None;
-    if let Some(field) = table.get(ctx, "table") {
-        route_table = ctx.u32(&field, 1, u32::MAX);
-        ok &= route_table.is_some();
-    }
-    table.finish(ctx);
-    if !ok {
-        return None;
-    }
+    let metric = t.opt(ctx, "metric", int(0, u32::MAX));
+    let table = t.opt(ctx, "table", int(1, u32::MAX));
+    t.finish(ctx)?;
     Some(Route {
         destination: destination?,
         gateway,
         device,
         metric,
-        table: route_table,
+        table,
     })
 }
 

@@ -10,600 +10,339 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use toml::de::DeValue;
-
 use super::addr::{parse_netmask, parse_socket_addr, parse_socket_addr_or_ip};
+use super::draft::{DraftReal, DraftService, FamilySource, label};
 use super::duration::parse_duration;
+use super::error::quote;
 use super::health_check::{Partial, read_health_check};
-use super::parse::array_of_tables;
-use super::walk::{Ctx, Field, Table, join};
+use super::walk::{Ctx, Field, Path, Table, array_of, int, one_of, string, tables, typed_string};
 use super::{
-    CheckKind, Family, Forwarding, Protocol, RealServer, Scheduler, SchedulerFlags, Service,
-    ServiceKey,
+    Family, Forwarding, Protocol, RealServer, Scheduler, SchedulerFlags, Service, ServiceKey,
 };
-
-/// A parsed service with the file indices of its real servers.
-pub(super) struct DraftService {
-    /// Its index among the `[[service]]` tables.
-    pub(super) index: usize,
-    pub(super) service: Service,
-    /// `real_server_index[i]` is the file index of `service.real_servers[i]`.
-    pub(super) real_server_index: Vec<usize>,
-    /// Whether every `[[service.real_server]]` parsed.
-    pub(super) real_servers_complete: bool,
-    /// Where the service's address family came from, for messages.
-    pub(super) family_source: FamilySource,
-}
-
-/// Why a service has the address family it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum FamilySource {
-    /// From its `address`.
-    Address,
-    /// From `family = "..."`.
-    Explicit,
-    /// A fwmark service without `family`: from its first real server.
-    FirstRealServer,
-    /// A fwmark service without `family` or real servers: IPv4.
-    Default,
-}
 
 /// Maximum persistence timeout: the kernel keeps it in a signed 32-bit
 /// number of seconds.
 const MAX_PERSISTENCE_SECS: u64 = (1 << 31) - 1;
 
-const SERVICE_KEYS: &[&str] = &[
-    "name",
-    "protocol",
-    "address",
-    "fwmark",
-    "family",
-    "scheduler",
-    "scheduler_flags",
-    "forwarding",
-    "persistence",
-    "persistence_netmask",
-    "health_check",
-    "sorry_server",
-    "real_server",
-];
-
 const FORWARDING_HELP: &str = "say how packets reach the real servers: \"nat\" (ipvsadm -m), \
      \"direct\" (-g) or \"tunnel\" (-i). There is no default because ipvsadm defaults to -g \
      and keepalived to NAT";
 
+const FORWARDINGS: &[(&str, Forwarding)] = &[
+    ("nat (ipvsadm -m)", Forwarding::Nat),
+    ("direct (-g)", Forwarding::Direct),
+    ("tunnel (-i)", Forwarding::Tunnel),
+];
+
+/// `scheduler_flags` by index: `sh-*` (0, 1) are the `sh` scheduler's,
+/// `mh-*` (2, 3) the `mh` scheduler's.
+const FLAGS: &[(&str, usize)] = &[
+    ("sh-fallback", 0),
+    ("sh-port", 1),
+    ("mh-fallback", 2),
+    ("mh-port", 3),
+];
+
 /// Read one `[[service]]` and its real servers; `None` (with diagnostics)
-/// when the service itself is wrong. Real servers with errors are reported
-/// and left out; the others stay, so cross-entry checks still see them.
+/// when what identifies the service is wrong. A service with other errors
+/// stays in the draft with stand-ins for its wrong keys, and real servers
+/// with errors are reported and left out: the cross-entry checks still see
+/// the rest.
 pub(super) fn read_service(
     ctx: &mut Ctx,
     item: &Field<'_, '_>,
     index: usize,
 ) -> Option<DraftService> {
-    let mut table = Table::new(ctx, &item.path, item.value, SERVICE_KEYS)?;
-    let mut ok = true;
-
-    let name_field = table.get(ctx, "name");
-    let name = name_field.as_ref().and_then(|f| {
-        ctx.parsed(f, |s| {
-            if s.trim().is_empty() {
-                Err("a service name must not be empty".to_string())
-            } else {
-                Ok(s.to_string())
-            }
-        })
-    });
-    ok &= name.is_some() == name_field.is_some();
-
-    let key = read_key(ctx, &mut table);
-    let is_fwmark = matches!(key, Key::Fwmark(_));
-    let explicit_family = read_family(ctx, &mut table, &key, &mut ok);
-
-    // `None` when the scheduler is misspelt (and reported).
-    let mut scheduler = Some(Scheduler::Wlc);
-    if let Some(field) = table.get(ctx, "scheduler") {
-        scheduler = ctx.parsed(&field, parse_scheduler);
-        ok &= scheduler.is_some();
+    let mut t = Table::new(ctx, item, "a table")?;
+    let name = t.opt(
+        ctx,
+        "name",
+        string(|s| match s.trim() {
+            "" => Err("a service name must not be empty".to_string()),
+            _ => Ok(s.to_string()),
+        }),
+    );
+    let key = read_key(ctx, &mut t);
+    let family_field = t.field("family");
+    let families = &[("inet", Family::Inet), ("inet6", Family::Inet6)];
+    let explicit_family = family_field
+        .as_ref()
+        .and_then(|f| one_of("an address family", families)(ctx, f));
+    if let (Some(f), Some(_), Some(Key::Addr { .. })) = (&family_field, explicit_family, &key) {
+        let message = "`family` is only for fwmark services; an address service has the family of its `address`";
+        ctx.key_error(f, message);
     }
-    let flags = match table.get(ctx, "scheduler_flags") {
-        Some(field) => read_flags(ctx, &field, scheduler),
-        None => Some(SchedulerFlags::default()),
-    };
-    ok &= flags.is_some();
-
-    let forwarding = table
-        .require(ctx, "forwarding", FORWARDING_HELP)
-        .and_then(|f| ctx.parsed(&f, parse_forwarding));
-
-    let persistence_field = table.get(ctx, "persistence");
-    let persistence = match &persistence_field {
-        Some(field) => read_persistence(ctx, field),
-        None => Some(None),
-    };
-    ok &= persistence.is_some();
-
+    let scheduler = t.or(ctx, "scheduler", Scheduler::Wlc, string(parse_scheduler));
+    let flags = t.or(
+        ctx,
+        "scheduler_flags",
+        SchedulerFlags::default(),
+        read_flags(scheduler),
+    );
+    let forwarding = t.req(
+        ctx,
+        "forwarding",
+        FORWARDING_HELP,
+        one_of("a forwarding method", FORWARDINGS),
+    );
+    let persistence = t.or(
+        ctx,
+        "persistence",
+        None,
+        typed_string("a duration string like \"300s\"", parse_persistence),
+    );
+    let netmask_field = t.field("persistence_netmask");
     // Read before the real servers, which inherit from it. On error the
     // real servers are still read (against the defaults) for their own
     // diagnostics.
-    let service_check = match table.get(ctx, "health_check") {
-        Some(field) => read_health_check(ctx, &field, None),
-        None => Some(Partial::default()),
+    let check = t.or(ctx, "health_check", Partial::default(), |ctx, f| {
+        read_health_check(ctx, f, None)
+    });
+    let typed_check = check.as_ref().is_some_and(Partial::has_type);
+    let check = check.unwrap_or_default();
+    let is_fwmark = matches!(key, Some(Key::Fwmark(_)));
+    let parse_address = if is_fwmark {
+        parse_socket_addr_or_ip
+    } else {
+        parse_socket_addr
     };
-    ok &= service_check.is_some();
-    let service_check = service_check.unwrap_or_default();
-
-    let mut real_servers = Vec::new();
-    let mut real_server_index = Vec::new();
-    let mut real_servers_complete = true;
-    // Whether some real server is left with the default check type.
-    let mut defaulted_type = false;
-    if let Some(field) = table.get(ctx, "real_server") {
-        for (i, rs) in array_of_tables(ctx, &field) {
-            match read_real_server(ctx, &rs, is_fwmark, forwarding, &service_check) {
-                Some((real, typed)) => {
-                    defaulted_type |= !typed && !service_check.has_type();
-                    real_servers.push(real);
-                    real_server_index.push(i);
-                }
-                None => real_servers_complete = false,
-            }
-        }
-    }
-    if let Key::Addr {
-        protocol: protocol @ (Protocol::Udp | Protocol::Sctp),
-        ..
-    } = key
-        && defaulted_type
-    {
-        let name = protocol.name().to_uppercase();
-        ctx.report.error(
-            &table.span(),
-            &join(table.path(), "health_check"),
-            format!(
-                "a {name} service has no default health check (a TCP connect says nothing \
-                 about a {name} server): set [service.health_check] type = \"none\" to never \
-                 check its real servers, or a check of a TCP port they also serve, like \
-                 type = \"tcp\" with port = 53"
-            ),
-        );
-        // The service stays in the draft (the file is rejected anyway), so
-        // the cross-entry checks still see it.
-    }
-
+    let sorry_server = t.opt(ctx, "sorry_server", string(parse_address));
+    let errors = ctx.report.errors();
+    let read = |ctx: &mut Ctx, f: &Field<'_, '_>, i| {
+        read_real_server(ctx, f, i, is_fwmark, forwarding, &check)
+    };
+    let real_servers = t
+        .or(ctx, "real_server", Vec::new(), tables(read))
+        .unwrap_or_default();
+    let real_servers_complete = ctx.report.errors() == errors;
     let (family, family_source) = match (&key, explicit_family) {
-        (Key::Addr { address, .. }, _) => (Family::of(address.ip()), FamilySource::Address),
+        (Some(Key::Addr { address, .. }), _) => (Family::of(address.ip()), FamilySource::Address),
         (_, Some(family)) => (family, FamilySource::Explicit),
         (_, None) => match real_servers.first() {
-            Some(real) => (Family::of(real.address.ip()), FamilySource::FirstRealServer),
+            Some((_, real)) => (
+                Family::of(real.server.address.ip()),
+                FamilySource::FirstRealServer,
+            ),
             None => (Family::Inet, FamilySource::Default),
         },
     };
-
-    let mut persistence_netmask = None;
-    if let Some(field) = table.get(ctx, "persistence_netmask") {
-        match persistence {
-            Some(None) => {
-                ctx.report.error(
-                    &field.key_span,
-                    &field.path,
-                    "only takes effect with persistence on; set `persistence` (like \"300s\") or remove this line",
-                );
-                ok = false;
-            }
-            // Persistence itself was wrong and is already reported.
-            None => {}
-            Some(Some(_)) => {
-                persistence_netmask = ctx.parsed(&field, |s| parse_netmask(s, family));
-                ok &= persistence_netmask.is_some();
-            }
+    let persistence_netmask = match (&netmask_field, persistence) {
+        (Some(f), Some(None)) => {
+            let message = "only takes effect with persistence on; set `persistence` (like \"300s\") or remove this line";
+            ctx.key_error(f, message);
+            None
         }
-    }
-    let sorry_server = match table.get(ctx, "sorry_server") {
-        Some(field) => {
-            let sorry = read_sorry_server(ctx, &field, is_fwmark, family, &real_servers);
-            ok &= sorry.is_some();
-            sorry
-        }
-        None => None,
+        (Some(f), Some(Some(_))) => string(|s| parse_netmask(s, family))(ctx, f),
+        // Absent, or persistence itself is wrong (reported).
+        _ => None,
     };
-    table.finish(ctx);
-
-    let key = match key {
+    t.finish(ctx);
+    let key = match key? {
         Key::Addr { protocol, address } => ServiceKey::Addr { protocol, address },
         Key::Fwmark(mark) => ServiceKey::Fwmark { mark, family },
-        Key::Invalid => return None,
     };
-    if !ok {
-        return None;
-    }
     Some(DraftService {
         index,
+        // Stand-ins where a key did not read: that was reported, so this
+        // service never reaches a Config.
         service: Service {
             name: name.unwrap_or_else(|| label(&key)),
             key,
-            scheduler: scheduler?,
-            flags: flags?,
-            forwarding: forwarding?,
-            persistence: persistence?,
+            scheduler: scheduler.unwrap_or(Scheduler::Wlc),
+            flags: flags.unwrap_or_default(),
+            forwarding: forwarding.unwrap_or(Forwarding::Nat),
+            persistence: persistence.flatten(),
             persistence_netmask,
-            real_servers,
-            health_check: Partial::resolve(&service_check, None),
+            real_servers: Vec::new(),
+            health_check: Partial::resolve(&check, None),
             sorry_server,
         },
-        real_server_index,
+        real_servers: real_servers.into_iter().map(|(_, real)| real).collect(),
         real_servers_complete,
         family_source,
+        typed_check,
     })
 }
 
-/// The service as `ipvsadm -L -n` names it: `TCP 192.168.1.100:5432`,
-/// `UDP [2001:db8::10]:53`, `FWM 1`.
-pub(super) fn label(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr { protocol, address } => {
-            format!("{} {address}", protocol.name().to_uppercase())
-        }
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    }
-}
-
-/// The service key while reading; `Invalid` once an error is reported.
+/// What identifies a service, while reading.
 enum Key {
     Addr {
         protocol: Protocol,
-        address: std::net::SocketAddr,
+        address: SocketAddr,
     },
     Fwmark(u32),
-    Invalid,
 }
 
-fn read_key(ctx: &mut Ctx, table: &mut Table<'_, '_>) -> Key {
-    let protocol = table.get(ctx, "protocol");
-    let address = table.get(ctx, "address");
-    let fwmark = table.get(ctx, "fwmark");
-    if let Some(fwmark) = fwmark {
-        let mark = ctx.u32(&fwmark, 1, u32::MAX);
-        let mut ok = mark.is_some();
+/// `protocol` + `address`, or `fwmark`; `None` when wrong (reported).
+fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<Key> {
+    let protocol = t.field("protocol");
+    let address = t.field("address");
+    if let Some(fwmark) = t.field("fwmark") {
+        let errors = ctx.report.errors();
+        let mark = int(1, u32::MAX)(ctx, &fwmark);
         for other in [&protocol, &address].into_iter().flatten() {
-            ctx.report.error(
-                &other.key_span,
-                &other.path,
+            ctx.key_error(
+                other,
                 "a firewall-mark service matches by `fwmark` alone; remove this key or `fwmark`",
             );
-            ok = false;
         }
-        return match mark {
-            Some(mark) if ok => Key::Fwmark(mark),
-            _ => Key::Invalid,
-        };
+        return mark
+            .filter(|_| ctx.report.errors() == errors)
+            .map(Key::Fwmark);
     }
     if protocol.is_none() && address.is_none() {
-        ctx.report.error(
-            &table.span(),
-            table.path(),
-            "missing `protocol` and `address`, or `fwmark`: say what this virtual service \
-             matches, like protocol = \"tcp\" and address = \"192.168.1.100:80\", or fwmark = 1",
-        );
-        return Key::Invalid;
+        let message = "missing `protocol` and `address`, or `fwmark`: say what this virtual service \
+             matches, like protocol = \"tcp\" and address = \"192.168.1.100:80\", or fwmark = 1";
+        ctx.report.error(&t.span(), t.path(), message);
+        return None;
     }
+    let protocols = &[
+        ("tcp", Protocol::Tcp),
+        ("udp", Protocol::Udp),
+        ("sctp", Protocol::Sctp),
+    ];
     let protocol = match protocol {
-        Some(field) => ctx.parsed(&field, parse_protocol),
-        None => table
-            .require(ctx, "protocol", "\"tcp\", \"udp\" or \"sctp\"")
-            .and(None),
+        Some(f) => one_of("a protocol", protocols)(ctx, &f),
+        None => t.missing(ctx, "protocol", "\"tcp\", \"udp\" or \"sctp\""),
     };
     let address = match address {
-        Some(field) => ctx.parsed(&field, parse_socket_addr),
-        None => table
-            .require(
-                ctx,
-                "address",
-                "the virtual IP and port, like \"192.168.1.100:80\"",
-            )
-            .and(None),
+        Some(f) => string(parse_socket_addr)(ctx, &f),
+        None => t.missing(
+            ctx,
+            "address",
+            "the virtual IP and port, like \"192.168.1.100:80\"",
+        ),
     };
-    match (protocol, address) {
-        (Some(protocol), Some(address)) => Key::Addr { protocol, address },
-        _ => Key::Invalid,
-    }
-}
-
-/// `family = "inet" | "inet6"`, only for fwmark services.
-fn read_family(
-    ctx: &mut Ctx,
-    table: &mut Table<'_, '_>,
-    key: &Key,
-    ok: &mut bool,
-) -> Option<Family> {
-    let field = table.get(ctx, "family")?;
-    let family = ctx.parsed(&field, |s| match s {
-        "inet" => Ok(Family::Inet),
-        "inet6" => Ok(Family::Inet6),
-        _ => Err(format!(
-            "{s:?} is not an address family; expected \"inet\" or \"inet6\""
-        )),
-    });
-    if family.is_none() {
-        *ok = false;
-        return None;
-    }
-    if let Key::Addr { .. } = key {
-        ctx.report.error(
-            &field.key_span,
-            &field.path,
-            "`family` is only for fwmark services; an address service has the family of its `address`",
-        );
-        *ok = false;
-        return None;
-    }
-    family
-}
-
-fn parse_protocol(text: &str) -> Result<Protocol, String> {
-    match text {
-        "tcp" => Ok(Protocol::Tcp),
-        "udp" => Ok(Protocol::Udp),
-        "sctp" => Ok(Protocol::Sctp),
-        _ => Err(format!(
-            "{text:?} is not a protocol; expected \"tcp\", \"udp\" or \"sctp\""
-        )),
-    }
+    Some(Key::Addr {
+        protocol: protocol?,
+        address: address?,
+    })
 }
 
 fn parse_scheduler(text: &str) -> Result<Scheduler, String> {
     Scheduler::from_name(text).ok_or_else(|| {
         let names: Vec<&str> = Scheduler::ALL.iter().map(|s| s.name()).collect();
         format!(
-            "{text:?} is not a scheduler; expected one of: {}",
+            "{} is not a scheduler; expected one of: {}",
+            quote(text),
             names.join(", ")
         )
     })
-}
-
-fn parse_forwarding(text: &str) -> Result<Forwarding, String> {
-    match text {
-        "nat" => Ok(Forwarding::Nat),
-        "direct" => Ok(Forwarding::Direct),
-        "tunnel" => Ok(Forwarding::Tunnel),
-        _ => Err(format!(
-            "{text:?} is not a forwarding method; expected \"nat\" (ipvsadm -m), \
-             \"direct\" (-g) or \"tunnel\" (-i)"
-        )),
-    }
 }
 
 /// `scheduler_flags = ["sh-fallback", "sh-port"]`; `sh-*` only with the
 /// `sh` scheduler, `mh-*` only with `mh` (not checked when the scheduler
 /// itself is wrong, `None`).
 fn read_flags(
-    ctx: &mut Ctx,
-    field: &Field<'_, '_>,
     scheduler: Option<Scheduler>,
-) -> Option<SchedulerFlags> {
-    let items = ctx.array(field, "an array of strings like [\"sh-port\"]")?;
-    let mut flags = SchedulerFlags::default();
-    let mut ok = true;
-    for item in items {
-        let Some(name) = ctx.string(&item) else {
-            ok = false;
-            continue;
-        };
-        let (slot, needs) = match name {
-            "sh-fallback" => (&mut flags.sh_fallback, Scheduler::Sh),
-            "sh-port" => (&mut flags.sh_port, Scheduler::Sh),
-            "mh-fallback" => (&mut flags.mh_fallback, Scheduler::Mh),
-            "mh-port" => (&mut flags.mh_port, Scheduler::Mh),
-            _ => {
-                ctx.report.error(
-                    &item.span(),
-                    &item.path,
-                    format!(
-                        "{name:?} is not a scheduler flag; expected one of: \
-                         sh-fallback, sh-port, mh-fallback, mh-port"
-                    ),
-                );
-                ok = false;
-                continue;
-            }
-        };
-        if let Some(scheduler) = scheduler.filter(|s| *s != needs) {
-            ctx.report.error(
-                &item.span(),
-                &item.path,
-                format!(
-                    "{name:?} is a flag of the {} scheduler, but this service uses {}",
-                    needs.name(),
-                    scheduler.name()
-                ),
-            );
-            ok = false;
-        } else if *slot {
-            ctx.report.error(
-                &item.span(),
-                &item.path,
-                format!("{name:?} is listed twice"),
-            );
-            ok = false;
+) -> impl Fn(&mut Ctx, &Field<'_, '_>) -> Option<SchedulerFlags> {
+    let reject = move |&flag: &usize, earlier: &[usize], _: &Path<'_>| {
+        let (name, needs) = (FLAGS[flag].0, [Scheduler::Sh, Scheduler::Mh][flag / 2]);
+        match scheduler.filter(|s| *s != needs) {
+            Some(s) => Some(format!(
+                "{name:?} is a flag of the {} scheduler, but this service uses {}",
+                needs.name(),
+                s.name()
+            )),
+            None => earlier
+                .contains(&flag)
+                .then(|| format!("{name:?} is listed twice")),
         }
-        *slot = true;
-    }
-    ok.then_some(flags)
-}
-
-/// `persistence = "300s"`: `Some(None)` when off (`"0s"`), `None` on error.
-fn read_persistence(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Option<Duration>> {
-    if !matches!(field.value.get_ref(), DeValue::String(_)) {
-        ctx.type_error(field, "a duration string like \"300s\"");
-        return None;
-    }
-    ctx.parsed(field, |text| {
-        let duration = parse_duration(text)?;
-        if duration.subsec_nanos() != 0 {
-            return Err(format!(
-                "{text:?} is not a whole number of seconds (ipvsadm -p counts seconds)"
-            ));
-        }
-        if duration.as_secs() > MAX_PERSISTENCE_SECS {
-            return Err(format!(
-                "{text:?} is longer than the kernel's maximum of {MAX_PERSISTENCE_SECS}s"
-            ));
-        }
-        Ok((!duration.is_zero()).then_some(duration))
-    })
-}
-
-/// `sorry_server = "192.168.3.9:5432"`: of the service's family, not one
-/// of its real servers.
-fn read_sorry_server(
-    ctx: &mut Ctx,
-    field: &Field<'_, '_>,
-    is_fwmark: bool,
-    family: Family,
-    real_servers: &[RealServer],
-) -> Option<SocketAddr> {
-    let address = if is_fwmark {
-        ctx.parsed(field, parse_socket_addr_or_ip)?
-    } else {
-        ctx.parsed(field, parse_socket_addr)?
     };
-    let problem = if Family::of(address.ip()) != family {
-        Some(format!(
-            "{} is not of the service's address family; the sorry server stands in for its \
-             real servers and must be reachable the same way",
-            address.ip()
-        ))
-    } else if real_servers.iter().any(|r| r.address == address) {
-        Some(format!(
-            "{address} is also a real server of this service; a sorry server stands in when \
-             every real server is down, so it must be another one"
-        ))
-    } else {
-        None
-    };
-    match problem {
-        Some(message) => {
-            ctx.report.error(&field.span(), &field.path, message);
-            None
-        }
-        None => Some(address),
+    let flags = array_of(
+        "an array of strings like [\"sh-port\"]",
+        one_of("a scheduler flag", FLAGS),
+        reject,
+    );
+    move |ctx: &mut Ctx, f: &Field<'_, '_>| {
+        let set = flags(ctx, f)?;
+        Some(SchedulerFlags {
+            sh_fallback: set.contains(&0),
+            sh_port: set.contains(&1),
+            mh_fallback: set.contains(&2),
+            mh_port: set.contains(&3),
+        })
     }
 }
 
-const REAL_SERVER_KEYS: &[&str] = &[
-    "address",
-    "weight",
-    "forwarding",
-    "upper_threshold",
-    "lower_threshold",
-    "health_check",
-];
+/// `persistence = "300s"`: `None` when off (`"0s"`).
+fn parse_persistence(text: &str) -> Result<Option<Duration>, String> {
+    let duration = parse_duration(text)?;
+    if duration.subsec_nanos() != 0 {
+        return Err(format!(
+            "{} is not a whole number of seconds (ipvsadm -p counts seconds)",
+            quote(text)
+        ));
+    }
+    if duration.as_secs() > MAX_PERSISTENCE_SECS {
+        return Err(format!(
+            "{} is longer than the kernel's maximum of {MAX_PERSISTENCE_SECS}s",
+            quote(text)
+        ));
+    }
+    Ok((!duration.is_zero()).then_some(duration))
+}
 
-/// Read one real server; with it, whether its own `health_check` sets
-/// `type`.
+/// Read one real server, `index` among its service's.
 fn read_real_server(
     ctx: &mut Ctx,
     item: &Field<'_, '_>,
+    index: usize,
     is_fwmark: bool,
     service_forwarding: Option<Forwarding>,
     service_check: &Partial,
-) -> Option<(RealServer, bool)> {
-    let mut table = Table::new(ctx, &item.path, item.value, REAL_SERVER_KEYS)?;
-    let mut ok = true;
-    let help = if is_fwmark {
-        "the real server's IP, with or without a port, like \"192.168.3.2\""
-    } else {
-        "the real server's IP and port, like \"192.168.3.2:80\""
+) -> Option<DraftReal> {
+    let mut t = Table::new(ctx, item, "a table")?;
+    let (help, parse_address): (_, fn(&str) -> _) = match is_fwmark {
+        true => (
+            "the real server's IP, with or without a port, like \"192.168.3.2\"",
+            parse_socket_addr_or_ip,
+        ),
+        false => (
+            "the real server's IP and port, like \"192.168.3.2:80\"",
+            parse_socket_addr,
+        ),
     };
-    let address = table.require(ctx, "address", help).and_then(|f| {
-        if is_fwmark {
-            ctx.parsed(&f, parse_socket_addr_or_ip)
-        } else {
-            ctx.parsed(&f, parse_socket_addr)
-        }
-    });
-    let mut weight = 1;
-    if let Some(field) = table.get(ctx, "weight") {
-        match ctx.u32(&field, 0, 65535) {
-            Some(w) => weight = w,
-            None => ok = false,
-        }
-    }
-    let mut forwarding = service_forwarding;
-    if let Some(field) = table.get(ctx, "forwarding") {
-        forwarding = ctx.parsed(&field, parse_forwarding);
-        ok &= forwarding.is_some();
-    }
-    let mut thresholds = [0u32; 2];
-    for (slot, key) in thresholds
-        .iter_mut()
-        .zip(["upper_threshold", "lower_threshold"])
-    {
-        if let Some(field) = table.get(ctx, key) {
-            match ctx.u32(&field, 0, u32::MAX) {
-                Some(n) => *slot = n,
-                None => ok = false,
-            }
-        }
-    }
-    let own_check = match table.get(ctx, "health_check") {
-        Some(field) => {
-            let check = read_health_check(ctx, &field, Some(service_check));
-            ok &= check.is_some();
-            check
-        }
-        None => None,
+    let address = t.req(ctx, "address", help, string(parse_address));
+    let weight = t.or(ctx, "weight", 1, int(0, 65535));
+    let own = |ctx: &mut Ctx, f: &Field<'_, '_>| {
+        one_of("a forwarding method", FORWARDINGS)(ctx, f).map(Some)
     };
-    let health_check = Partial::resolve(service_check, own_check.as_ref());
-    let typed = own_check.as_ref().is_some_and(Partial::has_type);
-    if let Some(address) = address
-        && address.port() == 0
-        && health_check.kind != CheckKind::None
-        && health_check.port.is_none()
+    let forwarding = t.or(ctx, "forwarding", service_forwarding, own);
+    let upper = t.or(ctx, "upper_threshold", 0, int(0, u32::MAX));
+    let lower_field = t.field("lower_threshold");
+    let lower = lower_field
+        .as_ref()
+        .map_or(Some(0), |f| int(0, u32::MAX)(ctx, f));
+    if let (Some(upper), Some(lower), Some(f)) = (upper, lower, &lower_field)
+        && lower > upper
     {
-        let path = join(table.path(), "address");
-        let span = ctx.locations.get(&path);
-        ctx.report.error(
-            &span,
-            &path,
-            format!(
-                "{} has no port to check: give the address a port, set health_check.port \
-                 (in the service's or this real server's [health_check]), or \
-                 health_check.type = \"none\"",
-                address.ip()
-            ),
-        );
-        // Kept in the draft for the cross-entry checks; the file is
-        // rejected anyway.
-    }
-    let [upper, lower] = thresholds;
-    if lower > upper {
-        let path = join(table.path(), "lower_threshold");
-        let span = ctx.locations.get(&path);
-        ctx.report.error(
-            &span,
-            &path,
+        ctx.error(
+            f,
             format!(
                 "{lower} is higher than upper_threshold {upper}; the kernel refuses that \
-                 (ipvsadm -y must not exceed -x; 0 means no limit)"
+             (ipvsadm -y must not exceed -x; 0 means no limit)"
             ),
         );
-        ok = false;
     }
-    table.finish(ctx);
-    if !ok {
-        return None;
-    }
-    Some((
-        RealServer {
+    let own_check = t.opt(ctx, "health_check", |ctx, f| {
+        read_health_check(ctx, f, Some(service_check))
+    });
+    t.finish(ctx)?;
+    let forwarding = forwarding?;
+    Some(DraftReal {
+        index,
+        server: RealServer {
             address: address?,
-            weight,
-            forwarding: forwarding?,
-            upper_threshold: upper,
-            lower_threshold: lower,
-            health_check,
+            weight: weight?,
+            forwarding: forwarding.unwrap_or(Forwarding::Nat),
+            upper_threshold: upper?,
+            lower_threshold: lower?,
+            health_check: Partial::resolve(service_check, own_check.as_ref()),
         },
-        typed,
-    ))
+        typed_check: own_check.as_ref().is_some_and(Partial::has_type),
+        forwarding_known: forwarding.is_some(),
+    })
 }
 
 #[cfg(test)]
@@ -729,7 +468,8 @@ mod tests {
                 "scheduler = \"sh\"\nscheduler_flags = [\"sh-port\", \"sh-fast\", \"sh-port\"]\n",
                 &[
                     "router.toml:6:31: error: service[0].scheduler_flags[1]: \"sh-fast\" is not a \
-                     scheduler flag; expected one of: sh-fallback, sh-port, mh-fallback, mh-port",
+                     scheduler flag; expected \"sh-fallback\", \"sh-port\", \"mh-fallback\" or \
+                     \"mh-port\"",
                     "router.toml:6:42: error: service[0].scheduler_flags[2]: \"sh-port\" is listed twice",
                 ],
             ),

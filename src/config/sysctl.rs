@@ -3,20 +3,19 @@
 //! `net.ipv4.ip_forward = 1` is always applied by the appliance, so the
 //! file may not turn it off.
 
-use std::ops::Range;
-
 use toml::de::DeValue;
 
+use super::error::Span;
 use super::names::check_sysctl_name;
-use super::walk::{Ctx, Field, Value, join};
+use super::walk::{Ctx, Field, Path, Value, int};
 
 /// `[sysctl]`: free-form names with integer, string or boolean values.
 /// Unquoted dotted keys (`net.ipv4.vs.conntrack = 1`) make nested tables in
 /// TOML; they are flattened back into dotted names.
-pub(super) fn read_sysctls(ctx: &mut Ctx, field: &Field<'_, '_>) -> Vec<(String, String)> {
-    let mut found: Vec<(String, String, Range<usize>)> = Vec::new();
+pub(super) fn read_sysctls(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vec<(String, String)>> {
+    let mut found = Vec::new();
     if let DeValue::Table(_) = field.value.get_ref() {
-        collect_sysctls(ctx, "", field.value, &mut found);
+        collect(ctx, &field.path, "", field.value, &mut found);
     } else {
         ctx.type_error(field, "a table ([sysctl])");
     }
@@ -27,61 +26,53 @@ pub(super) fn read_sysctls(ctx: &mut Ctx, field: &Field<'_, '_>) -> Vec<(String,
     for (i, (name, value, span)) in found.iter().enumerate() {
         if let Some(first) = found[..i].iter().find(|(n, _, _)| n == name) {
             let (line, _) = ctx.report.position(first.2.start);
-            ctx.report.error(
-                span,
-                &join("sysctl", name),
-                format!("set twice; it is first set on line {line}"),
-            );
+            let message = format!("set twice; it is first set on line {line}");
+            ctx.report.error(span, field.path.key(name), message);
         } else {
             sysctls.push((name.clone(), value.clone()));
         }
     }
-    sysctls
+    Some(sysctls)
 }
 
-fn collect_sysctls(
+fn collect(
     ctx: &mut Ctx,
+    at: &Path<'_>,
     prefix: &str,
     table: &Value<'_>,
-    found: &mut Vec<(String, String, Range<usize>)>,
+    found: &mut Vec<(String, String, Span)>,
 ) {
     let DeValue::Table(table) = table.get_ref() else {
         return;
     };
-    let mut entries: Vec<_> = table.iter().collect();
-    entries.sort_by_key(|(k, _)| k.span().start);
-    for (key, value) in entries {
-        let name = if prefix.is_empty() {
-            key.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", key.get_ref())
+    for (key, value) in table.iter() {
+        let name = match prefix {
+            "" => key.get_ref().to_string(),
+            _ => format!("{prefix}.{}", key.get_ref()),
         };
         if let DeValue::Table(_) = value.get_ref() {
-            collect_sysctls(ctx, &name, value, found);
+            collect(ctx, at, &name, value, found);
             continue;
         }
-        let path = join("sysctl", &name);
-        ctx.locations.record(&path, value.span());
         // For a dotted key (`net.ipv4.vs.conntrack = 1`) TOML gives the span
         // of its last word only; point at the whole key instead.
         let key_span = ctx.report.key_start(key.span().start)..key.span().end;
-        if let Err(message) = check_sysctl_name(&name) {
-            ctx.report.error(&key_span, &path, message);
-            continue;
-        }
         let field = Field {
-            path: path.clone(),
+            path: at.key(&name),
             key_span: key_span.clone(),
             value,
         };
+        if let Err(message) = check_sysctl_name(&name) {
+            ctx.key_error(&field, message);
+            continue;
+        }
         let text = match value.get_ref() {
-            DeValue::Integer(_) => ctx
-                .integer(&field, i128::from(i64::MIN), i128::from(u64::MAX))
-                .map(|n| n.to_string()),
+            DeValue::Integer(_) => {
+                int(i128::from(i64::MIN), i128::from(u64::MAX))(ctx, &field).map(|n| n.to_string())
+            }
             DeValue::Boolean(b) => Some(if *b { "1" } else { "0" }.to_string()),
             DeValue::String(s) if s.contains(['\n', '\r']) => {
-                ctx.report
-                    .error(&value.span(), &path, "a sysctl value must be one line");
+                ctx.error(&field, "a sysctl value must be one line");
                 None
             }
             DeValue::String(s) => Some(s.to_string()),
@@ -92,9 +83,8 @@ fn collect_sysctls(
         };
         let Some(text) = text else { continue };
         if name == "net.ipv4.ip_forward" && text.trim() != "1" {
-            ctx.report.error(
-                &value.span(),
-                &path,
+            ctx.error(
+                &field,
                 "is always 1 on this appliance (it forwards packets for IPVS); remove this line",
             );
             continue;

@@ -8,101 +8,107 @@
 //!   a gateway outside every configured subnet (a warning);
 //! - services: the same virtual service twice; the same real server twice
 //!   in one service; a real server of another address family than its
-//!   service; a service without real servers (a warning).
-//! - `[vrrp]`: see `vrrp.rs` (interfaces it names, virtual addresses not
-//!   also static, tracked services).
+//!   service; a UDP or SCTP service left with the default (TCP) check; a
+//!   real server without a port to check; a sorry server of another family
+//!   or that is also a real server; a service without real servers (a
+//!   warning);
+//! - `[vrrp]`: every interface it names is configured (the advert and sync
+//!   interfaces with a static IPv4 address to send from), no virtual
+//!   address is also a static one, every tracked service exists.
+//!
+//! A service whose own keys had errors is still checked with what did read
+//! (see `draft.rs`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::parse::{Draft, family_name};
-use super::service::{DraftService, FamilySource, label};
-use super::walk::{Ctx, join};
-use super::{Family, LinkMatch, ServiceKey};
+use super::addr::{family_name, network};
+use super::draft::{Draft, DraftService, FamilySource, label};
+use super::walk::{Ctx, Path};
+use super::{CheckKind, Family, LinkMatch, Protocol, ServiceKey};
 
 /// Run every cross-entry check over `draft`, reporting into `ctx`.
 pub(super) fn check(ctx: &mut Ctx, draft: &Draft) {
     check_interfaces(ctx, draft);
     check_routes(ctx, draft);
     check_services(ctx, &draft.services);
-    super::vrrp::check_vrrp(ctx, draft);
-}
-
-/// Report at `path` (its recorded span).
-fn error(ctx: &mut Ctx, path: &str, message: String) {
-    let span = ctx.locations.get(path);
-    ctx.report.error(&span, path, message);
-}
-
-fn warning(ctx: &mut Ctx, path: &str, message: String) {
-    let span = ctx.locations.get(path);
-    ctx.report.warning(&span, path, message);
+    check_vrrp(ctx, draft);
 }
 
 fn check_interfaces(ctx: &mut Ctx, draft: &Draft) {
+    let interfaces = Path::ROOT.key("interface");
     for (n, (i, interface)) in draft.interfaces.iter().enumerate() {
+        let at = interfaces.index(*i);
         let earlier = &draft.interfaces[..n];
         if let Some((j, _)) = earlier.iter().find(|(_, e)| e.name == interface.name) {
-            error(
-                ctx,
-                &format!("interface[{i}].name"),
-                format!("{:?} is already the name of interface[{j}]", interface.name),
-            );
+            let message = format!("{:?} is already the name of interface[{j}]", interface.name);
+            ctx.error_at(&at.key("name"), message);
         }
         if let Some((j, _)) = earlier.iter().find(|(_, e)| e.matcher == interface.matcher) {
             let (key, what) = match &interface.matcher {
                 LinkMatch::Mac(mac) => ("mac", mac.to_string()),
                 LinkMatch::Device(device) => ("device", device.clone()),
             };
-            error(
-                ctx,
-                &format!("interface[{i}].{key}"),
-                format!(
-                    "{what:?} is already matched by interface[{j}]; one link cannot be two interfaces"
-                ),
+            let message = format!(
+                "{what:?} is already matched by interface[{j}]; one link cannot be two interfaces"
             );
+            ctx.error_at(&at.key(key), message);
         }
     }
 }
 
+/// "configured: wan, lan" (each name once), or "none is configured".
+fn configured<'n>(names: impl Iterator<Item = &'n str>) -> String {
+    let mut listed: Vec<&str> = Vec::new();
+    for name in names {
+        if !listed.contains(&name) {
+            listed.push(name);
+        }
+    }
+    match listed.is_empty() {
+        true => "none is configured".to_string(),
+        false => format!("configured: {}", listed.join(", ")),
+    }
+}
+
+/// Report at `at` unless `name` is a configured interface's.
+fn check_interface_name(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, name: &str) -> bool {
+    if draft.interface_names.iter().any(|n| n == name) {
+        return true;
+    }
+    let known = configured(draft.interface_names.iter().map(String::as_str));
+    ctx.error_at(
+        at,
+        format!("{name:?} is not the name of any [[interface]] ({known})"),
+    );
+    false
+}
+
 fn check_routes(ctx: &mut Ctx, draft: &Draft) {
+    let routes = Path::ROOT.key("route");
     for (n, (i, route)) in draft.routes.iter().enumerate() {
-        let path = format!("route[{i}]");
-        if let Some(device) = &route.device
-            && !draft.interface_names.contains(device)
-        {
-            let mut names: Vec<&str> = Vec::new();
-            for name in &draft.interface_names {
-                if !names.contains(&name.as_str()) {
-                    names.push(name);
-                }
-            }
-            let names = if names.is_empty() {
-                "none is configured".to_string()
-            } else {
-                format!("configured: {}", names.join(", "))
-            };
-            error(
-                ctx,
-                &join(&path, "device"),
-                format!("{device:?} is not the name of any [[interface]] ({names})"),
-            );
+        let at = routes.index(*i);
+        if let Some(device) = &route.device {
+            check_interface_name(ctx, draft, &at.key("device"), device);
         }
         let same = draft.routes[..n].iter().find(|(_, r)| {
             r.destination == route.destination && r.table == route.table && r.metric == route.metric
         });
         if let Some((j, _)) = same {
-            error(
-                ctx,
-                &join(&path, "destination"),
-                format!(
-                    "route[{j}] already has destination {}, the same table and the same metric",
-                    route.destination
-                ),
+            let message = format!(
+                "route[{j}] already has destination {}, the same table and the same metric",
+                route.destination
             );
+            ctx.error_at(&at.key("destination"), message);
         }
         if let Some(gateway) = route.gateway {
-            check_gateway(ctx, draft, &path, gateway, route.device.as_deref());
+            check_gateway(
+                ctx,
+                draft,
+                &at.key("gateway"),
+                gateway,
+                route.device.as_deref(),
+            );
         }
     }
 }
@@ -110,7 +116,13 @@ fn check_routes(ctx: &mut Ctx, draft: &Draft) {
 /// Warn when no configured subnet (of `device`, when given) holds the
 /// gateway: the kernel only accepts a gateway it reaches directly. IPv6
 /// link-local gateways are on every link and always fine.
-fn check_gateway(ctx: &mut Ctx, draft: &Draft, path: &str, gateway: IpAddr, device: Option<&str>) {
+fn check_gateway(
+    ctx: &mut Ctx,
+    draft: &Draft,
+    at: &Path<'_>,
+    gateway: IpAddr,
+    device: Option<&str>,
+) {
     if let IpAddr::V6(v6) = gateway
         && v6.segments()[0] & 0xffc0 == 0xfe80
     {
@@ -132,81 +144,73 @@ fn check_gateway(ctx: &mut Ctx, draft: &Draft, path: &str, gateway: IpAddr, devi
         .flat_map(|(_, i)| {
             i.addresses
                 .iter()
-                .map(move |a| format!("{} {}", i.name, super::addr::network(*a)))
+                .map(move |a| format!("{} {}", i.name, network(*a)))
         })
         .collect();
-    let known = if subnets.is_empty() {
-        "no subnets".to_string()
-    } else {
-        subnets.join(", ")
+    let known = match subnets.is_empty() {
+        true => "no subnets".to_string(),
+        false => subnets.join(", "),
     };
     let place = match device {
         Some(device) => format!("a subnet of {device:?}"),
         None => "any configured subnet".to_string(),
     };
-    warning(
-        ctx,
-        &join(path, "gateway"),
-        format!(
-            "{gateway} is not in {place} ({known}); the kernel refuses a gateway it cannot reach directly"
-        ),
+    let message = format!(
+        "{gateway} is not in {place} ({known}); the kernel refuses a gateway it cannot reach directly"
     );
+    ctx.warning_at(at, message);
 }
 
 fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
     // The first service of each key, so that a duplicate is found in one
     // pass (tens of thousands of services are fine).
     let mut seen: HashMap<ServiceKey, usize> = HashMap::with_capacity(services.len());
+    let all = Path::ROOT.key("service");
     for draft in services {
-        let path = format!("service[{}]", draft.index);
+        let at = all.index(draft.index);
         let key = draft.service.key;
         if let Some(first) = seen.get(&key).copied() {
             let key_path = match key {
-                ServiceKey::Addr { .. } => join(&path, "address"),
-                ServiceKey::Fwmark { .. } => join(&path, "fwmark"),
+                ServiceKey::Addr { .. } => at.key("address"),
+                ServiceKey::Fwmark { .. } => at.key("fwmark"),
             };
-            error(
-                ctx,
-                &key_path,
-                format!(
-                    "{} is already service[{}]; a virtual service is defined once, with all its real servers",
-                    label(&key),
-                    first
-                ),
+            let message = format!(
+                "{} is already service[{first}]; a virtual service is defined once, with all its real servers",
+                label(&key)
             );
+            ctx.error_at(&key_path, message);
         } else {
             seen.insert(key, draft.index);
         }
-        check_real_servers(ctx, draft, &path);
+        check_real_servers(ctx, draft, &at);
     }
 }
 
-fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, path: &str) {
+fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
     let service = &draft.service;
-    if service.real_servers.is_empty() && draft.real_servers_complete {
-        warning(
-            ctx,
-            path,
-            "has no [[service.real_server]]; connections to it will be refused".to_string(),
+    if draft.real_servers.is_empty() && draft.real_servers_complete {
+        ctx.warning_at(
+            at,
+            "has no [[service.real_server]]; connections to it will be refused",
         );
     }
     let family = service.key.family();
-    for (n, real) in service.real_servers.iter().enumerate() {
-        let real_path = format!("{path}.real_server[{}].address", draft.real_server_index[n]);
-        let earlier = service.real_servers[..n]
+    let reals = at.key("real_server");
+    for (n, real) in draft.real_servers.iter().enumerate() {
+        let server = &real.server;
+        let index = reals.index(real.index);
+        let address = index.key("address");
+        let earlier = draft.real_servers[..n]
             .iter()
-            .position(|r| r.address == real.address);
+            .find(|r| r.server.address == server.address);
         if let Some(e) = earlier {
-            error(
-                ctx,
-                &real_path,
-                format!(
-                    "{} is already real_server[{}] of this service",
-                    real.address, draft.real_server_index[e]
-                ),
+            let message = format!(
+                "{} is already real_server[{}] of this service",
+                server.address, e.index
             );
+            ctx.error_at(&address, message);
         }
-        let real_family = Family::of(real.address.ip());
+        let real_family = Family::of(server.address.ip());
         if real_family != family {
             let why = match draft.family_source {
                 FamilySource::Address => "the service address is",
@@ -214,18 +218,132 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, path: &str) {
                 FamilySource::FirstRealServer => "its first real server (and so the service) is",
                 FamilySource::Default => "the service is",
             };
-            error(
-                ctx,
-                &real_path,
-                format!(
-                    "{} is {} but {why} {}; with {} forwarding a real server must have its service's address family",
-                    real.address.ip(),
-                    family_name(real_family),
-                    family_name(family),
-                    real.forwarding.name()
-                ),
+            let with = match real.forwarding_known {
+                true => format!("with {} forwarding ", server.forwarding.name()),
+                false => String::new(),
+            };
+            let message = format!(
+                "{} is {} but {why} {}; {with}a real server must have its service's address family",
+                server.address.ip(),
+                family_name(real_family),
+                family_name(family),
             );
+            ctx.error_at(&address, message);
         }
+        let check = &server.health_check;
+        if server.address.port() == 0 && check.kind != CheckKind::None && check.port.is_none() {
+            let message = format!(
+                "{} has no port to check: give the address a port, set health_check.port \
+                 (in the service's or this real server's [health_check]), or \
+                 health_check.type = \"none\"",
+                server.address.ip()
+            );
+            ctx.error_at(&address, message);
+        }
+    }
+    if let ServiceKey::Addr {
+        protocol: protocol @ (Protocol::Udp | Protocol::Sctp),
+        ..
+    } = service.key
+        && !draft.typed_check
+        && draft.real_servers.iter().any(|r| !r.typed_check)
+    {
+        let name = protocol.name().to_uppercase();
+        let message = format!(
+            "a {name} service has no default health check (a TCP connect says nothing \
+             about a {name} server): set [service.health_check] type = \"none\" to never \
+             check its real servers, or a check of a TCP port they also serve, like \
+             type = \"tcp\" with port = 53"
+        );
+        // At the service's header, whether or not it has a health_check table.
+        let span = ctx.locate(at);
+        ctx.report.error(&span, at.key("health_check"), message);
+    }
+    if let Some(sorry) = service.sorry_server {
+        let problem = if Family::of(sorry.ip()) != family {
+            format!(
+                "{} is not of the service's address family; the sorry server stands in for its \
+                 real servers and must be reachable the same way",
+                sorry.ip()
+            )
+        } else if draft.real_servers.iter().any(|r| r.server.address == sorry) {
+            format!(
+                "{sorry} is also a real server of this service; a sorry server stands in when \
+                 every real server is down, so it must be another one"
+            )
+        } else {
+            return;
+        };
+        ctx.error_at(&at.key("sorry_server"), problem);
+    }
+}
+
+/// `[vrrp]` against the rest of the file.
+fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
+    let Some(vrrp) = &draft.vrrp else {
+        return;
+    };
+    let at = Path::ROOT.key("vrrp");
+    check_sender(ctx, draft, &at.key("interface"), &vrrp.interface, "adverts");
+    if let Some(sync) = &vrrp.sync_interface {
+        check_sender(
+            ctx,
+            draft,
+            &at.key("sync_interface"),
+            sync,
+            "the sync daemon's messages",
+        );
+    }
+    let vips = at.key("virtual_addresses");
+    for (i, vip) in vrrp.virtual_addresses.iter().enumerate() {
+        let at = vips.index(i);
+        check_interface_name(ctx, draft, &at.key("interface"), &vip.interface);
+        for (j, interface) in &draft.interfaces {
+            let Some(k) = interface
+                .addresses
+                .iter()
+                .position(|a| a.addr == vip.address.addr)
+            else {
+                continue;
+            };
+            let message = format!(
+                "{} is also interface[{j}].addresses[{k}] ({}); a virtual address is \
+                 added by the VRRP master only: remove it from the interface's addresses",
+                vip.address.addr, interface.name
+            );
+            ctx.error_at(&at.key("address"), message);
+        }
+    }
+    let tracked = at.key("track_services");
+    for (i, name) in vrrp.track_services.iter().enumerate() {
+        if !draft.services.iter().any(|s| &s.service.name == name) {
+            let known = configured(draft.services.iter().map(|s| s.service.name.as_str()));
+            let message = format!("{name:?} is not the name of any [[service]] ({known})");
+            ctx.error_at(&tracked.index(i), message);
+        }
+    }
+}
+
+/// `name` must be a configured interface, with a static IPv4 address to
+/// send `what` from.
+fn check_sender(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, name: &str, what: &str) {
+    if !check_interface_name(ctx, draft, at, name) {
+        return;
+    }
+    let Some((_, interface)) = draft.interfaces.iter().find(|(_, i)| i.name == name) else {
+        // The interface had errors of its own, already reported.
+        return;
+    };
+    if !interface
+        .addresses
+        .iter()
+        .any(|a| Family::of(a.addr) == Family::Inet)
+    {
+        let message = format!(
+            "{name:?} has no IPv4 address of its own in `addresses`; {what} are sent \
+             from it, so it needs one that does not move with VRRP"
+        );
+        ctx.error_at(at, message);
     }
 }
 
@@ -372,6 +490,43 @@ mod tests {
                 &[
                     "router.toml:7:11: error: service[0].real_server[1].address: 10.0.0.2:0 is \
                    already real_server[0] of this service",
+                ],
+            ),
+        ]);
+    }
+
+    /// A service with errors of its own is still checked with what did
+    /// read: here its missing `forwarding` and its repeated real server
+    /// are both reported.
+    #[test]
+    fn a_broken_service_still_has_its_real_servers_checked() {
+        check_cases(&[
+            (
+                "[[service]]\nprotocol = \"tcp\"\naddress = \"192.168.1.100:5432\"\n\
+                 [[service.real_server]]\naddress = \"192.168.3.2:5432\"\n\
+                 [[service.real_server]]\naddress = \"192.168.3.2:5432\"\n",
+                &[
+                    "router.toml:1:1: error: service[0].forwarding: missing key `forwarding`; say \
+                   how packets reach the real servers: \"nat\" (ipvsadm -m), \"direct\" (-g) or \
+                   \"tunnel\" (-i). There is no default because ipvsadm defaults to -g and \
+                   keepalived to NAT",
+                    "router.toml:7:11: error: service[0].real_server[1].address: 192.168.3.2:5432 \
+                   is already real_server[0] of this service",
+                ],
+            ),
+            (
+                "[[service]]\nprotocol = \"tcp\"\naddress = \"192.168.1.100:5432\"\nscheduler = \"x\"\n\
+                 [[service.real_server]]\naddress = \"[2001:db8::2]:5432\"\n",
+                &[
+                    "router.toml:1:1: error: service[0].forwarding: missing key `forwarding`; say \
+                   how packets reach the real servers: \"nat\" (ipvsadm -m), \"direct\" (-g) or \
+                   \"tunnel\" (-i). There is no default because ipvsadm defaults to -g and \
+                   keepalived to NAT",
+                    "router.toml:4:13: error: service[0].scheduler: \"x\" is not a scheduler; \
+                   expected one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos",
+                    "router.toml:6:11: error: service[0].real_server[0].address: 2001:db8::2 is \
+                   IPv6 but the service address is IPv4; a real server must have its service's \
+                   address family",
                 ],
             ),
         ]);

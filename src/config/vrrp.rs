@@ -4,37 +4,18 @@
 //! `preempt_delay`, `unicast_peer`, `lvs_sync_daemon`).
 //!
 //! Read in two steps like the other sections: [`read_vrrp`] checks the
-//! table on its own (ranges, types, duplicates), [`check_vrrp`] checks it
+//! table on its own (ranges, types, duplicates), `validate.rs` checks it
 //! against the interfaces and services once every entry is known.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use toml::de::DeValue;
-
 use super::addr::{parse_cidr, parse_ip};
 use super::duration::parse_duration;
+use super::error::quote;
 use super::names::check_ifname;
-use super::parse::Draft;
-use super::walk::{Ctx, Field, Table, join};
+use super::walk::{Ctx, Field, Path, Table, array_of, boolean, checked, int, items, string};
 use super::{Family, VirtualAddress, Vrrp};
-
-const VRRP_KEYS: &[&str] = &[
-    "interface",
-    "virtual_router_id",
-    "priority",
-    "advert_interval",
-    "preempt",
-    "preempt_delay",
-    "unicast_peers",
-    "virtual_addresses",
-    "sync_interface",
-    "sync_id",
-    "track_services",
-    "track_priority_delta",
-];
-
-const VIRTUAL_ADDRESS_KEYS: &[&str] = &["interface", "address"];
 
 /// keepalived's default priority for a backup.
 pub const DEFAULT_PRIORITY: u8 = 100;
@@ -50,123 +31,83 @@ const MAX_ADVERT_CENTISECONDS: u128 = 4095;
 
 /// Read `[vrrp]`; `None` (with diagnostics) when anything in it is wrong.
 /// Whether the interfaces and services it names exist is checked later,
-/// by [`check_vrrp`].
+/// by `validate.rs`.
 pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
-    if !matches!(field.value.get_ref(), DeValue::Table(_)) {
-        ctx.type_error(field, "a table ([vrrp])");
-        return None;
+    let mut t = Table::new(ctx, field, "a table ([vrrp])")?;
+    let help = "the configured interface adverts are sent on, like interface = \"wan\"";
+    let interface = t.req(ctx, "interface", help, checked(check_ifname));
+    let help = "1..=255, the same on both directors, like virtual_router_id = 51";
+    let virtual_router_id = t.req(ctx, "virtual_router_id", help, int(1, 255));
+    let priority = t.or(ctx, "priority", DEFAULT_PRIORITY, int(1, 255));
+    let advert_interval = t.or(
+        ctx,
+        "advert_interval",
+        DEFAULT_ADVERT_INTERVAL,
+        string(parse_advert_interval),
+    );
+    let preempt = t.or(ctx, "preempt", true, boolean);
+    let preempt_delay = t.or(ctx, "preempt_delay", Duration::ZERO, string(parse_duration));
+    let listed = |ip: &IpAddr, earlier: &[IpAddr], path: &Path<'_>| {
+        let i = earlier.iter().position(|p| p == ip)?;
+        Some(format!("{ip} is already listed as {path}[{i}]"))
+    };
+    let peer = string(|s| ipv4_only(parse_ip(s)?));
+    let peers = array_of("an array of addresses like [\"192.168.1.3\"]", peer, listed);
+    let unicast_peers = t.or(ctx, "unicast_peers", Vec::new(), peers);
+    let help = "the addresses the master holds, like \
+         virtual_addresses = [{ interface = \"wan\", address = \"192.168.1.100/24\" }]";
+    let virtual_addresses = t.req(ctx, "virtual_addresses", help, read_virtual_addresses);
+    let sync_field = t.field("sync_interface");
+    let sync_interface = sync_field
+        .as_ref()
+        .map_or(Some(None), |f| checked(check_ifname)(ctx, f).map(Some));
+    let sync_id_field = t.field("sync_id");
+    let sync_id = sync_id_field
+        .as_ref()
+        .map_or(virtual_router_id, |f| int(0, 255)(ctx, f));
+    if let (Some(f), None) = (&sync_id_field, &sync_field) {
+        ctx.key_error(f, "has no effect without sync_interface (the interface of the IPVS connection sync daemon)");
     }
-    let mut table = Table::new(ctx, &field.path, field.value, VRRP_KEYS)?;
-    let mut ok = true;
-
-    let interface = table
-        .require(
-            ctx,
-            "interface",
-            "the configured interface adverts are sent on, like interface = \"wan\"",
-        )
-        .and_then(|f| ifname(ctx, &f));
-    let virtual_router_id = table
-        .require(
-            ctx,
-            "virtual_router_id",
-            "1..=255, the same on both directors, like virtual_router_id = 51",
-        )
-        .and_then(|f| small(ctx, &f, 1, 255));
-
-    let mut priority = Some(DEFAULT_PRIORITY);
-    if let Some(f) = table.get(ctx, "priority") {
-        priority = small(ctx, &f, 1, 255);
+    let names = |name: &String, earlier: &[String], path: &Path<'_>| {
+        let i = earlier.iter().position(|n| n == name)?;
+        Some(format!("{} is already listed as {path}[{i}]", quote(name)))
+    };
+    let names = array_of(
+        "an array of service names like [\"postgres\"]",
+        string(|s| Ok(s.to_string())),
+        names,
+    );
+    let track_field = t.field("track_services");
+    let track_services = track_field
+        .as_ref()
+        .map_or(Some(Vec::new()), |f| names(ctx, f));
+    let delta_field = t.field("track_priority_delta");
+    let delta = delta_field
+        .as_ref()
+        .map_or(Some(DEFAULT_TRACK_PRIORITY_DELTA), |f| int(1, 254)(ctx, f));
+    if let (Some(f), None) = (&delta_field, &track_field) {
+        ctx.key_error(f, "has no effect without track_services");
     }
-    let mut advert_interval = Some(DEFAULT_ADVERT_INTERVAL);
-    if let Some(f) = table.get(ctx, "advert_interval") {
-        advert_interval = ctx.parsed(&f, parse_advert_interval);
-    }
-    let mut preempt = Some(true);
-    if let Some(f) = table.get(ctx, "preempt") {
-        preempt = boolean(ctx, &f);
-    }
-    let mut preempt_delay = Some(Duration::ZERO);
-    if let Some(f) = table.get(ctx, "preempt_delay") {
-        preempt_delay = ctx.parsed(&f, parse_duration);
-    }
-    let mut unicast_peers = Some(Vec::new());
-    if let Some(f) = table.get(ctx, "unicast_peers") {
-        unicast_peers = read_peers(ctx, &f);
-    }
-    let virtual_addresses = table
-        .require(
-            ctx,
-            "virtual_addresses",
-            "the addresses the master holds, like \
-             virtual_addresses = [{ interface = \"wan\", address = \"192.168.1.100/24\" }]",
-        )
-        .and_then(|f| read_virtual_addresses(ctx, &f));
-
-    let mut sync_interface = Some(None);
-    let sync_interface_field = table.get(ctx, "sync_interface");
-    if let Some(f) = &sync_interface_field {
-        sync_interface = ifname(ctx, f).map(Some);
-    }
-    let mut sync_id = virtual_router_id;
-    if let Some(f) = table.get(ctx, "sync_id") {
-        sync_id = small(ctx, &f, 0, 255);
-        if sync_interface_field.is_none() {
-            ctx.report.error(
-                &f.key_span,
-                &f.path,
-                "has no effect without sync_interface (the interface of the IPVS \
-                 connection sync daemon)",
-            );
-            ok = false;
-        }
-    }
-
-    let mut track_services = Some(Vec::new());
-    let track_field = table.get(ctx, "track_services");
-    if let Some(f) = &track_field {
-        track_services = read_names(ctx, f);
-    }
-    let mut track_priority_delta = Some(DEFAULT_TRACK_PRIORITY_DELTA);
-    let delta_field = table.get(ctx, "track_priority_delta");
-    if let Some(f) = &delta_field {
-        track_priority_delta = small(ctx, f, 1, 254);
-        if track_field.is_none() {
-            ctx.report
-                .error(&f.key_span, &f.path, "has no effect without track_services");
-            ok = false;
-        }
-    }
-    if let (Some(f), Some(priority), Some(delta)) = (&track_field, priority, track_priority_delta) {
-        let tracks = track_services.as_ref().is_some_and(|t| !t.is_empty());
-        if tracks && priority == OWNER_PRIORITY {
-            ctx.report.error(
-                &f.key_span,
-                &f.path,
+    let tracks = track_services.as_ref().is_some_and(|t| !t.is_empty());
+    if let (Some(f), Some(priority), Some(delta), true) = (&track_field, priority, delta, tracks) {
+        if priority == OWNER_PRIORITY {
+            ctx.key_error(
+                f,
                 "priority 255 is the address owner's, which tracking cannot lower; \
                  give this director a priority of 254 or less",
             );
-            ok = false;
-        } else if tracks && delta >= priority {
-            let (span, path) = match &delta_field {
-                Some(d) => (d.span(), d.path.clone()),
-                None => (f.key_span.clone(), f.path.clone()),
-            };
-            ctx.report.error(
-                &span,
-                &path,
-                format!(
-                    "priority {priority} lowered by {delta} would leave no priority \
-                     (1 is the lowest); set track_priority_delta below {priority}"
-                ),
+        } else if delta >= priority {
+            let message = format!(
+                "priority {priority} lowered by {delta} would leave no priority \
+                 (1 is the lowest); set track_priority_delta below {priority}"
             );
-            ok = false;
+            match &delta_field {
+                Some(d) => ctx.error(d, message),
+                None => ctx.key_error(f, message),
+            }
         }
     }
-    table.finish(ctx);
-    if !ok {
-        return None;
-    }
+    t.finish(ctx)?;
     Some(Vrrp {
         interface: interface?,
         virtual_router_id: virtual_router_id?,
@@ -179,29 +120,8 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
         sync_interface: sync_interface?,
         sync_id: sync_id?,
         track_services: track_services?,
-        track_priority_delta: track_priority_delta?,
+        track_priority_delta: delta?,
     })
-}
-
-/// An interface name (whether it is configured is checked later).
-fn ifname(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<String> {
-    ctx.parsed(field, |s| check_ifname(s).map(|()| s.to_string()))
-}
-
-/// An integer in `min..=max` (both within `u8`).
-fn small(ctx: &mut Ctx, field: &Field<'_, '_>, min: u8, max: u8) -> Option<u8> {
-    ctx.integer(field, min.into(), max.into())
-        .and_then(|n| u8::try_from(n).ok())
-}
-
-fn boolean(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<bool> {
-    match field.value.get_ref() {
-        DeValue::Boolean(b) => Some(*b),
-        _ => {
-            ctx.type_error(field, "true or false");
-            None
-        }
-    }
 }
 
 /// `"1s"`, `"100ms"`: 10 ms to 40.95 s in whole centiseconds, what the
@@ -211,50 +131,23 @@ fn parse_advert_interval(text: &str) -> Result<Duration, String> {
     let millis = interval.as_millis();
     if millis % 10 != 0 {
         return Err(format!(
-            "{text:?} is not a whole number of centiseconds; adverts carry the interval \
-             in steps of 10ms"
+            "{} is not a whole number of centiseconds; adverts carry the interval in steps of 10ms",
+            quote(text)
         ));
     }
-    let centiseconds = millis / 10;
-    if !(1..=MAX_ADVERT_CENTISECONDS).contains(&centiseconds) {
+    if !(1..=MAX_ADVERT_CENTISECONDS).contains(&(millis / 10)) {
         return Err(format!(
-            "{text:?} is out of range; an advert interval is 10ms to 40950ms"
+            "{} is out of range; an advert interval is 10ms to 40950ms",
+            quote(text)
         ));
     }
     Ok(interval)
 }
 
-/// `unicast_peers = ["192.168.1.3"]`: IPv4 (the adverts are), no repeats.
-fn read_peers(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vec<IpAddr>> {
-    let items = ctx.array(field, "an array of addresses like [\"192.168.1.3\"]")?;
-    let mut ok = true;
-    let mut peers: Vec<IpAddr> = Vec::new();
-    for item in items {
-        let Some(ip) = ctx.parsed(&item, parse_ip) else {
-            ok = false;
-            continue;
-        };
-        if let Err(message) = ipv4_only(ip) {
-            ctx.report.error(&item.span(), &item.path, message);
-            ok = false;
-        } else if let Some(i) = peers.iter().position(|p| *p == ip) {
-            ctx.report.error(
-                &item.span(),
-                &item.path,
-                format!("{ip} is already listed as {}[{i}]", field.path),
-            );
-            ok = false;
-        } else {
-            peers.push(ip);
-        }
-    }
-    ok.then_some(peers)
-}
-
 /// This instance speaks VRRP for IPv4: its adverts list IPv4 addresses.
-fn ipv4_only(ip: IpAddr) -> Result<(), String> {
+fn ipv4_only(ip: IpAddr) -> Result<IpAddr, String> {
     match Family::of(ip) {
-        Family::Inet => Ok(()),
+        Family::Inet => Ok(ip),
         Family::Inet6 => Err(format!(
             "{ip} is IPv6; this VRRP instance is IPv4 (VRRPv3 for IPv6 is not supported yet)"
         )),
@@ -264,208 +157,43 @@ fn ipv4_only(ip: IpAddr) -> Result<(), String> {
 /// `virtual_addresses = [{ interface = "wan", address = "192.168.1.100/24" }]`:
 /// at least one, each address once.
 fn read_virtual_addresses(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vec<VirtualAddress>> {
-    let expected = "an array of tables like \
-                    [{ interface = \"wan\", address = \"192.168.1.100/24\" }]";
-    let items = ctx.array(field, expected)?;
+    let expected =
+        "an array of tables like [{ interface = \"wan\", address = \"192.168.1.100/24\" }]";
+    let items = items(ctx, field, expected)?;
     if items.is_empty() {
-        ctx.report.error(
-            &field.span(),
-            &field.path,
-            "is empty; list the addresses the master holds",
-        );
+        ctx.error(field, "is empty; list the addresses the master holds");
         return None;
     }
-    let mut ok = true;
+    let errors = ctx.report.errors();
     // With the index of each in the file.
     let mut addresses: Vec<(usize, VirtualAddress)> = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        let Some(mut entry) = Table::new(ctx, &item.path, item.value, VIRTUAL_ADDRESS_KEYS) else {
-            ok = false;
+    for (index, item) in items.iter().enumerate() {
+        let Some(mut t) = Table::new(ctx, item, "a table") else {
             continue;
         };
-        let interface = entry
-            .require(
-                ctx,
-                "interface",
-                "the configured interface the address goes on, like interface = \"lan\"",
-            )
-            .and_then(|f| ifname(ctx, &f));
-        let address_field = entry.require(
-            ctx,
-            "address",
-            "the address with its prefix length, like address = \"192.168.1.100/24\"",
-        );
-        let mut address = address_field
-            .as_ref()
-            .and_then(|f| ctx.parsed(f, parse_cidr));
-        if let (Some(net), Some(f)) = (address, &address_field) {
-            if let Err(message) = ipv4_only(net.addr) {
-                ctx.report.error(&f.span(), &f.path, message);
-                address = None;
-            } else if let Some((i, _)) = addresses.iter().find(|(_, a)| a.address.addr == net.addr)
-            {
-                ctx.report.error(
-                    &f.span(),
-                    &f.path,
-                    format!(
-                        "{} is already {}[{i}]; a virtual address is listed once",
-                        net.addr, field.path
-                    ),
-                );
-                address = None;
-            }
-        }
-        entry.finish(ctx);
-        match (interface, address) {
-            (Some(interface), Some(address)) => {
-                addresses.push((index, VirtualAddress { interface, address }))
-            }
-            _ => ok = false,
-        }
-    }
-    ok.then(|| addresses.into_iter().map(|(_, a)| a).collect())
-}
-
-/// `track_services = ["postgres"]`: service names, each once.
-fn read_names(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vec<String>> {
-    let items = ctx.array(field, "an array of service names like [\"postgres\"]")?;
-    let mut ok = true;
-    let mut names: Vec<String> = Vec::new();
-    for item in items {
-        let Some(name) = ctx.string(&item) else {
-            ok = false;
-            continue;
-        };
-        if let Some(i) = names.iter().position(|n| n == name) {
-            ctx.report.error(
-                &item.span(),
-                &item.path,
-                format!("{name:?} is already listed as {}[{i}]", field.path),
-            );
-            ok = false;
-            continue;
-        }
-        names.push(name.to_string());
-    }
-    ok.then_some(names)
-}
-
-/// Check `[vrrp]` against the rest of the file: every interface it names is
-/// a configured `[[interface]]` (the advert and sync interfaces with a
-/// static IPv4 address to send from), no virtual address is also a static
-/// address (the master adds it, the backup removes it), and every tracked
-/// service exists.
-pub(super) fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
-    let Some(vrrp) = &draft.vrrp else {
-        return;
-    };
-    check_interface(
-        ctx,
-        draft,
-        "vrrp.interface",
-        &vrrp.interface,
-        Some("adverts"),
-    );
-    if let Some(sync) = &vrrp.sync_interface {
-        check_interface(
-            ctx,
-            draft,
-            "vrrp.sync_interface",
-            sync,
-            Some("the sync daemon's messages"),
-        );
-    }
-    for (i, vip) in vrrp.virtual_addresses.iter().enumerate() {
-        let path = format!("vrrp.virtual_addresses[{i}]");
-        check_interface(ctx, draft, &join(&path, "interface"), &vip.interface, None);
-        for (j, interface) in &draft.interfaces {
-            if let Some(k) = interface
-                .addresses
-                .iter()
-                .position(|a| a.addr == vip.address.addr)
-            {
-                error(
-                    ctx,
-                    &join(&path, "address"),
-                    format!(
-                        "{} is also interface[{j}].addresses[{k}] ({}); a virtual address is \
-                         added by the VRRP master only: remove it from the interface's addresses",
-                        vip.address.addr, interface.name
-                    ),
-                );
-            }
-        }
-    }
-    for (i, name) in vrrp.track_services.iter().enumerate() {
-        if !draft.services.iter().any(|s| &s.service.name == name) {
-            let names: Vec<&str> = draft
-                .services
-                .iter()
-                .map(|s| s.service.name.as_str())
-                .collect();
-            let known = if names.is_empty() {
-                "none is configured".to_string()
-            } else {
-                format!("configured: {}", names.join(", "))
+        let help = "the configured interface the address goes on, like interface = \"lan\"";
+        let interface = t.req(ctx, "interface", help, checked(check_ifname));
+        let help = "the address with its prefix length, like address = \"192.168.1.100/24\"";
+        let address = t.req(ctx, "address", help, |ctx: &mut Ctx, f: &Field<'_, '_>| {
+            let net = string(|s| parse_cidr(s).and_then(|n| ipv4_only(n.addr).map(|_| n)))(ctx, f)?;
+            let Some((i, _)) = addresses.iter().find(|(_, a)| a.address.addr == net.addr) else {
+                return Some(net);
             };
-            error(
-                ctx,
-                &format!("vrrp.track_services[{i}]"),
-                format!("{name:?} is not the name of any [[service]] ({known})"),
+            ctx.error(
+                f,
+                format!(
+                    "{} is already {}[{i}]; a virtual address is listed once",
+                    net.addr, field.path
+                ),
             );
+            None
+        });
+        t.finish(ctx);
+        if let (Some(interface), Some(address)) = (interface, address) {
+            addresses.push((index, VirtualAddress { interface, address }));
         }
     }
-}
-
-/// `name` must be a configured interface; with `sends` (what is sent from
-/// it) it also needs a static IPv4 address as the source.
-fn check_interface(ctx: &mut Ctx, draft: &Draft, path: &str, name: &str, sends: Option<&str>) {
-    if !draft.interface_names.iter().any(|n| n == name) {
-        let mut names: Vec<&str> = Vec::new();
-        for n in &draft.interface_names {
-            if !names.contains(&n.as_str()) {
-                names.push(n);
-            }
-        }
-        let known = if names.is_empty() {
-            "none is configured".to_string()
-        } else {
-            format!("configured: {}", names.join(", "))
-        };
-        error(
-            ctx,
-            path,
-            format!("{name:?} is not the name of any [[interface]] ({known})"),
-        );
-        return;
-    }
-    let Some(what) = sends else {
-        return;
-    };
-    let Some((_, interface)) = draft.interfaces.iter().find(|(_, i)| i.name == name) else {
-        // The interface had errors of its own, already reported.
-        return;
-    };
-    if !interface
-        .addresses
-        .iter()
-        .any(|a| Family::of(a.addr) == Family::Inet)
-    {
-        error(
-            ctx,
-            path,
-            format!(
-                "{name:?} has no IPv4 address of its own in `addresses`; {what} are sent \
-                 from it, so it needs one that does not move with VRRP"
-            ),
-        );
-    }
-}
-
-/// Report at `path` (its recorded span).
-fn error(ctx: &mut Ctx, path: &str, message: String) {
-    let span = ctx.locations.get(path);
-    ctx.report.error(&span, path, message);
+    (ctx.report.errors() == errors).then(|| addresses.into_iter().map(|(_, a)| a).collect())
 }
 
 #[cfg(test)]

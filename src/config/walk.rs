@@ -1,91 +1,143 @@
-//! Walking the spanned TOML tree: typed reads that report instead of fail.
+//! Walking the spanned TOML tree: declarative, typed reads that report
+//! instead of fail.
 //!
-//! Every read of a key either yields a value or records a diagnostic at the
-//! key's or value's position and yields `None`, so one pass finds every
-//! problem. A [`Table`] remembers which keys were read; whatever is left is
-//! an unknown key, reported with the list of valid ones (keys are never
-//! silently ignored: a typo such as `wieght` must not fall back to a default).
+//! A section reads each of its keys with one call, `t.req(ctx, "address",
+//! HELP, string(parse_socket_addr))`, `t.or(ctx, "weight", 1, int(0,
+//! 65535))`, `t.opt(ctx, "gateway", string(parse_ip))`: the key and a small
+//! reader of its value kind. The calls are the section's keyword table: a
+//! [`Table`] registers every key it is asked for, and [`Table::finish`]
+//! reports each key of the file that no call named, with the list of valid
+//! ones (keys are never silently ignored: a typo such as `wieght` must not
+//! fall back to a default). A read either yields a value or records a
+//! diagnostic at the key's or value's position and yields `None`, so one
+//! pass finds every problem; whether a table read cleanly is the reporter's
+//! error count, not a flag threaded through the reads.
 //!
-//! Every key path read is remembered with its span in [`Locations`], so the
-//! cross-entry checks of `validate.rs` can point at the right line too.
+//! Key paths (`service[0].real_server[1].address`) are [`Path`]s, links to
+//! the parent, formatted only when a diagnostic names one. The cross-entry
+//! checks of `validate.rs` find a path's place again with [`Ctx::locate`].
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::fmt;
 
 use toml::Spanned;
-use toml::de::{DeString, DeTable, DeValue};
+use toml::de::{DeTable, DeValue};
 
-use super::error::{Reporter, Span};
+use super::error::{QUOTE_MAX, Reporter, Span, quote};
 
 /// A TOML value with its byte span.
 pub(super) type Value<'i> = Spanned<DeValue<'i>>;
 
-/// Where each key path (`service[0].real_server[1].address`) sits in the text.
-///
-/// Recording is a push onto a list: a file with ten thousand real servers
-/// records tens of thousands of paths and looks up only the few that have
-/// a diagnostic, so the index for lookups is built on the first one (and
-/// caught up on later ones).
-#[derive(Default)]
-pub(super) struct Locations {
-    recorded: Vec<(String, Span)>,
-    /// The paths of `recorded[..indexed.1]`, the later span winning.
-    indexed: RefCell<(HashMap<String, Span>, usize)>,
+/// A key longer than this (in bytes) gets no "did you mean": the edit
+/// distance costs its length times each known key's.
+const SUGGEST_MAX: usize = 64;
+
+/// The most keys one table reads (`[[service]]` has 13).
+const MAX_KEYS: usize = 16;
+
+/// The diagnostics sink and the document, threaded through the walk.
+pub(super) struct Ctx<'t> {
+    pub(super) report: Reporter<'t>,
+    pub(super) root: &'t DeTable<'t>,
 }
 
-impl Locations {
-    pub(super) fn record(&mut self, path: &str, span: Span) {
-        self.recorded.push((path.to_string(), span));
-    }
+/// A key path, as a link to its parent: building one costs nothing,
+/// formatting it happens only for a diagnostic.
+#[derive(Clone, Copy)]
+pub(super) struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    step: Step<'a>,
+}
 
-    /// The span of `path`, or of its nearest recorded parent
-    /// (`service[0].fwmark` falls back to `service[0]`, its `[[service]]`
-    /// header), or the start of the file.
-    pub(super) fn get(&self, path: &str) -> Span {
-        let mut indexed = self.indexed.borrow_mut();
-        let (index, done) = &mut *indexed;
-        for (p, span) in &self.recorded[*done..] {
-            index.insert(p.clone(), span.clone());
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Root,
+    Key(&'a str),
+    Index(usize),
+}
+
+impl<'a> Path<'a> {
+    /// The document itself: the empty path.
+    pub(super) const ROOT: Path<'static> = Path {
+        parent: None,
+        step: Step::Root,
+    };
+
+    /// `self.key`.
+    pub(super) fn key(&'a self, key: &'a str) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            step: Step::Key(key),
         }
-        *done = self.recorded.len();
-        let mut path = path;
-        loop {
-            if let Some(span) = index.get(path) {
-                return span.clone();
-            }
-            match path.rfind(['.', '[']) {
-                Some(cut) => path = &path[..cut],
-                None => return 0..0,
-            }
+    }
+
+    /// `self[index]`.
+    pub(super) fn index(&'a self, index: usize) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            step: Step::Index(index),
         }
     }
+
+    /// The last key of the path (`address` of `service[0].address`).
+    pub(super) fn name(&self) -> &'a str {
+        match self.step {
+            Step::Key(key) => key,
+            _ => "",
+        }
+    }
+
+    /// The steps from the root down.
+    fn steps(&self) -> Vec<Step<'a>> {
+        let mut steps = vec![self.step];
+        let mut at = self.parent;
+        while let Some(path) = at {
+            steps.push(path.step);
+            at = path.parent;
+        }
+        steps.reverse();
+        steps
+    }
+
+    /// The path as a `[[header]]` names its table: without indices.
+    fn header(&self) -> String {
+        let mut out = String::new();
+        for step in self.steps() {
+            if let Step::Key(key) = step {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+        }
+        out
+    }
 }
 
-/// The diagnostics sink and the location map, threaded through the walk.
-pub(super) struct Ctx {
-    pub(super) report: Reporter,
-    pub(super) locations: Locations,
-}
-
-/// `parent.key`, quoting `key` when it is not a bare TOML key
-/// (`sysctl."net.ipv4.vs.conntrack"`).
-pub(super) fn join(parent: &str, key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    let mut path = String::with_capacity(parent.len() + key.len() + 3);
-    path.push_str(parent);
-    if !parent.is_empty() {
-        path.push('.');
+/// `service[0].real_server`, quoting a key that is not a bare TOML key
+/// (`sysctl."net.ipv4.vs.conntrack"`) and cutting a long one.
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(parent) = self.parent {
+            write!(f, "{parent}")?;
+        }
+        let key = match self.step {
+            Step::Root => return Ok(()),
+            Step::Index(i) => return write!(f, "[{i}]"),
+            Step::Key(key) => key,
+        };
+        if self.parent.is_some_and(|p| !matches!(p.step, Step::Root)) {
+            f.write_str(".")?;
+        }
+        let bare = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        match (bare, key.len() > QUOTE_MAX) {
+            (true, false) => f.write_str(key),
+            (true, true) => write!(f, "{}...", &key[..QUOTE_MAX]),
+            (false, _) => f.write_str(&quote(key)),
+        }
     }
-    if bare {
-        path.push_str(key);
-    } else {
-        let _ = write!(path, "{key:?}");
-    }
-    path
 }
 
 /// "a string", "an integer", ...: the type of `value` as the user reads it.
@@ -101,9 +153,9 @@ pub(super) fn kind(value: &DeValue<'_>) -> &'static str {
     }
 }
 
-/// One key read from a table: its full path, where the key is, its value.
+/// One key read from a table: its path, where the key is, its value.
 pub(super) struct Field<'a, 'i> {
-    pub(super) path: String,
+    pub(super) path: Path<'a>,
     pub(super) key_span: Span,
     pub(super) value: &'a Value<'i>,
 }
@@ -114,60 +166,259 @@ impl Field<'_, '_> {
     }
 }
 
+impl Ctx<'_> {
+    /// Report an error at `field`'s value.
+    pub(super) fn error(&mut self, field: &Field<'_, '_>, message: impl Into<String>) {
+        self.report.error(&field.span(), field.path, message);
+    }
+
+    /// Report an error at `field`'s key.
+    pub(super) fn key_error(&mut self, field: &Field<'_, '_>, message: impl Into<String>) {
+        self.report.error(&field.key_span, field.path, message);
+    }
+
+    pub(super) fn type_error(&mut self, field: &Field<'_, '_>, expected: &str) {
+        let found = kind(field.value.get_ref());
+        self.error(field, format!("expected {expected}, found {found}"));
+    }
+
+    /// The span of `path` in the document, or of its nearest parent there
+    /// (`service[0].fwmark` falls back to `service[0]`, its `[[service]]`
+    /// header), or the start of the file.
+    pub(super) fn locate(&self, path: &Path<'_>) -> Span {
+        let mut span = 0..0;
+        let mut table = Some(self.root);
+        let mut array = None;
+        for step in path.steps() {
+            let value = match step {
+                Step::Root => continue,
+                Step::Key(key) => table.and_then(|t| t.get(key)),
+                Step::Index(i) => array.and_then(|a: &[Value<'_>]| a.get(i)),
+            };
+            let Some(value) = value else { break };
+            span = value.span();
+            (table, array) = match value.get_ref() {
+                DeValue::Table(t) => (Some(t), None),
+                DeValue::Array(a) => (None, Some(&a[..])),
+                _ => (None, None),
+            };
+        }
+        span
+    }
+
+    /// Report an error at `path`, found again in the document.
+    pub(super) fn error_at(&mut self, path: &Path<'_>, message: impl Into<String>) {
+        let span = self.locate(path);
+        self.report.error(&span, path, message);
+    }
+
+    /// Report a warning at `path`, found again in the document.
+    pub(super) fn warning_at(&mut self, path: &Path<'_>, message: impl Into<String>) {
+        let span = self.locate(path);
+        self.report.warning(&span, path, message);
+    }
+}
+
+/// A reader of one value kind: the value, or `None` with a diagnostic.
+pub(super) trait Read<T>: Fn(&mut Ctx, &Field<'_, '_>) -> Option<T> {}
+
+impl<T, F: Fn(&mut Ctx, &Field<'_, '_>) -> Option<T>> Read<T> for F {}
+
+/// An integer in `min..=max`, as `T`.
+pub(super) fn int<T>(min: T, max: T) -> impl Read<T>
+where
+    T: Copy + Into<i128> + TryFrom<i128>,
+{
+    move |ctx: &mut Ctx, f: &Field<'_, '_>| {
+        let DeValue::Integer(int) = f.value.get_ref() else {
+            ctx.type_error(f, "an integer");
+            return None;
+        };
+        let (min, max) = (min.into(), max.into());
+        match i128::from_str_radix(int.as_str(), int.radix()) {
+            Ok(n) if (min..=max).contains(&n) => T::try_from(n).ok(),
+            _ => {
+                ctx.error(f, format!("{int} is out of range; expected {min}..={max}"));
+                None
+            }
+        }
+    }
+}
+
+/// `true` or `false`.
+pub(super) fn boolean(ctx: &mut Ctx, f: &Field<'_, '_>) -> Option<bool> {
+    match f.value.get_ref() {
+        DeValue::Boolean(b) => Some(*b),
+        _ => {
+            ctx.type_error(f, "true or false");
+            None
+        }
+    }
+}
+
+/// A string, turned into a `T` by `parse`, whose error message is
+/// reported at the value.
+pub(super) fn string<T>(parse: impl Fn(&str) -> Result<T, String>) -> impl Read<T> {
+    typed_string("a string", parse)
+}
+
+/// [`string`], saying what kind of string when the value is none:
+/// "expected a duration string like \"300s\"".
+pub(super) fn typed_string<T>(
+    expected: &'static str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> impl Read<T> {
+    move |ctx: &mut Ctx, f: &Field<'_, '_>| {
+        let DeValue::String(text) = f.value.get_ref() else {
+            ctx.type_error(f, expected);
+            return None;
+        };
+        parse(text).map_err(|message| ctx.error(f, message)).ok()
+    }
+}
+
+/// A string checked by `check`, kept as it is.
+pub(super) fn checked(check: fn(&str) -> Result<(), String>) -> impl Read<String> {
+    string(move |s| check(s).map(|()| s.to_string()))
+}
+
+/// One of a few words, each standing for a value. A word may carry a note
+/// after a blank, shown in the message: `("nat (ipvsadm -m)", Nat)` is
+/// written `nat`. The message lists them: `"masq" is not a forwarding
+/// method; expected "nat" (ipvsadm -m), "direct" (-g) or "tunnel" (-i)`,
+/// or `expected one of: rr, wrr, ...` for more than four.
+pub(super) fn one_of<T: Copy>(
+    what: &'static str,
+    words: &'static [(&'static str, T)],
+) -> impl Read<T> {
+    string(move |text| {
+        let word = |w: &str| w.split_once(' ').map_or(w, |(word, _)| word).to_string();
+        if let Some((_, value)) = words.iter().find(|(w, _)| word(w) == text) {
+            return Ok(*value);
+        }
+        let listed: Vec<String> = words
+            .iter()
+            .map(|(w, _)| match w.split_once(' ') {
+                _ if words.len() > 4 => w.to_string(),
+                Some((word, note)) => format!("{word:?} {note}"),
+                None => format!("{w:?}"),
+            })
+            .collect();
+        let expected = match listed.split_last() {
+            _ if words.len() > 4 => format!("one of: {}", listed.join(", ")),
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        Err(format!(
+            "{} is not {what}; expected {expected}",
+            quote(text)
+        ))
+    })
+}
+
+/// The elements of an array (`expected` names it in the type error), each
+/// with its path `key[i]`.
+pub(super) fn items<'f, 'i>(
+    ctx: &mut Ctx,
+    f: &'f Field<'f, 'i>,
+    expected: &str,
+) -> Option<Vec<Field<'f, 'i>>> {
+    let DeValue::Array(items) = f.value.get_ref() else {
+        ctx.type_error(f, expected);
+        return None;
+    };
+    let items = items.iter().enumerate().map(|(i, value)| Field {
+        path: f.path.index(i),
+        key_span: value.span(),
+        value,
+    });
+    Some(items.collect())
+}
+
+/// An array whose every element `read` takes, with a rule between them:
+/// `reject(value, earlier, path)` says why `value` cannot follow the
+/// elements taken before it (in the array at `path`), reported at it.
+/// `None` when an element is wrong.
+pub(super) fn array_of<T>(
+    expected: &'static str,
+    read: impl Read<T>,
+    reject: impl Fn(&T, &[T], &Path<'_>) -> Option<String>,
+) -> impl Read<Vec<T>> {
+    move |ctx: &mut Ctx, f: &Field<'_, '_>| {
+        let errors = ctx.report.errors();
+        let mut values = Vec::new();
+        for item in items(ctx, f, expected)? {
+            let Some(value) = read(ctx, &item) else {
+                continue;
+            };
+            match reject(&value, &values, &f.path) {
+                Some(message) => ctx.error(&item, message),
+                None => values.push(value),
+            }
+        }
+        (ctx.report.errors() == errors).then_some(values)
+    }
+}
+
+/// `[[name]]`: the tables of the array that `read` takes, with their
+/// indices; the others are reported (by `read`) and left out.
+pub(super) fn tables<T>(
+    read: impl Fn(&mut Ctx, &Field<'_, '_>, usize) -> Option<T>,
+) -> impl Read<Vec<(usize, T)>> {
+    move |ctx: &mut Ctx, f: &Field<'_, '_>| {
+        let DeValue::Array(_) = f.value.get_ref() else {
+            ctx.type_error(f, &format!("an array of tables ([[{}]])", f.path.header()));
+            return Some(Vec::new());
+        };
+        let items = items(ctx, f, "")?.into_iter().enumerate();
+        Some(
+            items
+                .filter_map(|(i, item)| Some((i, read(ctx, &item, i)?)))
+                .collect(),
+        )
+    }
+}
+
 /// A TOML table being read key by key.
 pub(super) struct Table<'a, 'i> {
-    path: String,
+    path: &'a Path<'a>,
     span: Span,
-    /// Entries in file order, with a "was read" flag.
-    entries: Vec<(&'a Spanned<DeString<'i>>, &'a Value<'i>, bool)>,
-    /// The keys this table may hold, in documentation order.
-    known: &'static [&'static str],
+    table: &'a DeTable<'i>,
+    /// The keys asked for so far, in the order asked: the valid keys.
+    known: [&'static str; MAX_KEYS],
+    known_len: usize,
+    /// The reporter's error count when reading began.
+    errors: usize,
 }
 
 impl<'a, 'i> Table<'a, 'i> {
-    /// Start reading `value` as a table at `path`; reports and returns `None`
-    /// if it is something else.
-    pub(super) fn new(
-        ctx: &mut Ctx,
-        path: &str,
-        value: &'a Value<'i>,
-        known: &'static [&'static str],
-    ) -> Option<Table<'a, 'i>> {
-        match value.get_ref() {
-            DeValue::Table(table) => Some(Table::from_de(ctx, path, value.span(), table, known)),
-            other => {
-                let found = kind(other);
-                ctx.report.error(
-                    &value.span(),
-                    path,
-                    format!("expected a table, found {found}"),
-                );
+    /// Start reading `field` as a table; reports and returns `None` if it is
+    /// something else (`expected` says what).
+    pub(super) fn new(ctx: &mut Ctx, field: &'a Field<'a, 'i>, expected: &str) -> Option<Self> {
+        match field.value.get_ref() {
+            DeValue::Table(table) => Some(Table::of(ctx, &field.path, field.span(), table)),
+            _ => {
+                ctx.type_error(field, expected);
                 None
             }
         }
     }
 
     /// Read an already unwrapped table (the document root).
-    pub(super) fn from_de(
-        ctx: &mut Ctx,
-        path: &str,
-        span: Span,
-        table: &'a DeTable<'i>,
-        known: &'static [&'static str],
-    ) -> Table<'a, 'i> {
-        ctx.locations.record(path, span.clone());
-        let mut entries: Vec<_> = table.iter().map(|(k, v)| (k, v, false)).collect();
-        entries.sort_by_key(|(k, _, _)| k.span().start);
+    pub(super) fn of(ctx: &Ctx, path: &'a Path<'a>, span: Span, table: &'a DeTable<'i>) -> Self {
         Table {
-            path: path.to_string(),
+            path,
             span,
-            entries,
-            known,
+            table,
+            known: [""; MAX_KEYS],
+            known_len: 0,
+            errors: ctx.report.errors(),
         }
     }
 
-    pub(super) fn path(&self) -> &str {
-        &self.path
+    pub(super) fn path(&self) -> &'a Path<'a> {
+        self.path
     }
 
     /// The table's span: its `[header]`, or the inline table.
@@ -175,67 +426,106 @@ impl<'a, 'i> Table<'a, 'i> {
         self.span.clone()
     }
 
-    /// Read `key`, if present.
-    pub(super) fn get(&mut self, ctx: &mut Ctx, key: &str) -> Option<Field<'a, 'i>> {
-        debug_assert!(self.known.contains(&key), "{key} is not a known key");
-        let entry = self
-            .entries
-            .iter_mut()
-            .find(|(k, _, _)| k.get_ref() == key)?;
-        entry.2 = true;
-        let path = join(&self.path, key);
-        ctx.locations.record(&path, entry.1.span());
+    /// `key`, if present, for a read that needs more than one reader
+    /// (its presence, its key's place, another key's value).
+    pub(super) fn field(&mut self, key: &'static str) -> Option<Field<'a, 'i>> {
+        debug_assert!(
+            !self.known[..self.known_len].contains(&key),
+            "{key} read twice"
+        );
+        self.known[self.known_len] = key;
+        self.known_len += 1;
+        let (k, value) = self.table.get_key_value(key)?;
         Some(Field {
-            path,
-            key_span: entry.0.span(),
-            value: entry.1,
+            path: self.path.key(k.get_ref()),
+            key_span: k.span(),
+            value,
         })
     }
 
-    /// Read `key`, reporting at the table's header when it is missing.
-    /// `help` tells what to write.
-    pub(super) fn require(
+    /// `key`, if present and good.
+    pub(super) fn opt<T>(
         &mut self,
         ctx: &mut Ctx,
-        key: &str,
-        help: &str,
-    ) -> Option<Field<'a, 'i>> {
-        let field = self.get(ctx, key);
-        if field.is_none() {
-            let mut message = format!("missing key `{key}`");
-            if !help.is_empty() {
-                message.push_str("; ");
-                message.push_str(help);
-            }
-            ctx.report
-                .error(&self.span, &join(&self.path, key), message);
-        }
-        field
+        key: &'static str,
+        read: impl Read<T>,
+    ) -> Option<T> {
+        read(ctx, &self.field(key)?)
     }
 
-    /// Report every key that was not read.
-    pub(super) fn finish(self, ctx: &mut Ctx) {
-        let valid = self.known.join(", ");
-        for (key, _, read) in &self.entries {
-            if *read {
+    /// `key`, or `default` when absent; `None` when it is wrong.
+    pub(super) fn or<T>(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &'static str,
+        default: T,
+        read: impl Read<T>,
+    ) -> Option<T> {
+        match self.field(key) {
+            Some(f) => read(ctx, &f),
+            None => Some(default),
+        }
+    }
+
+    /// `key`, reported at the table's header when it is missing; `help`
+    /// tells what to write.
+    pub(super) fn req<T>(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &'static str,
+        help: &str,
+        read: impl Read<T>,
+    ) -> Option<T> {
+        match self.field(key) {
+            Some(f) => read(ctx, &f),
+            None => self.missing(ctx, key, help),
+        }
+    }
+
+    /// Report `key` missing, with `help` (what to write).
+    pub(super) fn missing<T>(&self, ctx: &mut Ctx, key: &str, help: &str) -> Option<T> {
+        let mut message = format!("missing key `{key}`");
+        if !help.is_empty() {
+            message.push_str("; ");
+            message.push_str(help);
+        }
+        ctx.report.error(&self.span, self.path.key(key), message);
+        None
+    }
+
+    /// Whether nothing read from this table so far had an error.
+    pub(super) fn clean(&self, ctx: &Ctx) -> bool {
+        ctx.report.errors() == self.errors
+    }
+
+    /// Report every key no read asked for; `Some(())` when the table (with
+    /// what is nested in it) read without errors.
+    pub(super) fn finish(self, ctx: &mut Ctx) -> Option<()> {
+        let known = &self.known[..self.known_len];
+        for (key, _) in self.table.iter() {
+            let name: &str = key.get_ref();
+            if known.contains(&name) {
                 continue;
             }
-            let name = key.get_ref().as_ref();
-            let message = match suggest(name, self.known) {
+            let valid = known.join(", ");
+            let message = match suggest(name, known) {
                 Some(near) => {
                     format!("unknown key; did you mean `{near}`? Valid keys here: {valid}")
                 }
                 None => format!("unknown key; valid keys here: {valid}"),
             };
-            ctx.report
-                .error(&key.span(), &join(&self.path, name), message);
+            ctx.report.error(&key.span(), self.path.key(name), message);
         }
+        self.clean(ctx).then_some(())
     }
 }
 
 /// The known key closest to a misspelt one, if it is close enough to be a
 /// typo (`weigth`, `real_servers`).
 fn suggest(key: &str, known: &[&'static str]) -> Option<&'static str> {
+    if key.len() > SUGGEST_MAX {
+        return None;
+    }
     known
         .iter()
         .map(|k| (edit_distance(key, k), *k))
@@ -270,111 +560,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-impl Ctx {
-    pub(super) fn type_error(&mut self, field: &Field<'_, '_>, expected: &str) {
-        let found = kind(field.value.get_ref());
-        self.report.error(
-            &field.span(),
-            &field.path,
-            format!("expected {expected}, found {found}"),
-        );
-    }
-
-    /// The field as a string.
-    pub(super) fn string<'a>(&mut self, field: &Field<'a, '_>) -> Option<&'a str> {
-        match field.value.get_ref() {
-            DeValue::String(s) => Some(s.as_ref()),
-            _ => {
-                self.type_error(field, "a string");
-                None
-            }
-        }
-    }
-
-    /// The field as a string, turned into a `T` by `parse`, whose error
-    /// message is reported at the value.
-    pub(super) fn parsed<T>(
-        &mut self,
-        field: &Field<'_, '_>,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        let text = self.string(field)?;
-        match parse(text) {
-            Ok(value) => Some(value),
-            Err(message) => {
-                self.report.error(&field.span(), &field.path, message);
-                None
-            }
-        }
-    }
-
-    /// The field as an integer in `min..=max`.
-    pub(super) fn integer(&mut self, field: &Field<'_, '_>, min: i128, max: i128) -> Option<i128> {
-        let DeValue::Integer(int) = field.value.get_ref() else {
-            self.type_error(field, "an integer");
-            return None;
-        };
-        match i128::from_str_radix(int.as_str(), int.radix()) {
-            Ok(n) if (min..=max).contains(&n) => Some(n),
-            _ => {
-                self.report.error(
-                    &field.span(),
-                    &field.path,
-                    format!("{int} is out of range; expected {min}..={max}"),
-                );
-                None
-            }
-        }
-    }
-
-    /// The field as a `u32` in `min..=max`.
-    pub(super) fn u32(&mut self, field: &Field<'_, '_>, min: u32, max: u32) -> Option<u32> {
-        self.integer(field, min.into(), max.into())
-            .and_then(|n| u32::try_from(n).ok())
-    }
-
-    /// The field as an array; elements come with their paths (`key[i]`).
-    pub(super) fn array<'a, 'i>(
-        &mut self,
-        field: &Field<'a, 'i>,
-        expected: &str,
-    ) -> Option<Vec<Field<'a, 'i>>> {
-        let DeValue::Array(items) = field.value.get_ref() else {
-            self.type_error(field, expected);
-            return None;
-        };
-        Some(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, value)| {
-                    let path = format!("{}[{i}]", field.path);
-                    self.locations.record(&path, value.span());
-                    Field {
-                        path,
-                        key_span: value.span(),
-                        value,
-                    }
-                })
-                .collect(),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths() {
-        assert_eq!(join("", "service"), "service");
-        assert_eq!(join("service[0]", "real_server"), "service[0].real_server");
-        assert_eq!(
-            join("sysctl", "net.ipv4.vs.conntrack"),
-            "sysctl.\"net.ipv4.vs.conntrack\""
-        );
-        assert_eq!(join("a", ""), "a.\"\"");
-    }
 
     #[test]
     fn suggestions() {
@@ -385,16 +573,5 @@ mod tests {
         assert_eq!(suggest("forward", known), None);
         assert_eq!(suggest("x", known), None);
         assert_eq!(suggest("colour", known), None);
-    }
-
-    #[test]
-    fn location_fallback() {
-        let mut l = Locations::default();
-        l.record("service[0]", 10..20);
-        l.record("service[0].real_server[1].address", 30..40);
-        assert_eq!(l.get("service[0].real_server[1].address"), 30..40);
-        assert_eq!(l.get("service[0].real_server[1].weight"), 10..20);
-        assert_eq!(l.get("service[0].fwmark"), 10..20);
-        assert_eq!(l.get("route[3].device"), 0..0);
     }
 }

@@ -1,0 +1,89 @@
+//! What the walk hands to the cross-entry checks: every entry that read,
+//! with its index in the file, and what the checks need to know about it.
+//!
+//! A service stays in the draft when only some of its keys are wrong, so
+//! that its real servers are still checked against each other; the keys
+//! that did not read hold stand-ins then, which never reach a [`Config`]:
+//! an error was reported, so the file is rejected.
+
+use super::{Config, Interface, RealServer, Route, Service, ServiceKey, Vrrp};
+
+/// What the walk produced.
+pub(super) struct Draft {
+    pub(super) hostname: String,
+    pub(super) sysctls: Vec<(String, String)>,
+    pub(super) interfaces: Vec<(usize, Interface)>,
+    /// Every interface `name` given, also of entries with other errors, so
+    /// a route's `device` is not reported as unknown because of them.
+    pub(super) interface_names: Vec<String>,
+    pub(super) routes: Vec<(usize, Route)>,
+    pub(super) services: Vec<DraftService>,
+    pub(super) vrrp: Option<Vrrp>,
+}
+
+/// A service whose key read, with the real servers that read.
+pub(super) struct DraftService {
+    /// Its index among the `[[service]]` tables.
+    pub(super) index: usize,
+    /// Its `real_servers` are in [`DraftService::real_servers`].
+    pub(super) service: Service,
+    pub(super) real_servers: Vec<DraftReal>,
+    /// Whether every `[[service.real_server]]` read.
+    pub(super) real_servers_complete: bool,
+    /// Where the service's address family came from, for messages.
+    pub(super) family_source: FamilySource,
+    /// Whether its own `[service.health_check]` sets `type`.
+    pub(super) typed_check: bool,
+}
+
+/// A real server that read.
+pub(super) struct DraftReal {
+    /// Its index among its service's `[[service.real_server]]` tables.
+    pub(super) index: usize,
+    pub(super) server: RealServer,
+    /// Whether its own `health_check` sets `type`.
+    pub(super) typed_check: bool,
+    /// Whether `server.forwarding` is known (its own, or the service's read).
+    pub(super) forwarding_known: bool,
+}
+
+/// Why a service has the address family it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FamilySource {
+    /// From its `address`.
+    Address,
+    /// From `family = "..."`.
+    Explicit,
+    /// A fwmark service without `family`: from its first real server.
+    FirstRealServer,
+    /// A fwmark service without `family` or real servers: IPv4.
+    Default,
+}
+
+impl Draft {
+    pub(super) fn into_config(self) -> Config {
+        let services = self.services.into_iter().map(|s| Service {
+            real_servers: s.real_servers.into_iter().map(|r| r.server).collect(),
+            ..s.service
+        });
+        Config {
+            hostname: self.hostname,
+            sysctls: self.sysctls,
+            interfaces: self.interfaces.into_iter().map(|(_, i)| i).collect(),
+            routes: self.routes.into_iter().map(|(_, r)| r).collect(),
+            services: services.collect(),
+            vrrp: self.vrrp,
+        }
+    }
+}
+
+/// The service as `ipvsadm -L -n` names it: `TCP 192.168.1.100:5432`,
+/// `UDP [2001:db8::10]:53`, `FWM 1`.
+pub(super) fn label(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr { protocol, address } => {
+            format!("{} {address}", protocol.name().to_uppercase())
+        }
+        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+    }
+}
