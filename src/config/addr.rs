@@ -7,14 +7,15 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
+use super::error::quote;
 use super::{Family, IpNet, MacAddr};
 
 /// `52:54:00:00:01:01` (or with `-`): six pairs of hex digits. Multicast
 /// addresses are refused, as no network card has one.
 pub(super) fn parse_mac(text: &str) -> Result<MacAddr, String> {
-    let bad = || {
-        format!("{text:?} is not a MAC address (expected six hex pairs like \"52:54:00:00:01:01\")")
-    };
+    let q = quote(text);
+    let bad =
+        || format!("{q} is not a MAC address (expected six hex pairs like \"52:54:00:00:01:01\")");
     let separator = if text.contains('-') { '-' } else { ':' };
     let mut bytes = [0u8; 6];
     let mut parts = text.split(separator);
@@ -30,7 +31,7 @@ pub(super) fn parse_mac(text: &str) -> Result<MacAddr, String> {
     }
     if bytes[0] & 1 == 1 {
         return Err(format!(
-            "{text:?} is a multicast address; a network card's MAC is unicast"
+            "{q} is a multicast address; a network card's MAC is unicast"
         ));
     }
     Ok(MacAddr(bytes))
@@ -38,18 +39,20 @@ pub(super) fn parse_mac(text: &str) -> Result<MacAddr, String> {
 
 /// An IPv4 or IPv6 address.
 pub(super) fn parse_ip(text: &str) -> Result<IpAddr, String> {
-    IpAddr::from_str(text).map_err(|_| format!("{text:?} is not an IP address"))
+    let q = quote(text);
+    IpAddr::from_str(text).map_err(|_| format!("{q} is not an IP address"))
 }
 
 /// `192.168.1.1/24` or `2001:db8::1/64`: an address with its prefix length.
 pub(super) fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    let q = quote(text);
     let Some((addr, len)) = text.split_once('/') else {
         return Err(match IpAddr::from_str(text) {
             Ok(IpAddr::V4(_)) => {
-                format!("{text:?} has no prefix length; write it like \"{text}/24\"")
+                format!("{q} has no prefix length; write it like \"{text}/24\"")
             }
             Ok(IpAddr::V6(_)) => {
-                format!("{text:?} has no prefix length; write it like \"{text}/64\"")
+                format!("{q} has no prefix length; write it like \"{text}/64\"")
             }
             Err(_) => not_cidr(text),
         });
@@ -61,15 +64,14 @@ pub(super) fn parse_cidr(text: &str) -> Result<IpNet, String> {
     let max = max_prefix(Family::of(addr));
     match len.parse::<u8>() {
         Ok(prefix_len) if prefix_len <= max => Ok(IpNet { addr, prefix_len }),
-        _ => Err(format!(
-            "{text:?}: prefix length {len} is longer than {max}"
-        )),
+        _ => Err(format!("{q}: prefix length {len} is longer than {max}")),
     }
 }
 
 fn not_cidr(text: &str) -> String {
+    let q = quote(text);
     format!(
-        "{text:?} is not an address with prefix length like \"192.168.1.1/24\" or \"2001:db8::1/64\""
+        "{q} is not an address with prefix length like \"192.168.1.1/24\" or \"2001:db8::1/64\""
     )
 }
 
@@ -106,19 +108,18 @@ pub(super) fn network(net: IpNet) -> IpNet {
 
 /// `192.168.1.100:5432` or `[2001:db8::10]:5432`, port 1..=65535.
 pub(super) fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
+    let q = quote(text);
     match SocketAddr::from_str(text) {
-        Ok(addr) if addr.port() == 0 => {
-            Err(format!("{text:?}: port 0 is not a port; use 1..=65535"))
-        }
+        Ok(addr) if addr.port() == 0 => Err(format!("{q}: port 0 is not a port; use 1..=65535")),
         Ok(addr) => Ok(addr),
         Err(_) => Err(match parse_bare_ip(text) {
             Some(IpAddr::V4(ip)) => {
-                format!("{text:?} has no port; write it like \"{ip}:80\"")
+                format!("{q} has no port; write it like \"{ip}:80\"")
             }
             Some(IpAddr::V6(ip)) => {
-                format!("{text:?} has no port; write it like \"[{ip}]:80\"")
+                format!("{q} has no port; write it like \"[{ip}]:80\"")
             }
-            None => format!("{text:?} is not an IP address and port"),
+            None => format!("{q} is not an IP address and port"),
         }),
     }
 }
@@ -126,12 +127,13 @@ pub(super) fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
 /// A real server of a firewall-mark service: `IP:port`, or a bare IP
 /// (`192.168.3.2`, `2001:db8::2`, `[2001:db8::2]`) meaning port 0.
 pub(super) fn parse_socket_addr_or_ip(text: &str) -> Result<SocketAddr, String> {
+    let q = quote(text);
     if let Ok(addr) = SocketAddr::from_str(text) {
         return Ok(addr);
     }
     parse_bare_ip(text)
         .map(|ip| SocketAddr::new(ip, 0))
-        .ok_or_else(|| format!("{text:?} is not an IP address (with or without a port)"))
+        .ok_or_else(|| format!("{q} is not an IP address (with or without a port)"))
 }
 
 /// `192.168.3.2`, `2001:db8::2` or `[2001:db8::2]`.
@@ -145,12 +147,13 @@ fn parse_bare_ip(text: &str) -> Option<IpAddr> {
 /// `ipvsadm -M`: a netmask as a prefix length. IPv4 takes a dotted mask
 /// (`255.255.255.0`) or a length (`24`, `/24`); IPv6 a length (`64`, `/64`).
 pub(super) fn parse_netmask(text: &str, family: Family) -> Result<u8, String> {
+    let q = quote(text);
     let max = max_prefix(family);
     let digits = text.strip_prefix('/').unwrap_or(text);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         return match digits.parse::<u8>() {
             Ok(len) if len <= max => Ok(len),
-            _ => Err(format!("{text:?}: prefix length must be 0..={max}")),
+            _ => Err(format!("{q}: prefix length must be 0..={max}")),
         };
     }
     match (family, IpAddr::from_str(text)) {
@@ -159,16 +162,16 @@ pub(super) fn parse_netmask(text: &str, family: Family) -> Result<u8, String> {
             let len = bits.leading_ones();
             if bits.checked_shl(len).unwrap_or(0) != 0 {
                 return Err(format!(
-                    "{text:?} is not a netmask: its one bits are not contiguous"
+                    "{q} is not a netmask: its one bits are not contiguous"
                 ));
             }
             Ok(len as u8)
         }
         (Family::Inet, _) => Err(format!(
-            "{text:?} is not a netmask like \"255.255.255.0\" or \"24\""
+            "{q} is not a netmask like \"255.255.255.0\" or \"24\""
         )),
         (Family::Inet6, _) => Err(format!(
-            "{text:?} is not an IPv6 prefix length like \"64\" or \"/64\""
+            "{q} is not an IPv6 prefix length like \"64\" or \"/64\""
         )),
     }
 }

@@ -2,13 +2,18 @@
 //! combinations such as `"1m30s"`. A bare number has no unit and is refused,
 //! so `persistence = "300"` cannot silently mean milliseconds.
 
+use super::error::quote;
 use std::time::Duration;
 
 /// Parse a duration string such as `"1m30s"`.
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration like \"300s\", \"5m\" or \"1h30m\"");
+    let q = quote(text);
+    let bad = || format!("{q} is not a duration like \"300s\", \"5m\" or \"1h30m\"");
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{text:?} has no unit; write it like \"{text}s\""));
+        return Err(format!(
+            "{q} has no unit; write it like {}",
+            quote(&format!("{text}s"))
+        ));
     }
     let mut rest = text;
     let mut total = Duration::ZERO;
@@ -35,7 +40,7 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
         };
         total = part
             .and_then(|p| total.checked_add(p))
-            .ok_or_else(|| format!("{text:?} is too long a duration"))?;
+            .ok_or_else(|| format!("{q} is too long a duration"))?;
     }
     Ok(total)
 }

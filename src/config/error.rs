@@ -5,6 +5,7 @@
 //! a [`Reporter`], which turns byte offsets of the TOML text into 1-based
 //! line and column numbers, so the user fixes the whole file in one round.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::fmt;
 use std::ops::Range;
@@ -203,12 +204,30 @@ pub(super) const QUOTE_MAX: usize = 100;
 
 /// `text` as a message quotes it: `"text"`, cut after [`QUOTE_MAX`]
 /// characters with `..."` (a 10 MB value must not make a 10 MB message).
-pub(super) fn quote(text: &str) -> String {
+/// Nothing is done until it is formatted.
+pub(super) fn quote(text: &str) -> Quoted<'_> {
+    Quoted(text)
+}
+
+/// `text` cut after [`QUOTE_MAX`] characters, with `...`.
+pub(super) fn cut(text: &str) -> Cow<'_, str> {
     match text.char_indices().nth(QUOTE_MAX) {
-        None => format!("{text:?}"),
-        Some((cut, _)) => {
-            let quoted = format!("{:?}", &text[..cut]);
-            format!("{}...\"", &quoted[..quoted.len() - 1])
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}...", &text[..end])),
+    }
+}
+
+/// See [`quote`].
+pub(super) struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(QUOTE_MAX) {
+            None => write!(f, "{:?}", self.0),
+            Some((cut, _)) => {
+                let quoted = format!("{:?}", &self.0[..cut]);
+                write!(f, "{}...\"", &quoted[..quoted.len() - 1])
+            }
         }
     }
 }
@@ -276,6 +295,16 @@ mod tests {
         assert_eq!(r.key_start(2), 2);
         // Inside an inline table: left as it is.
         assert_eq!(r.key_start(36), 36);
+    }
+
+    #[test]
+    fn long_texts_are_cut() {
+        assert_eq!(quote("a\"b").to_string(), "\"a\\\"b\"");
+        let long = "é".repeat(QUOTE_MAX + 1);
+        let kept = "é".repeat(QUOTE_MAX);
+        assert_eq!(quote(&long).to_string(), format!("\"{kept}...\""));
+        assert_eq!(cut(&long), format!("{kept}..."));
+        assert_eq!(cut(&kept), kept);
     }
 
     #[test]

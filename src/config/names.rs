@@ -3,18 +3,21 @@
 //! Checked here so a bad name is reported with its line instead of failing
 //! later at boot with `EINVAL`.
 
+use super::error::quote;
+
 /// A hostname: 1..=64 characters, letters, digits, `-` and `.`, made of
 /// non-empty labels that do not start with `-`.
 pub(super) fn check_hostname(name: &str) -> Result<(), String> {
+    let q = quote(name);
     if name.is_empty() || name.len() > 64 {
-        return Err(format!("{name:?} must be 1 to 64 characters long"));
+        return Err(format!("{q} must be 1 to 64 characters long"));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
     {
         return Err(format!(
-            "{name:?} contains {c:?}; a hostname has only letters, digits, '-' and '.'"
+            "{q} contains {c:?}; a hostname has only letters, digits, '-' and '.'"
         ));
     }
     if name
@@ -22,7 +25,7 @@ pub(super) fn check_hostname(name: &str) -> Result<(), String> {
         .any(|label| label.is_empty() || label.starts_with('-'))
     {
         return Err(format!(
-            "{name:?} is not a hostname: its dot-separated parts must be non-empty and not start with '-'"
+            "{q} is not a hostname: its dot-separated parts must be non-empty and not start with '-'"
         ));
     }
     Ok(())
@@ -31,21 +34,20 @@ pub(super) fn check_hostname(name: &str) -> Result<(), String> {
 /// A Linux interface name (the kernel's `dev_valid_name`): 1..=15 bytes,
 /// no `/`, `:` or whitespace, not `.` or `..`.
 pub(super) fn check_ifname(name: &str) -> Result<(), String> {
+    let q = quote(name);
     if name.is_empty() || name.len() > 15 {
         return Err(format!(
-            "{name:?} is not an interface name: it must be 1 to 15 characters long"
+            "{q} is not an interface name: it must be 1 to 15 characters long"
         ));
     }
     if name == "." || name == ".." {
-        return Err(format!("{name:?} is not an interface name"));
+        return Err(format!("{q} is not an interface name"));
     }
     if let Some(c) = name
         .chars()
         .find(|c| *c == '/' || *c == ':' || c.is_whitespace())
     {
-        return Err(format!(
-            "{name:?} is not an interface name: it contains {c:?}"
-        ));
+        return Err(format!("{q} is not an interface name: it contains {c:?}"));
     }
     Ok(())
 }
@@ -54,6 +56,7 @@ pub(super) fn check_ifname(name: &str) -> Result<(), String> {
 /// `[a-z0-9_-]`, at least two of them (`net.ipv4.vs.conntrack`).
 /// No `/` and no empty word, so the name always stays under `/proc/sys`.
 pub(super) fn check_sysctl_name(name: &str) -> Result<(), String> {
+    let q = quote(name);
     let words: Vec<&str> = name.split('.').collect();
     let word_ok = |w: &&str| {
         !w.is_empty()
@@ -62,7 +65,7 @@ pub(super) fn check_sysctl_name(name: &str) -> Result<(), String> {
     };
     if words.len() < 2 || !words.iter().all(word_ok) {
         return Err(format!(
-            "{name:?} is not a sysctl name: expected dot-separated words of a-z, 0-9, '_' and '-', like \"net.ipv4.vs.conntrack\""
+            "{q} is not a sysctl name: expected dot-separated words of a-z, 0-9, '_' and '-', like \"net.ipv4.vs.conntrack\""
         ));
     }
     Ok(())

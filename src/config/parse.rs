@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use toml::de::DeTable;
 
 use super::draft::Draft;
-use super::error::{Reporter, Severity};
+use super::error::{Reporter, Severity, cut};
 use super::interface::read_interface;
 use super::names::check_hostname;
 use super::route::read_route;
@@ -46,7 +46,7 @@ pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigE
             if error.message() == "duplicate key"
                 && let Some(key) = text.get(span.clone())
             {
-                message = format!("TOML syntax: duplicate key {key}");
+                message = format!("TOML syntax: duplicate key {}", cut(key));
             }
             ctx.report.error(&span, "", message);
         }

@@ -24,6 +24,7 @@ use std::net::IpAddr;
 
 use super::addr::{family_name, network};
 use super::draft::{Draft, DraftService, FamilySource, label};
+use super::error::quote;
 use super::walk::{Ctx, Path};
 use super::{CheckKind, Family, LinkMatch, Protocol, ServiceKey};
 
@@ -318,7 +319,10 @@ fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
     for (i, name) in vrrp.track_services.iter().enumerate() {
         if !draft.services.iter().any(|s| &s.service.name == name) {
             let known = configured(draft.services.iter().map(|s| s.service.name.as_str()));
-            let message = format!("{name:?} is not the name of any [[service]] ({known})");
+            let message = format!(
+                "{} is not the name of any [[service]] ({known})",
+                quote(name)
+            );
             ctx.error_at(&tracked.index(i), message);
         }
     }

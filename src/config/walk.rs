@@ -22,7 +22,7 @@ use std::fmt;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::error::{QUOTE_MAX, Reporter, Span, quote};
+use super::error::{Reporter, Span, cut, quote};
 
 /// A TOML value with its byte span.
 pub(super) type Value<'i> = Spanned<DeValue<'i>>;
@@ -132,10 +132,9 @@ impl fmt::Display for Path<'_> {
             && key
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        match (bare, key.len() > QUOTE_MAX) {
-            (true, false) => f.write_str(key),
-            (true, true) => write!(f, "{}...", &key[..QUOTE_MAX]),
-            (false, _) => f.write_str(&quote(key)),
+        match bare {
+            true => f.write_str(&cut(key)),
+            false => write!(f, "{}", quote(key)),
         }
     }
 }
@@ -562,7 +561,255 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+    use std::time::Duration;
+
+    use super::super::addr::parse_ip;
+    use super::super::duration::parse_duration;
+    use super::super::error::QUOTE_MAX;
     use super::*;
+
+    /// Key `x` of `text` read by `read`: its value, or the diagnostics
+    /// (`PATH: message`) of the whole document.
+    fn read<T>(text: &str, read: impl Read<T>) -> Result<T, Vec<String>> {
+        let root = DeTable::parse(text).unwrap();
+        let mut ctx = Ctx {
+            report: Reporter::new("f", text),
+            root: root.get_ref(),
+        };
+        let mut t = Table::of(&ctx, &Path::ROOT, 0..0, ctx.root);
+        let value = t.opt(&mut ctx, "x", read);
+        t.finish(&mut ctx);
+        let shown = ctx.report.finish();
+        let shown: Vec<String> = shown
+            .iter()
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect();
+        match value {
+            Some(value) if shown.is_empty() => Ok(value),
+            _ => Err(shown),
+        }
+    }
+
+    /// Check (text, expected) cases of one reader.
+    fn cases<T: PartialEq + fmt::Debug>(
+        read_x: impl Read<T>,
+        cases: &[(&str, Result<T, &[&str]>)],
+    ) {
+        for (text, expected) in cases {
+            let expected: Result<&T, Vec<String>> = expected
+                .as_ref()
+                .map_err(|e| e.iter().map(|s| s.to_string()).collect());
+            assert_eq!(
+                read(text, &read_x).as_ref().map_err(Clone::clone),
+                expected,
+                "for {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn int_reader() {
+        cases(
+            int(1u8, 255),
+            &[
+                ("x = 7", Ok(7)),
+                ("x = 0xff", Ok(255)),
+                (
+                    "x = \"7\"",
+                    Err(&["x: expected an integer, found a string"]),
+                ),
+                (
+                    "x = 256",
+                    Err(&["x: 256 is out of range; expected 1..=255"]),
+                ),
+                ("x = -1", Err(&["x: -1 is out of range; expected 1..=255"])),
+                ("x = 1.5", Err(&["x: expected an integer, found a float"])),
+            ],
+        );
+        let wide = "x = 99999999999999999999999999999999999999999";
+        assert!(read(wide, int(0u32, u32::MAX)).unwrap_err()[0].contains("is out of range"));
+    }
+
+    #[test]
+    fn boolean_and_string_readers() {
+        cases(
+            boolean,
+            &[
+                ("x = false", Ok(false)),
+                (
+                    "x = 1",
+                    Err(&["x: expected true or false, found an integer"]),
+                ),
+            ],
+        );
+        cases(
+            string(parse_duration),
+            &[
+                ("x = \"1m30s\"", Ok(Duration::from_secs(90))),
+                ("x = 90", Err(&["x: expected a string, found an integer"])),
+            ],
+        );
+        cases(
+            string(parse_ip),
+            &[
+                (
+                    "x = \"10.0.0.1\"",
+                    Ok("10.0.0.1".parse::<IpAddr>().unwrap()),
+                ),
+                (
+                    "x = \"10.0.0.300\"",
+                    Err(&["x: \"10.0.0.300\" is not an IP address"]),
+                ),
+                (
+                    "x = [\"10.0.0.1\"]",
+                    Err(&["x: expected a string, found an array"]),
+                ),
+            ],
+        );
+        cases(
+            typed_string("a duration like \"1s\"", parse_duration),
+            &[(
+                "x = {}",
+                Err(&["x: expected a duration like \"1s\", found a table"]),
+            )],
+        );
+    }
+
+    #[test]
+    fn one_of_writes_its_own_message() {
+        cases(
+            one_of("a colour", &[("red", 1), ("blue", 2)]),
+            &[
+                ("x = \"blue\"", Ok(2)),
+                (
+                    "x = \"green\"",
+                    Err(&["x: \"green\" is not a colour; expected \"red\" or \"blue\""]),
+                ),
+                ("x = 2", Err(&["x: expected a string, found an integer"])),
+            ],
+        );
+        let noted = &[("a (first)", 1), ("b", 2), ("c (last)", 3)];
+        cases(
+            one_of("a letter", noted),
+            &[
+                ("x = \"c\"", Ok(3)),
+                (
+                    "x = \"c (last)\"",
+                    Err(&[
+                        "x: \"c (last)\" is not a letter; expected \"a\" (first), \"b\" or \"c\" (last)",
+                    ]),
+                ),
+            ],
+        );
+        let many = &[("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)];
+        cases(
+            one_of("a letter", many),
+            &[(
+                "x = \"z\"",
+                Err(&["x: \"z\" is not a letter; expected one of: a, b, c, d, e"]),
+            )],
+        );
+    }
+
+    #[test]
+    fn array_elements_have_their_paths() {
+        let no_repeat = |ip: &IpAddr, earlier: &[IpAddr], path: &Path<'_>| {
+            let i = earlier.iter().position(|e| e == ip)?;
+            Some(format!("already {path}[{i}]"))
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        cases(
+            array_of("an array of addresses", string(parse_ip), no_repeat),
+            &[
+                ("x = []", Ok(vec![])),
+                (
+                    "x = [\"10.0.0.1\", \"::1\"]",
+                    Ok(vec![ip("10.0.0.1"), ip("::1")]),
+                ),
+                (
+                    "x = \"10.0.0.1\"",
+                    Err(&["x: expected an array of addresses, found a string"]),
+                ),
+                (
+                    "x = [\"10.0.0.1\", 2, \"y\", \"10.0.0.1\"]",
+                    Err(&[
+                        "x[1]: expected a string, found an integer",
+                        "x[2]: \"y\" is not an IP address",
+                        "x[3]: already x[0]",
+                    ]),
+                ),
+            ],
+        );
+        let a = |ctx: &mut Ctx, f: &Field<'_, '_>, i: usize| {
+            let mut t = Table::new(ctx, f, "a table")?;
+            let a = t.req(ctx, "a", "write a = N", int(0u8, 9));
+            t.finish(ctx)?;
+            Some(a? + i as u8)
+        };
+        cases(
+            tables(a),
+            &[
+                ("[[x]]\na = 1\n[[x]]\na = 2", Ok(vec![(0, 1), (1, 3)])),
+                (
+                    "[x]\na = 1",
+                    Err(&["x: expected an array of tables ([[x]]), found a table"]),
+                ),
+                (
+                    "[[x]]\nb = 1\n[[x]]\na = 2",
+                    Err(&[
+                        "x[0].a: missing key `a`; write a = N",
+                        "x[0].b: unknown key; valid keys here: a",
+                    ]),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn paths() {
+        let service = Path::ROOT.key("service");
+        let first = service.index(0);
+        let real = first.key("real_server");
+        assert_eq!(real.to_string(), "service[0].real_server");
+        assert_eq!(real.header(), "service.real_server");
+        let sysctl = Path::ROOT.key("sysctl");
+        assert_eq!(
+            sysctl.key("net.ipv4.vs.conntrack").to_string(),
+            "sysctl.\"net.ipv4.vs.conntrack\""
+        );
+        assert_eq!(sysctl.key("").to_string(), "sysctl.\"\"");
+        let long = "k".repeat(1000);
+        assert_eq!(
+            Path::ROOT.key(&long).to_string(),
+            format!("{}...", &long[..QUOTE_MAX])
+        );
+        let quoted = format!("a.{long}");
+        assert_eq!(
+            Path::ROOT.key(&quoted).to_string(),
+            format!("\"a.{}...\"", &long[..QUOTE_MAX - 2])
+        );
+    }
+
+    #[test]
+    fn locate_falls_back_to_the_nearest_parent() {
+        let text = "[[service]]\nfwmark = 1\n[[service.real_server]]\naddress = \"10.0.0.2\"\n";
+        let root = DeTable::parse(text).unwrap();
+        let ctx = Ctx {
+            report: Reporter::new("f", text),
+            root: root.get_ref(),
+        };
+        let service = Path::ROOT.key("service");
+        let first = service.index(0);
+        let real = first.key("real_server");
+        let real = real.index(0);
+        let at = |path: &Path<'_>| ctx.report.position(ctx.locate(path).start);
+        assert_eq!(at(&real.key("address")), (4, 11));
+        assert_eq!(at(&real.key("weight")), (3, 1));
+        assert_eq!(at(&first.key("scheduler")), (1, 1));
+        assert_eq!(at(&first.key("fwmark")), (2, 10));
+        assert_eq!(at(&Path::ROOT.key("route").index(3)), (1, 1));
+    }
 
     #[test]
     fn suggestions() {
@@ -573,5 +820,21 @@ mod tests {
         assert_eq!(suggest("forward", known), None);
         assert_eq!(suggest("x", known), None);
         assert_eq!(suggest("colour", known), None);
+        // A huge key is not compared at all (len x len steps).
+        assert_eq!(suggest(&"w".repeat(SUGGEST_MAX + 1), known), None);
+    }
+
+    /// A huge unknown key is reported cut, without a suggestion.
+    #[test]
+    fn a_huge_key_is_cut() {
+        let key = "x".repeat(1 << 20);
+        let shown = read(&format!("{key} = 1\n"), boolean).unwrap_err();
+        assert_eq!(
+            shown,
+            [format!(
+                "{}...: unknown key; valid keys here: x",
+                &key[..QUOTE_MAX]
+            )]
+        );
     }
 }
