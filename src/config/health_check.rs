@@ -47,14 +47,20 @@ pub(super) enum Kind {
     Http,
 }
 
+/// The `type` names, in the order the message for a wrong one lists them.
+const KINDS: &[(&str, Kind)] = &[
+    ("tcp", Kind::Tcp),
+    ("postgres", Kind::Postgres),
+    ("http", Kind::Http),
+    ("none", Kind::None),
+];
+
 impl Kind {
     fn name(self) -> &'static str {
-        match self {
-            Kind::None => "none",
-            Kind::Tcp => "tcp",
-            Kind::Postgres => "postgres",
-            Kind::Http => "http",
-        }
+        KINDS
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("", |(name, _)| name)
     }
 }
 
@@ -150,16 +156,7 @@ pub(super) fn read_health_check(
     inherited: Option<&Partial>,
 ) -> Option<Partial> {
     let mut t = Table::new(ctx, item, "a table")?;
-    let kinds = &[
-        ("tcp", Kind::Tcp),
-        ("postgres", Kind::Postgres),
-        ("http", Kind::Http),
-        ("none", Kind::None),
-    ];
-    let type_field = t.field("type");
-    let kind = type_field
-        .as_ref()
-        .and_then(|f| one_of("a health check type", kinds)(ctx, f));
+    let (type_field, kind) = t.opt_field(ctx, "type", one_of("a health check type", KINDS));
     let actions = &[
         (
             "quiesce (weight 0, existing connections drain)",

@@ -55,8 +55,7 @@ pub(super) fn read_interface(
         Vec::new(),
         array_of(expected, string(parse_cidr), listed),
     );
-    let mtu_field = t.field("mtu");
-    let mtu = mtu_field.as_ref().and_then(|f| int(68, 65535)(ctx, f));
+    let (mtu_field, mtu) = t.opt_field(ctx, "mtu", int(68, 65535));
     let has_ipv6 = addresses
         .iter()
         .flatten()

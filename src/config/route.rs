@@ -12,10 +12,7 @@ pub(super) fn read_route(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<Route> {
     let mut t = Table::new(ctx, item, "a table")?;
     let help = "a subnet like \"10.0.0.0/8\", or \"default\"";
     let destination = t.req(ctx, "destination", help, string(parse_destination));
-    let gateway_field = t.field("gateway");
-    let gateway = gateway_field
-        .as_ref()
-        .and_then(|f| string(parse_ip)(ctx, f));
+    let (gateway_field, gateway) = t.opt_field(ctx, "gateway", string(parse_ip));
     if let (Some(dest), Some(gw), Some(f)) = (destination, gateway, &gateway_field)
         && Family::of(dest.addr) != Family::of(gw)
     {
@@ -33,10 +30,7 @@ pub(super) fn read_route(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<Route> {
             format!("{gw} is {gw_family} but the destination {dest} is {dest_family}{hint}"),
         );
     }
-    let device_field = t.field("device");
-    let device = device_field
-        .as_ref()
-        .and_then(|f| checked(check_ifname)(ctx, f));
+    let (device_field, device) = t.opt_field(ctx, "device", checked(check_ifname));
     if gateway_field.is_none() && device_field.is_none() {
         let message = "a route needs a `gateway`, a `device`, or both";
         ctx.report.error(&t.span(), t.path(), message);

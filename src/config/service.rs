@@ -63,11 +63,9 @@ pub(super) fn read_service(
         }),
     );
     let key = read_key(ctx, &mut t);
-    let family_field = t.field("family");
     let families = &[("inet", Family::Inet), ("inet6", Family::Inet6)];
-    let explicit_family = family_field
-        .as_ref()
-        .and_then(|f| one_of("an address family", families)(ctx, f));
+    let (family_field, explicit_family) =
+        t.opt_field(ctx, "family", one_of("an address family", families));
     if let (Some(f), Some(_), Some(Key::Addr { .. })) = (&family_field, explicit_family, &key) {
         let message = "`family` is only for fwmark services; an address service has the family of its `address`";
         ctx.key_error(f, message);
@@ -310,20 +308,15 @@ fn read_real_server(
     };
     let forwarding = t.or(ctx, "forwarding", service_forwarding, own);
     let upper = t.or(ctx, "upper_threshold", 0, int(0, u32::MAX));
-    let lower_field = t.field("lower_threshold");
-    let lower = lower_field
-        .as_ref()
-        .map_or(Some(0), |f| int(0, u32::MAX)(ctx, f));
+    let (lower_field, lower) = t.or_field(ctx, "lower_threshold", 0, int(0, u32::MAX));
     if let (Some(upper), Some(lower), Some(f)) = (upper, lower, &lower_field)
         && lower > upper
     {
-        ctx.error(
-            f,
-            format!(
-                "{lower} is higher than upper_threshold {upper}; the kernel refuses that \
+        let message = format!(
+            "{lower} is higher than upper_threshold {upper}; the kernel refuses that \
              (ipvsadm -y must not exceed -x; 0 means no limit)"
-            ),
         );
+        ctx.error(f, message);
     }
     let own_check = t.opt(ctx, "health_check", |ctx, f| {
         read_health_check(ctx, f, Some(service_check))

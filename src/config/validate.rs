@@ -26,7 +26,7 @@ use super::addr::{family_name, network};
 use super::draft::{Draft, DraftService, FamilySource, label};
 use super::error::quote;
 use super::walk::{Ctx, Path};
-use super::{CheckKind, Family, LinkMatch, Protocol, ServiceKey};
+use super::{CheckKind, Family, LinkMatch, Protocol, Route, ServiceKey};
 
 /// Run every cross-entry check over `draft`, reporting into `ctx`.
 pub(super) fn check(ctx: &mut Ctx, draft: &Draft) {
@@ -102,28 +102,17 @@ fn check_routes(ctx: &mut Ctx, draft: &Draft) {
             );
             ctx.error_at(&at.key("destination"), message);
         }
-        if let Some(gateway) = route.gateway {
-            check_gateway(
-                ctx,
-                draft,
-                &at.key("gateway"),
-                gateway,
-                route.device.as_deref(),
-            );
-        }
+        check_gateway(ctx, draft, &at, route);
     }
 }
 
 /// Warn when no configured subnet (of `device`, when given) holds the
 /// gateway: the kernel only accepts a gateway it reaches directly. IPv6
 /// link-local gateways are on every link and always fine.
-fn check_gateway(
-    ctx: &mut Ctx,
-    draft: &Draft,
-    at: &Path<'_>,
-    gateway: IpAddr,
-    device: Option<&str>,
-) {
+fn check_gateway(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, route: &Route) {
+    let (Some(gateway), device) = (route.gateway, route.device.as_deref()) else {
+        return;
+    };
     if let IpAddr::V6(v6) = gateway
         && v6.segments()[0] & 0xffc0 == 0xfe80
     {
@@ -159,7 +148,7 @@ fn check_gateway(
     let message = format!(
         "{gateway} is not in {place} ({known}); the kernel refuses a gateway it cannot reach directly"
     );
-    ctx.warning_at(at, message);
+    ctx.warning_at(&at.key("gateway"), message);
 }
 
 fn check_services(ctx: &mut Ctx, services: &[DraftService]) {

@@ -57,34 +57,27 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
     let help = "the addresses the master holds, like \
          virtual_addresses = [{ interface = \"wan\", address = \"192.168.1.100/24\" }]";
     let virtual_addresses = t.req(ctx, "virtual_addresses", help, read_virtual_addresses);
-    let sync_field = t.field("sync_interface");
-    let sync_interface = sync_field
-        .as_ref()
-        .map_or(Some(None), |f| checked(check_ifname)(ctx, f).map(Some));
-    let sync_id_field = t.field("sync_id");
-    let sync_id = sync_id_field
-        .as_ref()
-        .map_or(virtual_router_id, |f| int(0, 255)(ctx, f));
+    let some_ifname = |ctx: &mut Ctx, f: &Field<'_, '_>| checked(check_ifname)(ctx, f).map(Some);
+    let (sync_field, sync_interface) = t.or_field(ctx, "sync_interface", None, some_ifname);
+    let router_id = virtual_router_id.unwrap_or(0);
+    let (sync_id_field, sync_id) = t.or_field(ctx, "sync_id", router_id, int(0, 255));
     if let (Some(f), None) = (&sync_id_field, &sync_field) {
-        ctx.key_error(f, "has no effect without sync_interface (the interface of the IPVS connection sync daemon)");
+        let message = "has no effect without sync_interface (the interface of the IPVS connection sync daemon)";
+        ctx.key_error(f, message);
     }
     let names = |name: &String, earlier: &[String], path: &Path<'_>| {
         let i = earlier.iter().position(|n| n == name)?;
         Some(format!("{} is already listed as {path}[{i}]", quote(name)))
     };
-    let names = array_of(
-        "an array of service names like [\"postgres\"]",
-        string(|s| Ok(s.to_string())),
-        names,
+    let expected = "an array of service names like [\"postgres\"]";
+    let names = array_of(expected, string(|s| Ok(s.to_string())), names);
+    let (track_field, track_services) = t.or_field(ctx, "track_services", Vec::new(), names);
+    let (delta_field, delta) = t.or_field(
+        ctx,
+        "track_priority_delta",
+        DEFAULT_TRACK_PRIORITY_DELTA,
+        int(1, 254),
     );
-    let track_field = t.field("track_services");
-    let track_services = track_field
-        .as_ref()
-        .map_or(Some(Vec::new()), |f| names(ctx, f));
-    let delta_field = t.field("track_priority_delta");
-    let delta = delta_field
-        .as_ref()
-        .map_or(Some(DEFAULT_TRACK_PRIORITY_DELTA), |f| int(1, 254)(ctx, f));
     if let (Some(f), None) = (&delta_field, &track_field) {
         ctx.key_error(f, "has no effect without track_services");
     }

@@ -466,6 +466,31 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
+    /// [`Table::opt`], with the field (for a rule involving another key).
+    pub(super) fn opt_field<T>(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &'static str,
+        read: impl Read<T>,
+    ) -> (Option<Field<'a, 'i>>, Option<T>) {
+        let field = self.field(key);
+        let value = field.as_ref().and_then(|f| read(ctx, f));
+        (field, value)
+    }
+
+    /// [`Table::or`], with the field (for a rule involving another key).
+    pub(super) fn or_field<T>(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &'static str,
+        default: T,
+        read: impl Read<T>,
+    ) -> (Option<Field<'a, 'i>>, Option<T>) {
+        let field = self.field(key);
+        let value = field.as_ref().map_or(Some(default), |f| read(ctx, f));
+        (field, value)
+    }
+
     /// `key`, reported at the table's header when it is missing; `help`
     /// tells what to write.
     pub(super) fn req<T>(
