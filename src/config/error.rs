@@ -89,7 +89,10 @@ pub(super) struct Reporter<'t> {
     /// Byte offset where each line starts; `line_starts[0] == 0`.
     line_starts: OnceCell<Vec<usize>>,
     diagnostics: Vec<Diagnostic>,
+    /// Errors about values read, which make their entry fail.
     errors: usize,
+    /// Errors beside them (unknown keys), which reject the file only.
+    aside: usize,
 }
 
 impl<'t> Reporter<'t> {
@@ -100,6 +103,7 @@ impl<'t> Reporter<'t> {
             line_starts: OnceCell::new(),
             diagnostics: Vec::new(),
             errors: 0,
+            aside: 0,
         }
     }
 
@@ -153,6 +157,19 @@ impl<'t> Reporter<'t> {
         self.push(Severity::Error, span, path, message.into());
     }
 
+    /// Record an error that leaves what was read standing (an unknown key
+    /// next to good ones): the file is rejected, but no entry is dropped
+    /// for it, so the cross-entry checks still see that entry.
+    pub(super) fn error_aside(
+        &mut self,
+        span: &Span,
+        path: impl fmt::Display,
+        message: impl Into<String>,
+    ) {
+        self.aside += 1;
+        self.push(Severity::Error, span, path, message.into());
+    }
+
     /// Record a warning at the start of `span`.
     pub(super) fn warning(
         &mut self,
@@ -175,14 +192,14 @@ impl<'t> Reporter<'t> {
         });
     }
 
-    /// How many errors so far: a table that reads with the count unchanged
-    /// is free of errors.
+    /// How many errors about values read so far: a table that reads with
+    /// the count unchanged is free of errors.
     pub(super) fn errors(&self) -> usize {
         self.errors
     }
 
     pub(super) fn has_errors(&self) -> bool {
-        self.errors > 0
+        self.errors + self.aside > 0
     }
 
     /// All diagnostics, in file order (stable for equal positions).

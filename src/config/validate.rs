@@ -370,6 +370,16 @@ mod tests {
                 ],
             ),
             (
+                // An unknown key is reported but does not hide its entry.
+                "[[interface]]\nname = \"wan\"\nmac = \"52:54:00:00:01:01\"\nmtuu = 1500\n\
+                 [[interface]]\nname = \"wan\"\nmac = \"52:54:00:00:03:01\"\n",
+                &[
+                    "router.toml:4:1: error: interface[0].mtuu: unknown key; did you mean `mtu`? \
+                   Valid keys here: name, mac, device, addresses, mtu",
+                    "router.toml:6:8: error: interface[1].name: \"wan\" is already the name of interface[0]",
+                ],
+            ),
+            (
                 "[[interface]]\nname = \"wan\"\nmac = \"52:54:00:00:01:01\"\n\
                  [[interface]]\nname = \"lan\"\nmac = \"52:54:00:00:01:01\"\n",
                 &[

@@ -522,8 +522,9 @@ impl<'a, 'i> Table<'a, 'i> {
         ctx.report.errors() == self.errors
     }
 
-    /// Report every key no read asked for; `Some(())` when the table (with
-    /// what is nested in it) read without errors.
+    /// Report every key no read asked for; `Some(())` when every value of
+    /// the table (and of the tables nested in it) read without errors. An
+    /// unknown key rejects the file but does not fail its table.
     pub(super) fn finish(self, ctx: &mut Ctx) -> Option<()> {
         let known = &self.known[..self.known_len];
         for (key, _) in self.table.iter() {
@@ -538,7 +539,8 @@ impl<'a, 'i> Table<'a, 'i> {
                 }
                 None => format!("unknown key; valid keys here: {valid}"),
             };
-            ctx.report.error(&key.span(), self.path.key(name), message);
+            ctx.report
+                .error_aside(&key.span(), self.path.key(name), message);
         }
         self.clean(ctx).then_some(())
     }
