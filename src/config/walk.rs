@@ -20,7 +20,7 @@
 use std::fmt;
 
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeString, DeTable, DeValue};
 
 use super::error::{Reporter, Span, cut, quote};
 
@@ -291,7 +291,7 @@ pub(super) fn one_of<T: Copy>(
     words: &'static [(&'static str, T)],
 ) -> impl Read<T> {
     string(move |text| {
-        let word = |w: &str| w.split_once(' ').map_or(w, |(word, _)| word).to_string();
+        let word = |w: &'static str| w.split_once(' ').map_or(w, |(word, _)| word);
         if let Some((_, value)) = words.iter().find(|(w, _)| word(w) == text) {
             return Ok(*value);
         }
@@ -383,7 +383,8 @@ pub(super) fn tables<T>(
 pub(super) struct Table<'a, 'i> {
     path: &'a Path<'a>,
     span: Span,
-    table: &'a DeTable<'i>,
+    /// The entries, each with whether a read asked for it.
+    entries: Vec<(&'a Spanned<DeString<'i>>, &'a Value<'i>, bool)>,
     /// The keys asked for so far, in the order asked: the valid keys.
     known: [&'static str; MAX_KEYS],
     known_len: usize,
@@ -409,7 +410,7 @@ impl<'a, 'i> Table<'a, 'i> {
         Table {
             path,
             span,
-            table,
+            entries: table.iter().map(|(k, v)| (k, v, false)).collect(),
             known: [""; MAX_KEYS],
             known_len: 0,
             errors: ctx.report.errors(),
@@ -434,7 +435,12 @@ impl<'a, 'i> Table<'a, 'i> {
         );
         self.known[self.known_len] = key;
         self.known_len += 1;
-        let (k, value) = self.table.get_key_value(key)?;
+        let (k, value, read) = self
+            .entries
+            .iter_mut()
+            .find(|(k, _, _)| k.get_ref() == key)?;
+        *read = true;
+        let (k, value) = (*k, *value);
         Some(Field {
             path: self.path.key(k.get_ref()),
             key_span: k.span(),
@@ -527,11 +533,8 @@ impl<'a, 'i> Table<'a, 'i> {
     /// unknown key rejects the file but does not fail its table.
     pub(super) fn finish(self, ctx: &mut Ctx) -> Option<()> {
         let known = &self.known[..self.known_len];
-        for (key, _) in self.table.iter() {
+        for (key, _, _) in self.entries.iter().filter(|(_, _, read)| !read) {
             let name: &str = key.get_ref();
-            if known.contains(&name) {
-                continue;
-            }
             let valid = known.join(", ");
             let message = match suggest(name, known) {
                 Some(near) => {
