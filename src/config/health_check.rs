@@ -244,7 +244,7 @@ fn plain_word(text: &str, key: &str) -> Result<String, String> {
 mod tests {
     use std::time::Duration;
 
-    use super::super::parse::test_support::errors;
+    use super::super::test_support::errors;
     use super::super::{CheckKind, Config, HealthCheck, OnFailure, load};
 
     /// A TCP service with two real servers; `{S}` is put in the service

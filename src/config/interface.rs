@@ -81,7 +81,7 @@ pub(super) fn read_interface(
 #[cfg(test)]
 mod tests {
     use super::super::load;
-    use super::super::parse::test_support::check_cases;
+    use super::super::test_support::check_cases;
     use super::*;
 
     fn net(text: &str) -> IpNet {

@@ -22,6 +22,8 @@ mod parse;
 mod route;
 mod service;
 mod sysctl;
+#[cfg(test)]
+mod test_support;
 mod validate;
 mod vrrp;
 mod walk;

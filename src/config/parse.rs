@@ -98,41 +98,12 @@ fn read_document(ctx: &mut Ctx) -> Draft {
     }
 }
 
-/// Helpers shared by the config tests.
-#[cfg(test)]
-pub(super) mod test_support {
-    use super::load;
-
-    /// The displayed diagnostics of a file that must be rejected.
-    pub(in crate::config) fn errors(text: &str) -> Vec<String> {
-        match load("router.toml", text) {
-            Ok((config, _)) => panic!("accepted as {config:#?}:\n{text}"),
-            Err(err) => err.diagnostics.iter().map(|d| d.to_string()).collect(),
-        }
-    }
-
-    /// The displayed warnings of a file that must be accepted.
-    pub(in crate::config) fn warnings(text: &str) -> Vec<String> {
-        match load("router.toml", text) {
-            Ok((_, warnings)) => warnings.iter().map(|d| d.to_string()).collect(),
-            Err(err) => panic!("rejected:\n{err}\n{text}"),
-        }
-    }
-
-    /// Check a table of (file text, expected diagnostics) cases.
-    pub(in crate::config) fn check_cases(cases: &[(&str, &[&str])]) {
-        for (text, expected) in cases {
-            assert_eq!(&errors(text), expected, "for:\n{text}");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
 
     use super::super::addr::parse_cidr;
-    use super::test_support::check_cases;
+    use super::super::test_support::check_cases;
     use super::*;
     use crate::config::{
         Forwarding, HealthCheck, Interface, IpNet, LinkMatch, MacAddr, Protocol, RealServer, Route,

@@ -69,7 +69,7 @@ mod tests {
     use std::net::IpAddr;
 
     use super::super::load;
-    use super::super::parse::test_support::{errors, warnings};
+    use super::super::test_support::{errors, warnings};
     use super::*;
 
     fn net(text: &str) -> IpNet {

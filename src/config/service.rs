@@ -342,7 +342,7 @@ fn read_real_server(
 mod tests {
     use std::time::Duration;
 
-    use super::super::parse::test_support::errors;
+    use super::super::test_support::errors;
     use super::super::{Config, HealthCheck, load};
     use super::*;
 

@@ -96,7 +96,7 @@ fn collect(
 #[cfg(test)]
 mod tests {
     use super::super::load;
-    use super::super::parse::test_support::check_cases;
+    use super::super::test_support::check_cases;
 
     #[test]
     fn sysctls() {

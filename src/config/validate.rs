@@ -344,7 +344,7 @@ fn check_sender(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, name: &str, what: &
 mod tests {
     use std::time::Duration;
 
-    use super::super::parse::test_support::{check_cases, errors, warnings};
+    use super::super::test_support::{check_cases, errors, warnings};
     use super::super::{
         CheckKind, Config, Forwarding, HealthCheck, Interface, IpNet, MacAddr, OnFailure, Protocol,
         RealServer, Route, Scheduler, SchedulerFlags, Service, load,

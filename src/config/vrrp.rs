@@ -192,7 +192,7 @@ fn read_virtual_addresses(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vec<Vi
 #[cfg(test)]
 mod tests {
     use super::super::load;
-    use super::super::parse::test_support::{check_cases, errors};
+    use super::super::test_support::{check_cases, errors};
     use super::*;
     use crate::config::IpNet;
 
