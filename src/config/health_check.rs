@@ -194,11 +194,11 @@ pub(super) fn read_health_check(
     let path = t.field("path").filter(|f| fits(f, Kind::Http));
     let host = t.field("host").filter(|f| fits(f, Kind::Http));
     let status = t.field("status").filter(|f| fits(f, Kind::Http));
-    let word = |key| string(move |s| plain_word(s, key));
-    p.user = user.and_then(|f| word("user")(ctx, &f));
-    p.database = database.and_then(|f| word("database")(ctx, &f));
+    let word = |ctx: &mut Ctx, f: Field<'_, '_>| string(|s| plain_word(s, f.path.name()))(ctx, &f);
+    p.user = user.and_then(|f| word(ctx, f));
+    p.database = database.and_then(|f| word(ctx, f));
     p.path = path.and_then(|f| string(parse_path)(ctx, &f));
-    p.host = host.and_then(|f| word("host")(ctx, &f));
+    p.host = host.and_then(|f| word(ctx, f));
     p.status = status.and_then(|f| int(100, 599)(ctx, &f));
     t.finish(ctx)?;
     Some(p)
