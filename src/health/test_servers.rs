@@ -5,10 +5,9 @@
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-
-use super::{read_some, write_all};
 
 /// A port on 127.0.0.1 where nobody listens: connections are refused.
 pub fn refusing() -> SocketAddr {
@@ -48,12 +47,12 @@ pub async fn conversing(replies: &'static [&'static [u8]]) -> (SocketAddr, JoinH
     (addr, task)
 }
 
-async fn answer(stream: TcpStream, replies: &'static [&'static [u8]]) {
+async fn answer(mut stream: TcpStream, replies: &'static [&'static [u8]]) {
     let mut buf = [0u8; 1024];
     let wait = std::time::Duration::from_millis(100);
     for reply in replies {
-        let _ = tokio::time::timeout(wait, read_some(&stream, &mut buf)).await;
-        let _ = write_all(&stream, reply).await;
+        let _ = tokio::time::timeout(wait, stream.read(&mut buf)).await;
+        let _ = stream.write_all(reply).await;
     }
 }
 
