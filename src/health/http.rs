@@ -8,9 +8,10 @@
 
 use std::net::SocketAddr;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Check, ProbeError, ProbeFuture, read_some, write_all};
+use super::{Check, ProbeError, ProbeFuture};
 
 /// How much of the answer is read looking for the status line.
 const STATUS_READ: usize = 256;
@@ -41,13 +42,13 @@ impl Http {
 impl Check for Http {
     fn probe(&self, target: SocketAddr) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let stream = TcpStream::connect(target).await?;
-            write_all(&stream, &self.request).await?;
+            let mut stream = TcpStream::connect(target).await?;
+            stream.write_all(&self.request).await?;
             let mut buf = [0u8; STATUS_READ];
             let mut have = 0;
             // Up to the end of the status line, or as much as fits.
             while have < buf.len() && !buf[..have].contains(&b'\n') {
-                match read_some(&stream, &mut buf[have..]).await? {
+                match stream.read(&mut buf[have..]).await? {
                     0 if have == 0 => return Err(ProbeError::Closed),
                     0 => break,
                     n => have += n,

@@ -45,8 +45,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-
 use crate::config::{CheckKind, RealServer};
 
 mod effective;
@@ -168,43 +166,6 @@ pub async fn probe(
         Ok(result) => result,
         Err(_) => Err(ProbeError::Timeout(timeout)),
     }
-}
-
-/// Read what is there (at least one byte) into `buf`; 0 at end of stream.
-/// (With tokio's `net` feature alone: readiness plus `try_read`.)
-pub(crate) async fn read_some(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        match stream.try_read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            other => return other,
-        }
-    }
-}
-
-/// Fill `buf` completely; end of stream before that is `UnexpectedEof`.
-pub(crate) async fn read_exact(stream: &TcpStream, buf: &mut [u8]) -> io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        match read_some(stream, &mut buf[done..]).await? {
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            n => done += n,
-        }
-    }
-    Ok(())
-}
-
-/// Write all of `bytes`.
-pub(crate) async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// What identifies one probe: the address probed and the check, without

@@ -20,9 +20,10 @@
 
 use std::net::SocketAddr;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Check, ProbeError, ProbeFuture, read_exact, read_some, write_all};
+use super::{Check, ProbeError, ProbeFuture};
 
 /// The SSLRequest: length 8, code 80877103.
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
@@ -65,12 +66,12 @@ impl Postgres {
 impl Check for Postgres {
     fn probe(&self, target: SocketAddr) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let stream = TcpStream::connect(target).await?;
-            write_all(&stream, &SSL_REQUEST).await?;
+            let mut stream = TcpStream::connect(target).await?;
+            stream.write_all(&SSL_REQUEST).await?;
             // PostgreSQL answers exactly one byte and waits; more is some
             // other server's banner (`SSH-2.0-...` starts with an S too).
             let mut answer = [0u8; 16];
-            match read_some(&stream, &mut answer).await? {
+            match stream.read(&mut answer).await? {
                 0 => return Err(ProbeError::Closed),
                 1 => {}
                 _ => return Err(ProbeError::UnexpectedReply),
@@ -80,9 +81,9 @@ impl Check for Postgres {
                 b'N' => {}
                 _ => return Err(ProbeError::UnexpectedReply),
             }
-            write_all(&stream, &self.startup).await?;
+            stream.write_all(&self.startup).await?;
             let mut header = [0u8; 5];
-            read_exact(&stream, &mut header).await?;
+            stream.read_exact(&mut header).await?;
             let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
             if !(4..=1 << 20).contains(&len) {
                 return Err(ProbeError::UnexpectedReply);
@@ -90,13 +91,13 @@ impl Check for Postgres {
             match header[0] {
                 b'R' => {
                     // Polite end of a session `trust` may have opened.
-                    let _ = write_all(&stream, &TERMINATE).await;
+                    let _ = stream.write_all(&TERMINATE).await;
                     Ok(())
                 }
                 b'E' => {
                     let mut body = [0u8; ERROR_READ];
                     let n = (len - 4).min(ERROR_READ);
-                    read_exact(&stream, &mut body[..n]).await?;
+                    stream.read_exact(&mut body[..n]).await?;
                     match refusal(&body[..n]) {
                         Some(message) => Err(ProbeError::NotAccepting(message)),
                         None => Ok(()),

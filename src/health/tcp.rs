@@ -47,7 +47,7 @@ mod tests {
         let (answering, _task) = test_servers::replying(b"hello\n").await;
         probe(&Tcp, answering, TIMEOUT).await.unwrap();
 
-        let (hole, _fds, _held) = test_servers::black_hole();
+        let (hole, _listener, _held) = test_servers::black_hole();
         let err = probe(&Tcp, hole, TIMEOUT).await.unwrap_err();
         assert_eq!(err.to_string(), "timeout after 300ms");
     }

@@ -2,13 +2,12 @@
 //! refuses, one that accepts and stays mute, one that drops connection
 //! attempts (a full accept queue), and one that answers with given bytes.
 
-use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
+use std::net::{Ipv4Addr, SocketAddr};
 
+use socket2::{Domain, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-
-use super::{read_some, write_all};
 
 /// A port on 127.0.0.1 where nobody listens: connections are refused.
 pub fn refusing() -> SocketAddr {
@@ -48,37 +47,25 @@ pub async fn conversing(replies: &'static [&'static [u8]]) -> (SocketAddr, JoinH
     (addr, task)
 }
 
-async fn answer(stream: TcpStream, replies: &'static [&'static [u8]]) {
+async fn answer(mut stream: TcpStream, replies: &'static [&'static [u8]]) {
     let mut buf = [0u8; 1024];
     let wait = std::time::Duration::from_millis(100);
     for reply in replies {
-        let _ = tokio::time::timeout(wait, read_some(&stream, &mut buf)).await;
-        let _ = write_all(&stream, reply).await;
+        let _ = tokio::time::timeout(wait, stream.read(&mut buf)).await;
+        let _ = stream.write_all(reply).await;
     }
 }
 
 /// A listening socket whose accept queue is full and never drained: the
 /// kernel drops further SYNs, so a connect hangs as it does towards a host
 /// whose link is cut. Keep the returned sockets alive.
-pub fn black_hole() -> (SocketAddr, Vec<OwnedFd>, Vec<std::net::TcpStream>) {
-    use nix::sys::socket::{
-        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, getsockname, listen, socket,
-    };
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
-    bind(
-        std::os::fd::AsRawFd::as_raw_fd(&fd),
-        &SockaddrIn::new(127, 0, 0, 1, 0),
-    )
-    .unwrap();
-    listen(&fd, Backlog::new(0).unwrap()).unwrap();
-    let local: SockaddrIn = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap();
-    let addr = SocketAddr::from(std::net::SocketAddrV4::from(local));
+pub fn black_hole() -> (SocketAddr, Socket, Vec<std::net::TcpStream>) {
+    // socket2, not std: std's listen() has no backlog of our choosing.
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    listener.bind(&loopback.into()).unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
     // With a backlog of 0 the queue holds one connection; fill it (and
     // any slack) until an attempt hangs.
     let mut filled = Vec::new();
@@ -88,5 +75,5 @@ pub fn black_hole() -> (SocketAddr, Vec<OwnedFd>, Vec<std::net::TcpStream>) {
             Err(_) => break,
         }
     }
-    (addr, vec![fd], filled)
+    (addr, listener, filled)
 }

@@ -14,12 +14,12 @@
 use std::io;
 use std::mem;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::ifaddrs::getifaddrs;
 use nix::libc;
 use nix::net::if_::if_nametoindex;
+use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
 
 use super::error::VrrpError;
 
@@ -44,50 +44,24 @@ pub fn announce(ifname: &str, addrs: &[Ipv4Addr]) -> Result<(), VrrpError> {
     })?;
     let mac = hardware_address(ifname)?;
 
-    // SAFETY: socket() takes no pointers; the result is checked below.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            i32::from(ETH_P_ARP.to_be()),
-        )
-    };
-    if raw < 0 {
-        return Err(VrrpError::last_os(format!(
-            "opening a packet socket for ARP on {ifname}"
-        )));
-    }
-    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-
-    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-    let mut to: libc::sockaddr_ll = unsafe { mem::zeroed() };
-    to.sll_family = libc::AF_PACKET as u16;
-    to.sll_protocol = ETH_P_ARP.to_be();
-    to.sll_ifindex = ifindex as i32;
-    to.sll_halen = 6;
-    to.sll_addr[..6].copy_from_slice(&BROADCAST);
-
+    let socket = Socket::new(
+        Domain::PACKET,
+        Type::RAW,
+        Some(Protocol::from(i32::from(ETH_P_ARP.to_be()))),
+    )
+    .map_err(|source| VrrpError::Socket {
+        action: format!("opening a packet socket for ARP on {ifname}"),
+        source,
+    })?;
+    let to = broadcast_on(ifindex);
     for _ in 0..BURST {
         for addr in addrs {
-            let frame = frame(mac, *addr);
-            // SAFETY: `frame` and `to` are valid for the lengths given for
-            // the duration of the call.
-            let rc = unsafe {
-                libc::sendto(
-                    fd.as_raw_fd(),
-                    frame.as_ptr().cast(),
-                    frame.len(),
-                    0,
-                    (&to as *const libc::sockaddr_ll).cast(),
-                    mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                return Err(VrrpError::last_os(format!(
-                    "sending gratuitous ARP for {addr} on {ifname}"
-                )));
-            }
+            socket
+                .send_to(&frame(mac, *addr), &to)
+                .map_err(|source| VrrpError::Socket {
+                    action: format!("sending gratuitous ARP for {addr} on {ifname}"),
+                    source,
+                })?;
         }
     }
     Ok(())
@@ -119,6 +93,25 @@ pub fn frame(mac: [u8; 6], addr: Ipv4Addr) -> Vec<u8> {
     f.extend_from_slice(&[0; 6]);
     f.extend_from_slice(&addr.octets());
     f
+}
+
+/// Where a frame to the Ethernet broadcast address on interface `ifindex`
+/// goes: a `sockaddr_ll`, for which socket2 has no safe constructor.
+fn broadcast_on(ifindex: u32) -> SockAddr {
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_ll is one of this platform's socket address types,
+    // as view_as requires (it also checks that it fits the storage), and
+    // every bit pattern is a valid sockaddr_ll, so the zeroed storage is one.
+    let ll = unsafe { storage.view_as::<libc::sockaddr_ll>() };
+    ll.sll_family = libc::AF_PACKET as u16;
+    ll.sll_protocol = ETH_P_ARP.to_be();
+    ll.sll_ifindex = ifindex as i32;
+    ll.sll_halen = 6;
+    ll.sll_addr[..6].copy_from_slice(&BROADCAST);
+    let len = mem::size_of::<libc::sockaddr_ll>() as socket2::socklen_t;
+    // SAFETY: the storage holds an AF_PACKET address written as a whole
+    // sockaddr_ll, and `len` is the size of a sockaddr_ll.
+    unsafe { SockAddr::new(storage, len) }
 }
 
 /// The MAC of `ifname`, from its AF_PACKET entry in getifaddrs().

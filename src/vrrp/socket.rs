@@ -14,14 +14,15 @@
 //! A raw IPv4 socket hands each received packet over with its IP header, so
 //! the receiver can check the TTL and the source itself.
 
-use std::io;
+use std::io::{self, Read};
 use std::mem;
-use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, RawFd};
 
 use nix::ifaddrs::getifaddrs;
 use nix::libc;
 use nix::net::if_::{InterfaceFlags, if_nametoindex};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
 use super::error::VrrpError;
 use super::packet::{self, Advert};
@@ -33,7 +34,7 @@ pub const RECEIVE_BUFFER: usize = 2048;
 /// A VRRP socket on one interface.
 #[derive(Debug)]
 pub struct VrrpSocket {
-    fd: OwnedFd,
+    socket: Socket,
     ifname: String,
     ifindex: u32,
     local: Ipv4Addr,
@@ -59,23 +60,19 @@ impl VrrpSocket {
         let local = interface_ipv4(ifname, exclude)?
             .ok_or_else(|| VrrpError::NoAddress(ifname.to_string()))?;
 
-        // SAFETY: socket() takes no pointers; the result is checked below.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_INET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                i32::from(packet::PROTOCOL),
+        let socket = Socket::new(
+            Domain::IPV4,
+            Type::RAW.nonblocking(),
+            Some(Protocol::from(i32::from(packet::PROTOCOL))),
+        )
+        .map_err(|e| {
+            sock_err(
+                format!("opening a raw socket for IP protocol 112 (VRRP) on {ifname}"),
+                e,
             )
-        };
-        if raw < 0 {
-            return Err(VrrpError::last_os(format!(
-                "opening a raw socket for IP protocol 112 (VRRP) on {ifname}"
-            )));
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        })?;
         let socket = VrrpSocket {
-            fd,
+            socket,
             ifname: ifname.to_string(),
             ifindex,
             local,
@@ -86,56 +83,55 @@ impl VrrpSocket {
     }
 
     fn set_options(&self) -> Result<(), VrrpError> {
-        let fd = self.fd.as_raw_fd();
+        let s = &self.socket;
         let name = &self.ifname;
-        let mut device = self.ifname.as_bytes().to_vec();
-        device.push(0);
-        // SAFETY: `device` is a NUL-terminated name that outlives the call;
-        // the length passed is its length.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_BINDTODEVICE,
-                device.as_ptr().cast(),
-                device.len() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(VrrpError::last_os(format!(
-                "binding the VRRP socket to {name}"
-            )));
-        }
-        set_int(fd, libc::IPPROTO_IP, libc::IP_HDRINCL, 1)
+        s.bind_device(Some(name.as_bytes()))
+            .map_err(|e| sock_err(format!("binding the VRRP socket to {name}"), e))?;
+        s.set_header_included_v4(true)
             .map_err(|e| sock_err(format!("setting IP_HDRINCL on {name}"), e))?;
-        set_int(fd, libc::IPPROTO_IP, libc::IP_TTL, i32::from(packet::TTL))
+        s.set_ttl_v4(u32::from(packet::TTL))
             .map_err(|e| sock_err(format!("setting TTL 255 on {name}"), e))?;
-        set_int(
-            fd,
-            libc::IPPROTO_IP,
-            libc::IP_MULTICAST_TTL,
-            i32::from(packet::TTL),
-        )
-        .map_err(|e| sock_err(format!("setting multicast TTL 255 on {name}"), e))?;
-        set_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)
+        s.set_multicast_ttl_v4(u32::from(packet::TTL))
+            .map_err(|e| sock_err(format!("setting multicast TTL 255 on {name}"), e))?;
+        s.set_multicast_loop_v4(false)
             .map_err(|e| sock_err(format!("turning multicast loop off on {name}"), e))?;
-        let mreqn = self.mreqn();
-        set_struct(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
-            .map_err(|e| sock_err(format!("choosing {name} for multicast"), e))?;
+        self.set_multicast_interface()?;
         if self.peers.is_empty() {
-            set_struct(fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn)
+            let on = InterfaceIndexOrAddress::Index(self.ifindex);
+            s.join_multicast_v4_n(&packet::MULTICAST_GROUP, &on)
                 .map_err(|e| sock_err(format!("joining 224.0.0.18 on {name}"), e))?;
         }
         Ok(())
     }
 
-    /// The group 224.0.0.18 on our interface, by index.
-    fn mreqn(&self) -> libc::ip_mreqn {
-        libc::ip_mreqn {
+    /// `IP_MULTICAST_IF` our interface by index (an `ip_mreqn`, as for the
+    /// membership). socket2 only sets it by address, which would also make
+    /// that address the default source of the socket's multicast routes.
+    fn set_multicast_interface(&self) -> Result<(), VrrpError> {
+        let mreqn = libc::ip_mreqn {
             imr_multiaddr: in_addr(packet::MULTICAST_GROUP),
             imr_address: in_addr(Ipv4Addr::UNSPECIFIED),
             imr_ifindex: self.ifindex as libc::c_int,
+        };
+        // SAFETY: `mreqn` is a live ip_mreqn and the length passed is its
+        // size, which is how the kernel tells this form of IP_MULTICAST_IF
+        // from the in_addr one; setsockopt only reads it during the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MULTICAST_IF,
+                (&raw const mreqn).cast(),
+                mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(VrrpError::last_os(format!(
+                "choosing {} for multicast",
+                self.ifname
+            )));
         }
+        Ok(())
     }
 
     /// The interface's name.
@@ -180,43 +176,26 @@ impl VrrpSocket {
     /// Send a whole IPv4 packet (header included) to `dst`. Public so tests
     /// can send packets that break the rules.
     pub fn send_packet(&self, packet: &[u8], dst: Ipv4Addr) -> Result<(), VrrpError> {
-        let addr = sockaddr_in(dst);
-        // SAFETY: `packet` and `addr` are valid for the lengths given for the
-        // duration of the call.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                packet.as_ptr().cast(),
-                packet.len(),
-                0,
-                (&addr as *const libc::sockaddr_in).cast(),
-                mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        let to = SockAddr::from(SocketAddrV4::new(dst, 0));
+        self.socket.send_to(packet, &to).map_err(|e| {
+            sock_err(
+                format!("sending a VRRP advert to {dst} on {}", self.ifname),
+                e,
             )
-        };
-        if rc < 0 {
-            return Err(VrrpError::last_os(format!(
-                "sending a VRRP advert to {dst} on {}",
-                self.ifname
-            )));
-        }
+        })?;
         Ok(())
     }
 
     /// Read one packet (IP header included) without waiting:
     /// `WouldBlock` when none is queued. Returns its length.
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is valid for writes of its length for the call.
-        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
+        (&self.socket).read(buf)
     }
 }
 
 impl AsRawFd for VrrpSocket {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.socket.as_raw_fd()
     }
 }
 
@@ -249,38 +228,6 @@ fn interface_ipv4(ifname: &str, exclude: &[Ipv4Addr]) -> Result<Option<Ipv4Addr>
 fn in_addr(ip: Ipv4Addr) -> libc::in_addr {
     libc::in_addr {
         s_addr: u32::from_ne_bytes(ip.octets()),
-    }
-}
-
-fn sockaddr_in(ip: Ipv4Addr) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: in_addr(ip),
-        sin_zero: [0; 8],
-    }
-}
-
-fn set_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    set_struct(fd, level, name, &value)
-}
-
-fn set_struct<T>(fd: RawFd, level: i32, name: i32, value: &T) -> io::Result<()> {
-    // SAFETY: `value` points to a live `T` of the size passed; setsockopt
-    // only reads it during the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
     }
 }
 
