@@ -8,12 +8,16 @@
 //!   them, and [`reconcile`] does dump, diff and execute in one call.
 //! - [`format_table`] prints a [`Table`] exactly like `ipvsadm -Ln`.
 //!
-//! Files: `attr` (numbers from `ip_vs.h`, attribute plumbing), `service`
-//! and `dest` (the nested attributes both ways), `stats`, `info`, `op`
-//! (a change, displayed as its ipvsadm command), `message` (the
-//! generic-netlink payload), `socket`, `diff`, `table`, `reconcile`.
+//! Files, each importing only files before it: `cmd` (the family and
+//! its commands, from `ip_vs.h`), `error`, `attr` (the attribute plumbing:
+//! wire forms, encoding, reading replies, address families), `stats`,
+//! `info`, `dest`, `service` and `daemon` (each object with its typed nest
+//! both ways), `message` (a request's first level, the generic-netlink
+//! payload), `op` (a change, displayed as its ipvsadm command), `table`,
+//! `socket`, `sync` (the sync daemons), `diff`, `reconcile`.
 
 mod attr;
+mod cmd;
 mod daemon;
 mod dest;
 mod diff;
@@ -25,6 +29,7 @@ mod reconcile;
 mod service;
 mod socket;
 mod stats;
+mod sync;
 mod table;
 
 pub use daemon::{SyncDaemon, SyncRole};

@@ -4,9 +4,9 @@
 //! sent, so applying the same config again sends nothing and established
 //! connections survive every re-apply.
 
-use super::IpvsError;
 use super::dest::Dest;
 use super::diff::{desired, diff};
+use super::error::IpvsError;
 use super::op::Op;
 use super::service::VirtualService;
 use super::socket::Ipvs;

@@ -11,9 +11,9 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::attr::SVC_F_ONEPACKET;
+use super::attr::af_of;
 use super::info::Info;
-use super::service::{ServiceEntry, af_of};
+use super::service::{SVC_F_ONEPACKET, ServiceEntry};
 use crate::config::{Family, Protocol, ServiceKey};
 
 /// Every virtual service in the kernel, each with its real servers, in
@@ -181,10 +181,9 @@ fn truncate(s: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::attr::{SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2};
     use crate::ipvs::dest::{Dest, DestEntry, Forward};
-    use crate::ipvs::service::VirtualService;
     use crate::ipvs::service::tests::{service, tcp};
+    use crate::ipvs::service::{SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, VirtualService};
     use crate::ipvs::stats::Stats;
 
     fn entry(service: VirtualService, dests: Vec<DestEntry>) -> ServiceEntry {
