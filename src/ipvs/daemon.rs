@@ -280,6 +280,34 @@ mod tests {
         assert!(err.contains("no IPVS_CMD_ATTR_DAEMON"), "{err}");
     }
 
+    /// Every daemon attribute on its own, byte for byte from ip_vs.h, and
+    /// read back to itself (little-endian host).
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn each_attribute_both_ways() {
+        use crate::ipvs::attr::emit_all;
+        #[rustfmt::skip]
+        let cases: Vec<(DaemonAttr, Vec<u8>)> = vec![
+            (DaemonAttr::State(2), vec![8, 0, 1, 0, 2, 0, 0, 0]),
+            (DaemonAttr::McastIfn("sync0"), vec![10, 0, 2, 0, b's', b'y', b'n', b'c', b'0', 0, 0, 0]),
+            (DaemonAttr::SyncId(51), vec![8, 0, 3, 0, 51, 0, 0, 0]),
+            (DaemonAttr::SyncMaxLen(1472), vec![6, 0, 4, 0, 0xc0, 0x05, 0, 0]),
+            (DaemonAttr::McastGroup("239.1.2.3".parse().unwrap()), vec![8, 0, 5, 0, 239, 1, 2, 3]),
+            (DaemonAttr::McastGroup6("ff02::51".parse().unwrap()),
+                vec![20, 0, 6, 0, 0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x51]),
+            // Host order, unlike a service's port: 8848 is 0x2290.
+            (DaemonAttr::McastPort(8848), vec![6, 0, 7, 0, 0x90, 0x22, 0, 0]),
+            (DaemonAttr::McastTtl(3), vec![5, 0, 8, 0, 3, 0, 0, 0]),
+            (DaemonAttr::Other(9, &[1, 2, 3, 4]), vec![8, 0, 9, 0, 1, 2, 3, 4]),
+        ];
+        for (attr, want) in cases {
+            let bytes = emit_all(&[attr]);
+            assert_eq!(bytes, want, "{attr:?}");
+            let (kind, v) = parse("test", &bytes).next().unwrap().unwrap();
+            assert_eq!(DaemonAttr::parse(kind, v).unwrap(), attr);
+        }
+    }
+
     #[test]
     fn roles() {
         assert_eq!(SyncRole::Master.other(), SyncRole::Backup);

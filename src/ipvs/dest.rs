@@ -378,6 +378,38 @@ mod tests {
         assert_eq!(entry.stats, Stats::default());
     }
 
+    /// Every dest attribute on its own, byte for byte from ip_vs.h, and
+    /// read back to itself (little-endian host).
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn each_attribute_both_ways() {
+        #[rustfmt::skip]
+        let cases: Vec<(Family, DestAttr, Vec<u8>)> = vec![
+            (Family::Inet, DestAttr::Addr("10.0.3.9".parse().unwrap()), vec![8, 0, 1, 0, 10, 0, 3, 9]),
+            (Family::Inet6, DestAttr::Addr("fd00::9".parse().unwrap()),
+                vec![20, 0, 1, 0, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]),
+            (Family::Inet, DestAttr::Port(8080), vec![6, 0, 2, 0, 0x1f, 0x90, 0, 0]),
+            (Family::Inet, DestAttr::FwdMethod(2), vec![8, 0, 3, 0, 2, 0, 0, 0]),
+            (Family::Inet, DestAttr::Weight(256), vec![8, 0, 4, 0, 0, 1, 0, 0]),
+            (Family::Inet, DestAttr::UThresh(1000), vec![8, 0, 5, 0, 0xe8, 0x03, 0, 0]),
+            (Family::Inet, DestAttr::LThresh(500), vec![8, 0, 6, 0, 0xf4, 0x01, 0, 0]),
+            (Family::Inet, DestAttr::ActiveConns(1), vec![8, 0, 7, 0, 1, 0, 0, 0]),
+            (Family::Inet, DestAttr::InactConns(2), vec![8, 0, 8, 0, 2, 0, 0, 0]),
+            (Family::Inet, DestAttr::PersistConns(3), vec![8, 0, 9, 0, 3, 0, 0, 0]),
+            (Family::Inet, DestAttr::Stats(&[4, 0, 11, 0]), vec![8, 0, 10, 0, 4, 0, 11, 0]),
+            (Family::Inet, DestAttr::AddrFamily(10), vec![6, 0, 11, 0, 10, 0, 0, 0]),
+            (Family::Inet, DestAttr::Stats64(&[]), vec![4, 0, 12, 0]),
+            // TUN_PORT, which we neither send nor read.
+            (Family::Inet, DestAttr::Other(14, &[0x17, 0xc1]), vec![6, 0, 14, 0, 0x17, 0xc1, 0, 0]),
+        ];
+        for (family, attr, want) in cases {
+            let bytes = emit_all(&[attr]);
+            assert_eq!(bytes, want, "{attr:?}");
+            let (kind, v) = parse("test", &bytes).next().unwrap().unwrap();
+            assert_eq!(DestAttr::parse(kind, v, family).unwrap(), attr);
+        }
+    }
+
     #[test]
     fn decode_requires_the_counters() {
         let nest = emit_all(&[

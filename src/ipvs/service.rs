@@ -463,6 +463,52 @@ pub(crate) mod tests {
         assert_eq!(entry.stats, Stats::default());
     }
 
+    /// Every service attribute on its own, byte for byte from ip_vs.h, and
+    /// read back to itself (little-endian host).
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn each_attribute_both_ways() {
+        let v6 = "2001:db8::1".parse().unwrap();
+        #[rustfmt::skip]
+        let cases: Vec<(Family, ServiceAttr, Vec<u8>)> = vec![
+            (Family::Inet, ServiceAttr::Af(2), vec![6, 0, 1, 0, 2, 0, 0, 0]),
+            (Family::Inet, ServiceAttr::Protocol(132), vec![6, 0, 2, 0, 132, 0, 0, 0]),
+            (Family::Inet, ServiceAttr::Addr("10.1.2.3".parse().unwrap()),
+                vec![8, 0, 3, 0, 10, 1, 2, 3]),
+            (Family::Inet6, ServiceAttr::Addr(v6),
+                vec![20, 0, 3, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            (Family::Inet, ServiceAttr::Port(443), vec![6, 0, 4, 0, 0x01, 0xbb, 0, 0]),
+            (Family::Inet, ServiceAttr::FwMark(0x0102_0304), vec![8, 0, 5, 0, 4, 3, 2, 1]),
+            (Family::Inet, ServiceAttr::SchedName("wrr"), vec![8, 0, 6, 0, b'w', b'r', b'r', 0]),
+            (Family::Inet, ServiceAttr::Flags { flags: 0x11, mask: 0x19 },
+                vec![12, 0, 7, 0, 0x11, 0, 0, 0, 0x19, 0, 0, 0]),
+            (Family::Inet, ServiceAttr::Timeout(86_400), vec![8, 0, 8, 0, 0x80, 0x51, 0x01, 0]),
+            (Family::Inet, ServiceAttr::Netmask(0xffff_f000), vec![8, 0, 9, 0, 0xff, 0xff, 0xf0, 0]),
+            (Family::Inet6, ServiceAttr::Prefix6(48), vec![8, 0, 9, 0, 48, 0, 0, 0]),
+            (Family::Inet, ServiceAttr::Stats(&[4, 0, 11, 0]), vec![8, 0, 10, 0, 4, 0, 11, 0]),
+            (Family::Inet, ServiceAttr::PeName("sip"), vec![8, 0, 11, 0, b's', b'i', b'p', 0]),
+            (Family::Inet, ServiceAttr::Stats64(&[]), vec![4, 0, 12, 0]),
+            (Family::Inet, ServiceAttr::Other(13, &[9]), vec![5, 0, 13, 0, 9, 0, 0, 0]),
+        ];
+        for (family, attr, want) in cases {
+            let bytes = emit_all(&[attr]);
+            assert_eq!(bytes, want, "{attr:?}");
+            let (kind, v) = parse("test", &bytes).next().unwrap().unwrap();
+            assert_eq!(ServiceAttr::parse(kind, v, family).unwrap(), attr);
+        }
+    }
+
+    /// The kernel sends the whole 16-byte union for an IPv4 address too.
+    #[test]
+    fn an_ipv4_address_reads_from_the_whole_union() {
+        let mut union = vec![192, 0, 2, 7];
+        union.extend([0; 12]);
+        let bytes = emit_all(&[ServiceAttr::Other(SVC_ATTR_ADDR, &union)]);
+        let (kind, v) = parse("test", &bytes).next().unwrap().unwrap();
+        let attr = ServiceAttr::parse(kind, v, Family::Inet).unwrap();
+        assert_eq!(attr, ServiceAttr::Addr("192.0.2.7".parse().unwrap()));
+    }
+
     #[test]
     fn decode_rejects_what_it_cannot_read() {
         let cases: Vec<(&str, Vec<ServiceAttr>, &str)> = vec![
