@@ -29,6 +29,8 @@ pub const CMD_GET_DAEMON: u8 = 11;
 /// The command of a `GET_INFO` reply.
 pub const CMD_SET_INFO: u8 = 14;
 pub const CMD_GET_INFO: u8 = 15;
+/// `ipvsadm -C`; we never flush (only tests build one).
+#[cfg(test)]
 pub const CMD_FLUSH: u8 = 17;
 
 // First-level attributes (`IPVS_CMD_ATTR_*`), each a nest.

@@ -2,10 +2,10 @@
 //!
 //! - [`Ipvs`] is the socket: [`Ipvs::info`], [`Ipvs::dump`] (every virtual
 //!   service with its real servers), [`Ipvs::execute`] (many changes,
-//!   pipelined), [`Ipvs::flush`].
+//!   pipelined), [`Ipvs::sync_as`] (the connection sync daemon).
 //! - [`desired`] turns the config's services into the kernel's terms,
-//!   [`diff`] computes the fewest [`Op`]s from the kernel's [`Table`] to
-//!   them, and [`reconcile`] does dump, diff and execute in one call.
+//!   [`diff()`] computes the fewest [`Op`]s from the kernel's [`Table`] to
+//!   them, and [`reconcile_to`] does dump, diff and execute in one call.
 //! - [`format_table`] prints a [`Table`] exactly like `ipvsadm -Ln`.
 //!
 //! Files, each importing only files before it: `cmd` (the family and
@@ -38,7 +38,7 @@ pub use diff::{desired, diff};
 pub use error::IpvsError;
 pub use info::Info;
 pub use op::Op;
-pub use reconcile::{Desired, Report, reconcile, reconcile_to};
+pub use reconcile::{Desired, Report, reconcile_to};
 pub use service::{ServiceEntry, VirtualService};
 pub use socket::Ipvs;
 pub use stats::Stats;

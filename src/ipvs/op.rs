@@ -1,4 +1,4 @@
-//! One change to the IPVS table: what [`super::diff`] produces and
+//! One change to the IPVS table: what [`super::diff()`] produces and
 //! [`super::Ipvs::execute`] sends.
 //!
 //! An `Op` displays as the `ipvsadm` command line that would make the same

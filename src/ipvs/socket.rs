@@ -32,8 +32,8 @@ use nix::sys::socket::{setsockopt, sockopt};
 
 use super::attr::find;
 use super::cmd::{
-    CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_FLUSH, CMD_GET_DEST, CMD_GET_INFO, CMD_GET_SERVICE,
-    CMD_SET_INFO, GENL_NAME,
+    CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_GET_DEST, CMD_GET_INFO, CMD_GET_SERVICE, CMD_SET_INFO,
+    GENL_NAME,
 };
 use super::dest::{Dest, DestEntry};
 use super::error::IpvsError;
@@ -552,17 +552,6 @@ impl Ipvs {
         })
     }
 
-    /// Remove every virtual service (`ipvsadm -C`).
-    pub fn flush(&mut self) -> Result<(), IpvsError> {
-        let family = self.family;
-        self.sock
-            .pipeline(1, |_, seq, flags, buf| {
-                encode_request(family, seq, flags, CMD_FLUSH, Vec::new(), buf);
-                CMD_FLUSH
-            })
-            .remove(0)
-    }
-
     /// Send one command that has no reply (`NEW_DAEMON`, `DEL_DAEMON`) and
     /// wait for the kernel's acknowledgement. For the sibling files that
     /// speak commands of their own (`daemon.rs`).
@@ -597,6 +586,7 @@ impl Ipvs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipvs::cmd::CMD_FLUSH;
 
     /// Opening agrees with the host kernel: a kernel without IPVS (this
     /// development machine's) must give exactly `NotInKernel`, not a panic

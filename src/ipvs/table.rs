@@ -23,13 +23,6 @@ pub struct Table {
     pub services: Vec<ServiceEntry>,
 }
 
-impl Table {
-    /// The entry for `key`, if the kernel has it.
-    pub fn find(&self, key: &ServiceKey) -> Option<&ServiceEntry> {
-        self.services.iter().find(|e| &e.service.key == key)
-    }
-}
-
 /// ipvsadm's service order: fwmark (0 for address services), family,
 /// protocol, address, port.
 fn service_order(key: &ServiceKey) -> (u32, u16, u16, u128, u16) {
@@ -339,14 +332,5 @@ mod tests {
                 3 + 11000 - 40
             )
         );
-    }
-
-    #[test]
-    fn find_by_key() {
-        let table = Table {
-            services: vec![entry(service(tcp("10.0.0.1:80"), "rr"), vec![])],
-        };
-        assert!(table.find(&tcp("10.0.0.1:80")).is_some());
-        assert!(table.find(&tcp("10.0.0.1:81")).is_none());
     }
 }
