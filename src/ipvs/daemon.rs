@@ -1,12 +1,13 @@
-//! The kernel's IPVS connection sync daemon, as `ipvsadm --start-daemon`,
-//! `--stop-daemon` and `-L --daemon` drive it.
+//! The kernel's IPVS connection sync daemon as `ipvsadm -L --daemon`
+//! reports it, and its nested `IPVS_CMD_ATTR_DAEMON` attribute both ways
+//! (`sync.rs` starts and stops daemons with it).
 //!
 //! The master director's daemon multicasts every connection it balances
 //! (to 224.0.0.81:8848 on the sync interface); the backup's daemon
 //! receives them into its own connection table, so that when the backup
 //! takes the virtual addresses over, established connections find their
 //! real server there. Both kinds may run at once in one kernel; a director
-//! that follows VRRP runs exactly one, by its role ([`Ipvs::sync_as`]).
+//! that follows VRRP runs exactly one, by its role.
 //!
 //! Numbers from `include/uapi/linux/ip_vs.h`; the kernel side is
 //! `ip_vs_genl_set_daemon` and `ip_vs_genl_dump_daemons` in
@@ -15,19 +16,9 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::IpvsError;
-use super::attr::{Attr, Attrs};
-use super::socket::Ipvs;
-
-/// `IPVS_CMD_NEW_DAEMON`: start a daemon (also the command of each
-/// `GET_DAEMON` reply).
-pub const CMD_NEW_DAEMON: u8 = 9;
-/// `IPVS_CMD_DEL_DAEMON`: stop one.
-pub const CMD_DEL_DAEMON: u8 = 10;
-/// `IPVS_CMD_GET_DAEMON`: a dump of the running ones.
-pub const CMD_GET_DAEMON: u8 = 11;
-/// `IPVS_CMD_ATTR_DAEMON`: the nest holding the attributes below.
-const CMD_ATTR_DAEMON: u16 = 3;
+use super::attr::{Attribute, Value, Wire, find, need, parse};
+use super::cmd::CMD_ATTR_DAEMON;
+use super::error::IpvsError;
 
 // Inside `IPVS_CMD_ATTR_DAEMON` (`IPVS_DAEMON_ATTR_*`).
 const DAEMON_ATTR_STATE: u16 = 1;
@@ -43,10 +34,59 @@ const DAEMON_ATTR_MCAST_TTL: u16 = 8;
 const STATE_MASTER: u32 = 1;
 const STATE_BACKUP: u32 = 2;
 
-/// `ESRCH`: `DEL_DAEMON` of a daemon that is not running.
-const ESRCH: i32 = 3;
-/// `EEXIST`: `NEW_DAEMON` of a role that already runs.
-const EEXIST: i32 = 17;
+/// One attribute inside `IPVS_CMD_ATTR_DAEMON`, integers in host order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonAttr<'a> {
+    /// `IP_VS_STATE_*`: master or backup.
+    State(u32),
+    /// `--mcast-interface`.
+    McastIfn(&'a str),
+    /// `--syncid` (the kernel keeps a u32; ipvsadm takes 0-255).
+    SyncId(u32),
+    /// UDP payload size.
+    SyncMaxLen(u16),
+    McastGroup(Ipv4Addr),
+    McastGroup6(Ipv6Addr),
+    /// Base UDP port: an `NLA_U16` in host order, unlike the services'
+    /// ports.
+    McastPort(u16),
+    McastTtl(u8),
+    /// Any other attribute, as it came.
+    Other(u16, &'a [u8]),
+}
+
+impl<'a> DaemonAttr<'a> {
+    /// Read one attribute of a daemon nest.
+    fn parse(kind: u16, v: Value<'a>) -> Result<DaemonAttr<'a>, IpvsError> {
+        Ok(match kind {
+            DAEMON_ATTR_STATE => DaemonAttr::State(v.u32("STATE")?),
+            DAEMON_ATTR_MCAST_IFN => DaemonAttr::McastIfn(v.string("MCAST_IFN")?),
+            DAEMON_ATTR_SYNC_ID => DaemonAttr::SyncId(v.u32("SYNC_ID")?),
+            DAEMON_ATTR_SYNC_MAXLEN => DaemonAttr::SyncMaxLen(v.u16("SYNC_MAXLEN")?),
+            DAEMON_ATTR_MCAST_GROUP => DaemonAttr::McastGroup(v.ipv4("MCAST_GROUP")?),
+            DAEMON_ATTR_MCAST_GROUP6 => DaemonAttr::McastGroup6(v.ipv6("MCAST_GROUP6")?),
+            DAEMON_ATTR_MCAST_PORT => DaemonAttr::McastPort(v.u16("MCAST_PORT")?),
+            DAEMON_ATTR_MCAST_TTL => DaemonAttr::McastTtl(v.u8("MCAST_TTL")?),
+            other => DaemonAttr::Other(other, v.bytes()),
+        })
+    }
+}
+
+impl Attribute for DaemonAttr<'_> {
+    fn wire(&self) -> (u16, Wire<'_>) {
+        match *self {
+            DaemonAttr::State(state) => (DAEMON_ATTR_STATE, Wire::U32(state)),
+            DaemonAttr::McastIfn(name) => (DAEMON_ATTR_MCAST_IFN, Wire::Str(name)),
+            DaemonAttr::SyncId(id) => (DAEMON_ATTR_SYNC_ID, Wire::U32(id)),
+            DaemonAttr::SyncMaxLen(len) => (DAEMON_ATTR_SYNC_MAXLEN, Wire::U16(len)),
+            DaemonAttr::McastGroup(g) => (DAEMON_ATTR_MCAST_GROUP, Wire::Addr(g.into())),
+            DaemonAttr::McastGroup6(g) => (DAEMON_ATTR_MCAST_GROUP6, Wire::Addr(g.into())),
+            DaemonAttr::McastPort(port) => (DAEMON_ATTR_MCAST_PORT, Wire::U16(port)),
+            DaemonAttr::McastTtl(ttl) => (DAEMON_ATTR_MCAST_TTL, Wire::U8(ttl)),
+            DaemonAttr::Other(kind, value) => (kind, Wire::Bytes(value)),
+        }
+    }
+}
 
 /// Which sync daemon: the master sends, the backup receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,45 +142,43 @@ pub struct SyncDaemon {
 impl SyncDaemon {
     /// Decode one `GET_DAEMON` reply body (the attributes after the generic
     /// header: `IPVS_CMD_ATTR_DAEMON` and its nest).
-    fn decode(body: &[u8]) -> Result<SyncDaemon, IpvsError> {
-        let outer = Attrs::parse("IPVS daemon reply", body)?;
-        let nest = outer.require(CMD_ATTR_DAEMON, "IPVS_CMD_ATTR_DAEMON")?;
-        let a = Attrs::parse("IPVS_CMD_ATTR_DAEMON", nest)?;
-        let role = match a.u32(DAEMON_ATTR_STATE, "STATE")? {
+    pub(super) fn decode(body: &[u8]) -> Result<SyncDaemon, IpvsError> {
+        const NEST: &str = "IPVS_CMD_ATTR_DAEMON";
+        let nest = find("IPVS daemon reply", body, CMD_ATTR_DAEMON, NEST)?;
+        let (mut state, mut interface, mut sync_id) = (None, None, None);
+        let (mut max_len, mut group4, mut group6) = (None, None, None);
+        let (mut port, mut ttl) = (None, None);
+        for attr in parse(NEST, nest.bytes()) {
+            let (kind, v) = attr?;
+            match DaemonAttr::parse(kind, v)? {
+                DaemonAttr::State(s) => state = Some(s),
+                DaemonAttr::McastIfn(name) => interface = Some(name),
+                DaemonAttr::SyncId(id) => sync_id = Some(id),
+                DaemonAttr::SyncMaxLen(len) => max_len = Some(len),
+                DaemonAttr::McastGroup(g) => group4 = Some(IpAddr::V4(g)),
+                DaemonAttr::McastGroup6(g) => group6 = Some(IpAddr::V6(g)),
+                DaemonAttr::McastPort(p) => port = Some(p),
+                DaemonAttr::McastTtl(t) => ttl = Some(t),
+                DaemonAttr::Other(..) => {}
+            }
+        }
+        let role = match need(NEST, "STATE", state)? {
             STATE_MASTER => SyncRole::Master,
             STATE_BACKUP => SyncRole::Backup,
             other => {
                 return Err(IpvsError::Malformed(format!(
-                    "IPVS_CMD_ATTR_DAEMON: unknown state {other}"
+                    "{NEST}: unknown state {other}"
                 )));
             }
         };
-        let group = match (
-            a.get(DAEMON_ATTR_MCAST_GROUP),
-            a.get(DAEMON_ATTR_MCAST_GROUP6),
-        ) {
-            (Some(v4), _) => Some(IpAddr::V4(Ipv4Addr::from(a.fixed::<4>(v4, "MCAST_GROUP")?))),
-            (None, Some(v6)) => Some(IpAddr::V6(Ipv6Addr::from(
-                a.fixed::<16>(v6, "MCAST_GROUP6")?,
-            ))),
-            (None, None) => None,
-        };
-        let optional_u16 = |kind, name| -> Result<Option<u16>, IpvsError> {
-            a.get(kind)
-                .map(|v| a.fixed::<2>(v, name).map(u16::from_ne_bytes))
-                .transpose()
-        };
         Ok(SyncDaemon {
             role,
-            interface: a.string(DAEMON_ATTR_MCAST_IFN, "MCAST_IFN")?,
-            sync_id: a.u32(DAEMON_ATTR_SYNC_ID, "SYNC_ID")?,
-            max_len: optional_u16(DAEMON_ATTR_SYNC_MAXLEN, "SYNC_MAXLEN")?,
-            group,
-            port: optional_u16(DAEMON_ATTR_MCAST_PORT, "MCAST_PORT")?,
-            ttl: a
-                .get(DAEMON_ATTR_MCAST_TTL)
-                .map(|v| a.fixed::<1>(v, "MCAST_TTL").map(|[ttl]| ttl))
-                .transpose()?,
+            interface: need(NEST, "MCAST_IFN", interface)?.to_string(),
+            sync_id: need(NEST, "SYNC_ID", sync_id)?,
+            max_len,
+            group: group4.or(group6),
+            port,
+            ttl,
         })
     }
 }
@@ -159,141 +197,25 @@ impl fmt::Display for SyncDaemon {
     }
 }
 
-/// The `NEW_DAEMON` attributes: role, interface and sync id; the kernel
-/// picks the defaults for the rest (group 224.0.0.81, port 8848, TTL 1,
-/// payload from the interface MTU).
-fn start_attrs(role: SyncRole, interface: &str, sync_id: u8) -> Vec<Attr> {
-    vec![Attr::Nested(
-        CMD_ATTR_DAEMON,
-        vec![
-            Attr::U32(DAEMON_ATTR_STATE, role.state()),
-            Attr::Str(DAEMON_ATTR_MCAST_IFN, interface.to_string()),
-            Attr::U32(DAEMON_ATTR_SYNC_ID, sync_id.into()),
-        ],
-    )]
+/// The `NEW_DAEMON` nest: role, interface and sync id; the kernel picks
+/// the defaults for the rest (group 224.0.0.81, port 8848, TTL 1, payload
+/// from the interface MTU).
+pub(super) fn start_attrs(role: SyncRole, interface: &str, sync_id: u8) -> Vec<DaemonAttr<'_>> {
+    vec![
+        DaemonAttr::State(role.state()),
+        DaemonAttr::McastIfn(interface),
+        DaemonAttr::SyncId(sync_id.into()),
+    ]
 }
 
-/// The `DEL_DAEMON` attributes: the role alone.
-fn stop_attrs(role: SyncRole) -> Vec<Attr> {
-    vec![Attr::Nested(
-        CMD_ATTR_DAEMON,
-        vec![Attr::U32(DAEMON_ATTR_STATE, role.state())],
-    )]
-}
-
-impl Ipvs {
-    /// `ipvsadm --start-daemon ROLE --mcast-interface IFN --syncid ID`.
-    /// Fails with `EEXIST` when a daemon of that role already runs, and
-    /// with `ENODEV` when the interface does not exist.
-    pub fn start_daemon(
-        &mut self,
-        role: SyncRole,
-        interface: &str,
-        sync_id: u8,
-    ) -> Result<(), IpvsError> {
-        self.command(CMD_NEW_DAEMON, start_attrs(role, interface, sync_id))
-    }
-
-    /// `ipvsadm --stop-daemon ROLE`. Stopping one that does not run is
-    /// success: the kernel is as asked.
-    pub fn stop_daemon(&mut self, role: SyncRole) -> Result<(), IpvsError> {
-        match self.command(CMD_DEL_DAEMON, stop_attrs(role)) {
-            Err(e) if e.errno() == Some(ESRCH) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// The running sync daemons (`ipvsadm -L --daemon`), master first.
-    pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
-        let mut daemons = Vec::new();
-        self.dump_command(CMD_GET_DAEMON, |body| {
-            daemons.push(SyncDaemon::decode(body)?);
-            Ok(())
-        })?;
-        daemons.sort_by_key(|d| d.role);
-        Ok(daemons)
-    }
-
-    /// Make `role` the only sync daemon, on `interface` with `sync_id`:
-    /// the other role's daemon is stopped, and this one started, or
-    /// restarted when it runs with another interface or id. Applying the
-    /// same twice changes nothing. Returns what was done, as ipvsadm
-    /// commands, for the log.
-    pub fn sync_as(
-        &mut self,
-        role: SyncRole,
-        interface: &str,
-        sync_id: u8,
-    ) -> Result<Vec<String>, IpvsError> {
-        let running = self.daemons()?;
-        let mut done = Vec::new();
-        let other = role.other();
-        if running.iter().any(|d| d.role == other) {
-            self.stop_daemon(other)?;
-            done.push(format!("--stop-daemon {}", other.name()));
-        }
-        let start = format!(
-            "--start-daemon {} --mcast-interface {interface} --syncid {sync_id}",
-            role.name()
-        );
-        match running.iter().find(|d| d.role == role) {
-            Some(d) if d.interface == interface && d.sync_id == u32::from(sync_id) => {}
-            Some(_) => {
-                self.stop_daemon(role)?;
-                done.push(format!("--stop-daemon {}", role.name()));
-                self.start_daemon(role, interface, sync_id)?;
-                done.push(start);
-            }
-            None => {
-                match self.start_daemon(role, interface, sync_id) {
-                    // Started by someone else since our dump: as asked
-                    // unless its settings differ, which the next call sees.
-                    Err(e) if e.errno() == Some(EEXIST) => {}
-                    other => other?,
-                }
-                done.push(start);
-            }
-        }
-        Ok(done)
-    }
-
-    /// Stop every sync daemon (a config without `[vrrp]` sync, or a
-    /// director that left VRRP). Returns what was stopped, for the log.
-    pub fn stop_daemons(&mut self) -> Result<Vec<String>, IpvsError> {
-        let mut done = Vec::new();
-        for daemon in self.daemons()? {
-            self.stop_daemon(daemon.role)?;
-            done.push(format!("--stop-daemon {}", daemon.role.name()));
-        }
-        Ok(done)
-    }
+/// The `DEL_DAEMON` nest: the role alone.
+pub(super) fn stop_attrs(role: SyncRole) -> Vec<DaemonAttr<'static>> {
+    vec![DaemonAttr::State(role.state())]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::attr::emit_all;
-
-    /// Request bodies byte for byte, laid out by hand from ip_vs.h
-    /// (little-endian host).
-    #[cfg(target_endian = "little")]
-    #[test]
-    fn request_bodies() {
-        #[rustfmt::skip]
-        let start = vec![
-            28, 0, 3, 0x80,                 // IPVS_CMD_ATTR_DAEMON, nested
-            8, 0, 1, 0, 1, 0, 0, 0,         // STATE = IP_VS_STATE_MASTER
-            8, 0, 2, 0, b'l', b'a', b'n', 0, // MCAST_IFN "lan\0"
-            8, 0, 3, 0, 51, 0, 0, 0,        // SYNC_ID 51
-        ];
-        assert_eq!(emit_all(&start_attrs(SyncRole::Master, "lan", 51)), start);
-        #[rustfmt::skip]
-        let stop = vec![
-            12, 0, 3, 0x80,
-            8, 0, 1, 0, 2, 0, 0, 0,         // STATE = IP_VS_STATE_BACKUP
-        ];
-        assert_eq!(emit_all(&stop_attrs(SyncRole::Backup)), stop);
-    }
 
     /// A `GET_DAEMON` reply as `ip_vs_genl_fill_daemon` writes it: the
     /// nest without NLA_F_NESTED, every attribute of a Linux 6.x kernel.
@@ -356,6 +278,34 @@ mod tests {
         let no_nest = &minimal[4..20]; // state and interface, without their nest
         let err = SyncDaemon::decode(no_nest).unwrap_err().to_string();
         assert!(err.contains("no IPVS_CMD_ATTR_DAEMON"), "{err}");
+    }
+
+    /// Every daemon attribute on its own, byte for byte from ip_vs.h, and
+    /// read back to itself (little-endian host).
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn each_attribute_both_ways() {
+        use crate::ipvs::attr::emit_all;
+        #[rustfmt::skip]
+        let cases: Vec<(DaemonAttr, Vec<u8>)> = vec![
+            (DaemonAttr::State(2), vec![8, 0, 1, 0, 2, 0, 0, 0]),
+            (DaemonAttr::McastIfn("sync0"), vec![10, 0, 2, 0, b's', b'y', b'n', b'c', b'0', 0, 0, 0]),
+            (DaemonAttr::SyncId(51), vec![8, 0, 3, 0, 51, 0, 0, 0]),
+            (DaemonAttr::SyncMaxLen(1472), vec![6, 0, 4, 0, 0xc0, 0x05, 0, 0]),
+            (DaemonAttr::McastGroup("239.1.2.3".parse().unwrap()), vec![8, 0, 5, 0, 239, 1, 2, 3]),
+            (DaemonAttr::McastGroup6("ff02::51".parse().unwrap()),
+                vec![20, 0, 6, 0, 0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x51]),
+            // Host order, unlike a service's port: 8848 is 0x2290.
+            (DaemonAttr::McastPort(8848), vec![6, 0, 7, 0, 0x90, 0x22, 0, 0]),
+            (DaemonAttr::McastTtl(3), vec![5, 0, 8, 0, 3, 0, 0, 0]),
+            (DaemonAttr::Other(9, &[1, 2, 3, 4]), vec![8, 0, 9, 0, 1, 2, 3, 4]),
+        ];
+        for (attr, want) in cases {
+            let bytes = emit_all(&[attr]);
+            assert_eq!(bytes, want, "{attr:?}");
+            let (kind, v) = parse("test", &bytes).next().unwrap().unwrap();
+            assert_eq!(DaemonAttr::parse(kind, v).unwrap(), attr);
+        }
     }
 
     #[test]

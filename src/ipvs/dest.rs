@@ -8,18 +8,103 @@
 //! an IPv6 real server behind an IPv4 service (tunnel only).
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use super::IpvsError;
-use super::attr::{
-    Attr, Attrs, CMD_ATTR_DEST, CONN_F_DROUTE, CONN_F_FWD_MASK, CONN_F_LOCALNODE, CONN_F_MASQ,
-    CONN_F_TUNNEL, DEST_ATTR_ACTIVE_CONNS, DEST_ATTR_ADDR, DEST_ATTR_ADDR_FAMILY,
-    DEST_ATTR_FWD_METHOD, DEST_ATTR_INACT_CONNS, DEST_ATTR_L_THRESH, DEST_ATTR_PERSIST_CONNS,
-    DEST_ATTR_PORT, DEST_ATTR_STATS, DEST_ATTR_STATS64, DEST_ATTR_U_THRESH, DEST_ATTR_WEIGHT,
-};
-use super::service::{addr_bytes, addr_of, af_of, family_of};
+use super::attr::{Attribute, Value, Wire, af_of, family_of, need, parse};
+use super::error::IpvsError;
 use super::stats::Stats;
 use crate::config::{Family, Forwarding};
+
+// Inside `IPVS_CMD_ATTR_DEST` (`IPVS_DEST_ATTR_*`, from `ip_vs.h`). The
+// tunnel attributes (13-15: `TUN_TYPE`, `TUN_PORT`, `TUN_FLAGS`) we
+// neither send nor read; they come back as `DestAttr::Other`.
+const DEST_ATTR_ADDR: u16 = 1;
+const DEST_ATTR_PORT: u16 = 2;
+const DEST_ATTR_FWD_METHOD: u16 = 3;
+const DEST_ATTR_WEIGHT: u16 = 4;
+const DEST_ATTR_U_THRESH: u16 = 5;
+const DEST_ATTR_L_THRESH: u16 = 6;
+const DEST_ATTR_ACTIVE_CONNS: u16 = 7;
+const DEST_ATTR_INACT_CONNS: u16 = 8;
+const DEST_ATTR_PERSIST_CONNS: u16 = 9;
+const DEST_ATTR_STATS: u16 = 10;
+const DEST_ATTR_ADDR_FAMILY: u16 = 11;
+const DEST_ATTR_STATS64: u16 = 12;
+
+// Forwarding methods (`IP_VS_CONN_F_*` under `IP_VS_CONN_F_FWD_MASK`).
+const CONN_F_FWD_MASK: u32 = 0x0007;
+const CONN_F_MASQ: u32 = 0x0000;
+const CONN_F_LOCALNODE: u32 = 0x0001;
+const CONN_F_TUNNEL: u32 = 0x0002;
+const CONN_F_DROUTE: u32 = 0x0003;
+
+/// One attribute inside `IPVS_CMD_ATTR_DEST`, integers in host order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestAttr<'a> {
+    /// The real server's address, 4 or 16 bytes as sent (16 as received).
+    Addr(IpAddr),
+    /// A `__be16` on the wire.
+    Port(u16),
+    /// `IP_VS_CONN_F_*`: the forwarding method; the kernel reports other
+    /// connection flags in the same word.
+    FwdMethod(u32),
+    Weight(u32),
+    UThresh(u32),
+    LThresh(u32),
+    ActiveConns(u32),
+    InactConns(u32),
+    PersistConns(u32),
+    /// The 32-bit stats nest, read by [`Stats::from_nests`] (the kernel
+    /// sends it without `NLA_F_NESTED`).
+    Stats(&'a [u8]),
+    /// `AF_*` of the address (kernel >= 3.18).
+    AddrFamily(u16),
+    /// The 64-bit stats nest (kernel >= 4.1).
+    Stats64(&'a [u8]),
+    /// Any other attribute, as it came.
+    Other(u16, &'a [u8]),
+}
+
+impl<'a> DestAttr<'a> {
+    /// Read one attribute of a dest nest whose address is of `family`.
+    fn parse(kind: u16, v: Value<'a>, family: Family) -> Result<DestAttr<'a>, IpvsError> {
+        Ok(match kind {
+            DEST_ATTR_ADDR => DestAttr::Addr(v.addr(family, "ADDR")?),
+            DEST_ATTR_PORT => DestAttr::Port(v.be16("PORT")?),
+            DEST_ATTR_FWD_METHOD => DestAttr::FwdMethod(v.u32("FWD_METHOD")?),
+            DEST_ATTR_WEIGHT => DestAttr::Weight(v.u32("WEIGHT")?),
+            DEST_ATTR_U_THRESH => DestAttr::UThresh(v.u32("U_THRESH")?),
+            DEST_ATTR_L_THRESH => DestAttr::LThresh(v.u32("L_THRESH")?),
+            DEST_ATTR_ACTIVE_CONNS => DestAttr::ActiveConns(v.u32("ACTIVE_CONNS")?),
+            DEST_ATTR_INACT_CONNS => DestAttr::InactConns(v.u32("INACT_CONNS")?),
+            DEST_ATTR_PERSIST_CONNS => DestAttr::PersistConns(v.u32("PERSIST_CONNS")?),
+            DEST_ATTR_STATS => DestAttr::Stats(v.bytes()),
+            DEST_ATTR_ADDR_FAMILY => DestAttr::AddrFamily(v.u16("ADDR_FAMILY")?),
+            DEST_ATTR_STATS64 => DestAttr::Stats64(v.bytes()),
+            other => DestAttr::Other(other, v.bytes()),
+        })
+    }
+}
+
+impl Attribute for DestAttr<'_> {
+    fn wire(&self) -> (u16, Wire<'_>) {
+        match *self {
+            DestAttr::Addr(ip) => (DEST_ATTR_ADDR, Wire::Addr(ip)),
+            DestAttr::Port(port) => (DEST_ATTR_PORT, Wire::Be16(port)),
+            DestAttr::FwdMethod(v) => (DEST_ATTR_FWD_METHOD, Wire::U32(v)),
+            DestAttr::Weight(v) => (DEST_ATTR_WEIGHT, Wire::U32(v)),
+            DestAttr::UThresh(v) => (DEST_ATTR_U_THRESH, Wire::U32(v)),
+            DestAttr::LThresh(v) => (DEST_ATTR_L_THRESH, Wire::U32(v)),
+            DestAttr::ActiveConns(v) => (DEST_ATTR_ACTIVE_CONNS, Wire::U32(v)),
+            DestAttr::InactConns(v) => (DEST_ATTR_INACT_CONNS, Wire::U32(v)),
+            DestAttr::PersistConns(v) => (DEST_ATTR_PERSIST_CONNS, Wire::U32(v)),
+            DestAttr::Stats(nest) => (DEST_ATTR_STATS, Wire::Bytes(nest)),
+            DestAttr::AddrFamily(af) => (DEST_ATTR_ADDR_FAMILY, Wire::U16(af)),
+            DestAttr::Stats64(nest) => (DEST_ATTR_STATS64, Wire::Bytes(nest)),
+            DestAttr::Other(kind, value) => (kind, Wire::Bytes(value)),
+        }
+    }
+}
 
 /// How packets reach a real server (`IP_VS_CONN_F_*` forwarding methods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,25 +196,23 @@ pub struct Dest {
 
 impl Dest {
     /// The full `IPVS_CMD_ATTR_DEST` nest, for adding or editing.
-    pub(crate) fn full_attr(&self) -> Attr {
+    pub(crate) fn full_attrs(&self) -> Vec<DestAttr<'static>> {
         let mut attrs = self.key_attrs();
-        attrs.push(Attr::U32(DEST_ATTR_FWD_METHOD, self.forward.bits()));
-        attrs.push(Attr::U32(DEST_ATTR_WEIGHT, self.weight));
-        attrs.push(Attr::U32(DEST_ATTR_U_THRESH, self.upper_threshold));
-        attrs.push(Attr::U32(DEST_ATTR_L_THRESH, self.lower_threshold));
-        Attr::Nested(CMD_ATTR_DEST, attrs)
+        attrs.extend([
+            DestAttr::FwdMethod(self.forward.bits()),
+            DestAttr::Weight(self.weight),
+            DestAttr::UThresh(self.upper_threshold),
+            DestAttr::LThresh(self.lower_threshold),
+        ]);
+        attrs
     }
 
     /// The `IPVS_CMD_ATTR_DEST` nest naming it, for deleting.
-    pub(crate) fn key_attr(&self) -> Attr {
-        Attr::Nested(CMD_ATTR_DEST, self.key_attrs())
-    }
-
-    fn key_attrs(&self) -> Vec<Attr> {
+    pub(crate) fn key_attrs(&self) -> Vec<DestAttr<'static>> {
         vec![
-            Attr::Bytes(DEST_ATTR_ADDR, addr_bytes(self.address.ip())),
-            Attr::Bytes(DEST_ATTR_PORT, self.address.port().to_be_bytes().to_vec()),
-            Attr::U16(DEST_ATTR_ADDR_FAMILY, af_of(Family::of(self.address.ip()))),
+            DestAttr::Addr(self.address.ip()),
+            DestAttr::Port(self.address.port()),
+            DestAttr::AddrFamily(af_of(Family::of(self.address.ip()))),
         ]
     }
 
@@ -137,26 +220,51 @@ impl Dest {
     /// service of `service_family` (used when the kernel predates
     /// `ADDR_FAMILY`).
     pub(crate) fn decode(nest: &[u8], service_family: Family) -> Result<DestEntry, IpvsError> {
-        let a = Attrs::parse("IPVS_CMD_ATTR_DEST", nest)?;
-        let family = match a.get(DEST_ATTR_ADDR_FAMILY) {
-            Some(_) => family_of(a.u16(DEST_ATTR_ADDR_FAMILY, "ADDR_FAMILY")?)?,
-            None => service_family,
-        };
-        let ip = addr_of(family, a.require(DEST_ATTR_ADDR, "ADDR")?)?;
-        let port = a.be16(DEST_ATTR_PORT, "PORT")?;
+        const NEST: &str = "IPVS_CMD_ATTR_DEST";
+        // The address is read by its family, so that comes first.
+        let mut family = service_family;
+        for attr in parse(NEST, nest) {
+            let (kind, v) = attr?;
+            if kind == DEST_ATTR_ADDR_FAMILY {
+                family = family_of(v.u16("ADDR_FAMILY")?)?;
+            }
+        }
+        let (mut addr, mut port, mut forward, mut weight) = (None, None, None, None);
+        let (mut upper, mut lower) = (None, None);
+        let (mut active, mut inact, mut persist) = (None, None, None);
+        let (mut stats, mut stats64) = (None, None);
+        for attr in parse(NEST, nest) {
+            let (kind, v) = attr?;
+            match DestAttr::parse(kind, v, family)? {
+                DestAttr::Addr(ip) => addr = Some(ip),
+                DestAttr::Port(p) => port = Some(p),
+                DestAttr::FwdMethod(f) => forward = Some(f),
+                DestAttr::Weight(w) => weight = Some(w),
+                DestAttr::UThresh(t) => upper = Some(t),
+                DestAttr::LThresh(t) => lower = Some(t),
+                DestAttr::ActiveConns(n) => active = Some(n),
+                DestAttr::InactConns(n) => inact = Some(n),
+                DestAttr::PersistConns(n) => persist = Some(n),
+                DestAttr::Stats(s) => stats = Some(s),
+                DestAttr::Stats64(s) => stats64 = Some(s),
+                DestAttr::AddrFamily(_) | DestAttr::Other(..) => {}
+            }
+        }
+        let ip = need(NEST, "ADDR", addr)?;
+        let port = need(NEST, "PORT", port)?;
         let dest = Dest {
             address: SocketAddr::new(ip, port),
-            forward: Forward::from_bits(a.u32(DEST_ATTR_FWD_METHOD, "FWD_METHOD")?),
-            weight: a.u32(DEST_ATTR_WEIGHT, "WEIGHT")?,
-            upper_threshold: a.u32(DEST_ATTR_U_THRESH, "U_THRESH")?,
-            lower_threshold: a.u32(DEST_ATTR_L_THRESH, "L_THRESH")?,
+            forward: Forward::from_bits(need(NEST, "FWD_METHOD", forward)?),
+            weight: need(NEST, "WEIGHT", weight)?,
+            upper_threshold: need(NEST, "U_THRESH", upper)?,
+            lower_threshold: need(NEST, "L_THRESH", lower)?,
         };
         Ok(DestEntry {
             dest,
-            active_conns: a.u32(DEST_ATTR_ACTIVE_CONNS, "ACTIVE_CONNS")?,
-            inact_conns: a.u32(DEST_ATTR_INACT_CONNS, "INACT_CONNS")?,
-            persist_conns: a.u32(DEST_ATTR_PERSIST_CONNS, "PERSIST_CONNS")?,
-            stats: Stats::from_nests(a.get(DEST_ATTR_STATS64), a.get(DEST_ATTR_STATS))?,
+            active_conns: need(NEST, "ACTIVE_CONNS", active)?,
+            inact_conns: need(NEST, "INACT_CONNS", inact)?,
+            persist_conns: need(NEST, "PERSIST_CONNS", persist)?,
+            stats: Stats::from_nests(stats64, stats)?,
         })
     }
 }
@@ -177,7 +285,7 @@ pub struct DestEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::attr::{DEST_ATTR_STATS, emit_all};
+    use crate::ipvs::attr::emit_all;
     use crate::ipvs::stats::tests::{stats32_bytes, stats64_bytes};
 
     #[test]
@@ -254,15 +362,15 @@ mod tests {
         addr.extend([0; 11]);
         addr.push(5);
         let nest = emit_all(&[
-            Attr::Bytes(DEST_ATTR_ADDR, addr),
-            Attr::Bytes(DEST_ATTR_PORT, vec![0, 80]),
-            Attr::U32(DEST_ATTR_FWD_METHOD, 3 | 0x80),
-            Attr::U32(DEST_ATTR_WEIGHT, 1),
-            Attr::U32(DEST_ATTR_U_THRESH, 0),
-            Attr::U32(DEST_ATTR_L_THRESH, 0),
-            Attr::U32(DEST_ATTR_ACTIVE_CONNS, 0),
-            Attr::U32(DEST_ATTR_INACT_CONNS, 0),
-            Attr::U32(DEST_ATTR_PERSIST_CONNS, 0),
+            DestAttr::Other(DEST_ATTR_ADDR, &addr),
+            DestAttr::Port(80),
+            DestAttr::FwdMethod(3 | 0x80),
+            DestAttr::Weight(1),
+            DestAttr::UThresh(0),
+            DestAttr::LThresh(0),
+            DestAttr::ActiveConns(0),
+            DestAttr::InactConns(0),
+            DestAttr::PersistConns(0),
         ]);
         let entry = Dest::decode(&nest, Family::Inet6).unwrap();
         assert_eq!(entry.dest.address, "[2001:db8::5]:80".parse().unwrap());
@@ -270,11 +378,43 @@ mod tests {
         assert_eq!(entry.stats, Stats::default());
     }
 
+    /// Every dest attribute on its own, byte for byte from ip_vs.h, and
+    /// read back to itself (little-endian host).
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn each_attribute_both_ways() {
+        #[rustfmt::skip]
+        let cases: Vec<(Family, DestAttr, Vec<u8>)> = vec![
+            (Family::Inet, DestAttr::Addr("10.0.3.9".parse().unwrap()), vec![8, 0, 1, 0, 10, 0, 3, 9]),
+            (Family::Inet6, DestAttr::Addr("fd00::9".parse().unwrap()),
+                vec![20, 0, 1, 0, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]),
+            (Family::Inet, DestAttr::Port(8080), vec![6, 0, 2, 0, 0x1f, 0x90, 0, 0]),
+            (Family::Inet, DestAttr::FwdMethod(2), vec![8, 0, 3, 0, 2, 0, 0, 0]),
+            (Family::Inet, DestAttr::Weight(256), vec![8, 0, 4, 0, 0, 1, 0, 0]),
+            (Family::Inet, DestAttr::UThresh(1000), vec![8, 0, 5, 0, 0xe8, 0x03, 0, 0]),
+            (Family::Inet, DestAttr::LThresh(500), vec![8, 0, 6, 0, 0xf4, 0x01, 0, 0]),
+            (Family::Inet, DestAttr::ActiveConns(1), vec![8, 0, 7, 0, 1, 0, 0, 0]),
+            (Family::Inet, DestAttr::InactConns(2), vec![8, 0, 8, 0, 2, 0, 0, 0]),
+            (Family::Inet, DestAttr::PersistConns(3), vec![8, 0, 9, 0, 3, 0, 0, 0]),
+            (Family::Inet, DestAttr::Stats(&[4, 0, 11, 0]), vec![8, 0, 10, 0, 4, 0, 11, 0]),
+            (Family::Inet, DestAttr::AddrFamily(10), vec![6, 0, 11, 0, 10, 0, 0, 0]),
+            (Family::Inet, DestAttr::Stats64(&[]), vec![4, 0, 12, 0]),
+            // TUN_PORT, which we neither send nor read.
+            (Family::Inet, DestAttr::Other(14, &[0x17, 0xc1]), vec![6, 0, 14, 0, 0x17, 0xc1, 0, 0]),
+        ];
+        for (family, attr, want) in cases {
+            let bytes = emit_all(&[attr]);
+            assert_eq!(bytes, want, "{attr:?}");
+            let (kind, v) = parse("test", &bytes).next().unwrap().unwrap();
+            assert_eq!(DestAttr::parse(kind, v, family).unwrap(), attr);
+        }
+    }
+
     #[test]
     fn decode_requires_the_counters() {
         let nest = emit_all(&[
-            Attr::Bytes(DEST_ATTR_ADDR, vec![10, 0, 0, 1]),
-            Attr::Bytes(DEST_ATTR_PORT, vec![0, 80]),
+            DestAttr::Addr("10.0.0.1".parse().unwrap()),
+            DestAttr::Port(80),
         ]);
         let err = Dest::decode(&nest, Family::Inet).unwrap_err().to_string();
         assert!(err.contains("no FWD_METHOD"), "{err}");

@@ -23,10 +23,9 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
-use super::attr::{SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2};
 use super::dest::{Dest, Forward};
 use super::op::Op;
-use super::service::VirtualService;
+use super::service::{SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, VirtualService};
 use super::table::Table;
 use crate::config::Service;
 
@@ -165,9 +164,8 @@ mod tests {
         Family, Forwarding, HealthCheck, Protocol, RealServer, Scheduler, SchedulerFlags,
         ServiceKey,
     };
-    use crate::ipvs::attr::SVC_F_HASHED;
     use crate::ipvs::dest::DestEntry;
-    use crate::ipvs::service::ServiceEntry;
+    use crate::ipvs::service::{SVC_F_HASHED, ServiceEntry};
     use crate::ipvs::stats::Stats;
 
     fn real(addr: &str, weight: u32) -> RealServer {

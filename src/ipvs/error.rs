@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use nix::errno::Errno;
 
-use super::attr::{
+use super::cmd::{
     CMD_DEL_DEST, CMD_DEL_SERVICE, CMD_GET_DEST, CMD_GET_SERVICE, CMD_NEW_DEST, CMD_NEW_SERVICE,
     CMD_SET_DEST, CMD_SET_SERVICE,
 };

@@ -3,8 +3,12 @@
 
 use std::fmt;
 
-use super::IpvsError;
-use super::attr::{Attrs, INFO_ATTR_CONN_TAB_SIZE, INFO_ATTR_VERSION};
+use super::attr::{need, parse};
+use super::error::IpvsError;
+
+// In a `GET_INFO` reply (`IPVS_INFO_ATTR_*`, from `ip_vs.h`).
+const INFO_ATTR_VERSION: u16 = 1;
+const INFO_ATTR_CONN_TAB_SIZE: u16 = 2;
 
 /// General facts about the kernel's IPVS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +28,21 @@ impl Info {
     }
 
     /// Decode the attributes of a `GET_INFO` reply (after the genl header).
+    /// We never send these, so there is no encoding side.
     pub(crate) fn decode(body: &[u8]) -> Result<Info, IpvsError> {
-        let a = Attrs::parse("IPVS info", body)?;
+        const NEST: &str = "IPVS info";
+        let (mut version_code, mut conn_tab_size) = (None, None);
+        for attr in parse(NEST, body) {
+            let (kind, v) = attr?;
+            match kind {
+                INFO_ATTR_VERSION => version_code = Some(v.u32("VERSION")?),
+                INFO_ATTR_CONN_TAB_SIZE => conn_tab_size = Some(v.u32("CONN_TAB_SIZE")?),
+                _ => {}
+            }
+        }
         Ok(Info {
-            version_code: a.u32(INFO_ATTR_VERSION, "VERSION")?,
-            conn_tab_size: a.u32(INFO_ATTR_CONN_TAB_SIZE, "CONN_TAB_SIZE")?,
+            version_code: need(NEST, "VERSION", version_code)?,
+            conn_tab_size: need(NEST, "CONN_TAB_SIZE", conn_tab_size)?,
         })
     }
 }

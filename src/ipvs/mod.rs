@@ -2,18 +2,22 @@
 //!
 //! - [`Ipvs`] is the socket: [`Ipvs::info`], [`Ipvs::dump`] (every virtual
 //!   service with its real servers), [`Ipvs::execute`] (many changes,
-//!   pipelined), [`Ipvs::flush`].
+//!   pipelined), [`Ipvs::sync_as`] (the connection sync daemon).
 //! - [`desired`] turns the config's services into the kernel's terms,
-//!   [`diff`] computes the fewest [`Op`]s from the kernel's [`Table`] to
-//!   them, and [`reconcile`] does dump, diff and execute in one call.
+//!   [`diff()`] computes the fewest [`Op`]s from the kernel's [`Table`] to
+//!   them, and [`reconcile_to`] does dump, diff and execute in one call.
 //! - [`format_table`] prints a [`Table`] exactly like `ipvsadm -Ln`.
 //!
-//! Files: `attr` (numbers from `ip_vs.h`, attribute plumbing), `service`
-//! and `dest` (the nested attributes both ways), `stats`, `info`, `op`
-//! (a change, displayed as its ipvsadm command), `message` (the
-//! generic-netlink payload), `socket`, `diff`, `table`, `reconcile`.
+//! Files, each importing only files before it: `cmd` (the family and
+//! its commands, from `ip_vs.h`), `error`, `attr` (the attribute plumbing:
+//! wire forms, encoding, reading replies, address families), `stats`,
+//! `info`, `dest`, `service` and `daemon` (each object with its typed nest
+//! both ways), `message` (a request's first level, the generic-netlink
+//! payload), `op` (a change, displayed as its ipvsadm command), `table`,
+//! `socket`, `sync` (the sync daemons), `diff`, `reconcile`.
 
 mod attr;
+mod cmd;
 mod daemon;
 mod dest;
 mod diff;
@@ -25,6 +29,7 @@ mod reconcile;
 mod service;
 mod socket;
 mod stats;
+mod sync;
 mod table;
 
 pub use daemon::{SyncDaemon, SyncRole};
@@ -33,7 +38,7 @@ pub use diff::{desired, diff};
 pub use error::IpvsError;
 pub use info::Info;
 pub use op::Op;
-pub use reconcile::{Desired, Report, reconcile, reconcile_to};
+pub use reconcile::{Desired, Report, reconcile_to};
 pub use service::{ServiceEntry, VirtualService};
 pub use socket::Ipvs;
 pub use stats::Stats;

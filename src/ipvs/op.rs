@@ -1,4 +1,4 @@
-//! One change to the IPVS table: what [`super::diff`] produces and
+//! One change to the IPVS table: what [`super::diff()`] produces and
 //! [`super::Ipvs::execute`] sends.
 //!
 //! An `Op` displays as the `ipvsadm` command line that would make the same
@@ -8,13 +8,13 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use super::IpvsError;
-use super::attr::{
-    Attr, CMD_DEL_DEST, CMD_DEL_SERVICE, CMD_NEW_DEST, CMD_NEW_SERVICE, CMD_SET_DEST,
-    CMD_SET_SERVICE, SVC_F_ONEPACKET,
+use super::cmd::{
+    CMD_DEL_DEST, CMD_DEL_SERVICE, CMD_NEW_DEST, CMD_NEW_SERVICE, CMD_SET_DEST, CMD_SET_SERVICE,
 };
 use super::dest::Dest;
-use super::service::{VirtualService, key_attr};
+use super::error::IpvsError;
+use super::message::CmdAttr;
+use super::service::{SVC_F_ONEPACKET, VirtualService, key_attrs};
 use crate::config::{Family, Protocol, ServiceKey};
 
 /// A change to the kernel's IPVS table.
@@ -50,12 +50,18 @@ impl Op {
     /// The request's attributes: the service nest (full for add/edit of a
     /// service, identifying otherwise) and, for real-server ops, the dest
     /// nest.
-    pub(crate) fn attrs(&self) -> Vec<Attr> {
+    pub(crate) fn attrs(&self) -> Vec<CmdAttr<'_>> {
         match self {
-            Op::AddService(s) | Op::EditService(s) => vec![s.full_attr()],
-            Op::DelService(key) => vec![key_attr(key)],
-            Op::AddDest(key, d) | Op::EditDest(key, d) => vec![key_attr(key), d.full_attr()],
-            Op::DelDest(key, d) => vec![key_attr(key), d.key_attr()],
+            Op::AddService(s) | Op::EditService(s) => vec![CmdAttr::Service(s.full_attrs())],
+            Op::DelService(key) => vec![CmdAttr::Service(key_attrs(key))],
+            Op::AddDest(key, d) | Op::EditDest(key, d) => vec![
+                CmdAttr::Service(key_attrs(key)),
+                CmdAttr::Dest(d.full_attrs()),
+            ],
+            Op::DelDest(key, d) => vec![
+                CmdAttr::Service(key_attrs(key)),
+                CmdAttr::Dest(d.key_attrs()),
+            ],
         }
     }
 
@@ -165,9 +171,10 @@ impl fmt::Display for Op {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::attr::{SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, emit_all};
+    use crate::ipvs::attr::emit_all;
     use crate::ipvs::dest::Forward;
     use crate::ipvs::service::tests::{service, tcp};
+    use crate::ipvs::service::{SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2};
 
     fn dest(addr: &str, forward: Forward, weight: u32) -> Dest {
         Dest {

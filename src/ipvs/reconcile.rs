@@ -4,16 +4,15 @@
 //! sent, so applying the same config again sends nothing and established
 //! connections survive every re-apply.
 
-use super::IpvsError;
 use super::dest::Dest;
-use super::diff::{desired, diff};
+use super::diff::diff;
+use super::error::IpvsError;
 use super::op::Op;
 use super::service::VirtualService;
 use super::socket::Ipvs;
-use crate::config::Service;
 
 /// A table as the kernel should hold it: each virtual service with its
-/// real servers, in config order ([`desired`]).
+/// real servers, in config order ([`super::desired`]).
 pub type Desired = Vec<(VirtualService, Vec<Dest>)>;
 
 /// What one reconcile did.
@@ -26,17 +25,13 @@ pub struct Report {
 }
 
 /// Bring the kernel's virtual services and real servers in line with
-/// `services`. Fails only when the table cannot be read; refused changes
-/// are listed in the [`Report`] and the rest are applied anyway.
+/// `want` ([`super::desired`] of the config's services). Fails only when
+/// the table cannot be read; refused changes are listed in the [`Report`]
+/// and the rest are applied anyway.
 ///
 /// A change the kernel refuses because it is already in place (adding what
 /// exists, deleting what is gone: someone else changed the table between
 /// our read and our write) counts as done.
-pub fn reconcile(ipvs: &mut Ipvs, services: &[Service]) -> Result<Report, IpvsError> {
-    reconcile_to(ipvs, &desired(services))
-}
-
-/// [`reconcile`] with the wanted table already worked out.
 pub fn reconcile_to(ipvs: &mut Ipvs, want: &Desired) -> Result<Report, IpvsError> {
     let current = ipvs.dump()?;
     let ops = diff(want, &current);

@@ -7,18 +7,128 @@
 //! Addresses go out at their exact size (4 or 16 bytes; the kernel
 //! zero-fills the rest of its `union nf_inet_addr`) and come back as 16.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
-use super::IpvsError;
-use super::attr::{
-    AF_INET, AF_INET6, Attr, Attrs, CMD_ATTR_SERVICE, SVC_ATTR_ADDR, SVC_ATTR_AF, SVC_ATTR_FLAGS,
-    SVC_ATTR_FWMARK, SVC_ATTR_NETMASK, SVC_ATTR_PE_NAME, SVC_ATTR_PORT, SVC_ATTR_PROTOCOL,
-    SVC_ATTR_SCHED_NAME, SVC_ATTR_STATS, SVC_ATTR_STATS64, SVC_ATTR_TIMEOUT, SVC_F_PERSISTENT,
-    SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_USER_MASK,
-};
+use super::attr::{Attribute, Value, Wire, af_of, family_of, need, parse};
 use super::dest::DestEntry;
+use super::error::IpvsError;
 use super::stats::Stats;
 use crate::config::{Family, Protocol, ServiceKey};
+
+// Inside `IPVS_CMD_ATTR_SERVICE` (`IPVS_SVC_ATTR_*`, from `ip_vs.h`).
+const SVC_ATTR_AF: u16 = 1;
+const SVC_ATTR_PROTOCOL: u16 = 2;
+const SVC_ATTR_ADDR: u16 = 3;
+const SVC_ATTR_PORT: u16 = 4;
+const SVC_ATTR_FWMARK: u16 = 5;
+const SVC_ATTR_SCHED_NAME: u16 = 6;
+const SVC_ATTR_FLAGS: u16 = 7;
+const SVC_ATTR_TIMEOUT: u16 = 8;
+const SVC_ATTR_NETMASK: u16 = 9;
+const SVC_ATTR_STATS: u16 = 10;
+const SVC_ATTR_PE_NAME: u16 = 11;
+const SVC_ATTR_STATS64: u16 = 12;
+
+// Virtual service flags (`IP_VS_SVC_F_*`).
+pub const SVC_F_PERSISTENT: u32 = 0x0001;
+/// Set by the kernel on every hashed (i.e. every live) service; never ours.
+pub const SVC_F_HASHED: u32 = 0x0002;
+pub const SVC_F_ONEPACKET: u32 = 0x0004;
+/// `sh-fallback` for `sh`, `mh-fallback` for `mh`.
+pub const SVC_F_SCHED1: u32 = 0x0008;
+/// `sh-port` for `sh`, `mh-port` for `mh`.
+pub const SVC_F_SCHED2: u32 = 0x0010;
+pub const SVC_F_SCHED3: u32 = 0x0020;
+/// The flags a user sets; anything else the kernel reports is its own.
+pub const SVC_F_USER_MASK: u32 =
+    SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3;
+const _: () = assert!(SVC_F_USER_MASK & SVC_F_HASHED == 0);
+
+/// One attribute inside `IPVS_CMD_ATTR_SERVICE`, integers in host order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceAttr<'a> {
+    /// `AF_*` of the service.
+    Af(u16),
+    /// IP protocol number (the kernel reports TCP for fwmark services).
+    Protocol(u16),
+    /// The virtual address, 4 or 16 bytes as sent (16 as received).
+    Addr(IpAddr),
+    /// A `__be16` on the wire.
+    Port(u16),
+    FwMark(u32),
+    SchedName(&'a str),
+    /// `struct ip_vs_flags`: the bits of `flags` under `mask` are set to
+    /// what `flags` says.
+    Flags {
+        flags: u32,
+        mask: u32,
+    },
+    /// Persistence timeout in seconds.
+    Timeout(u32),
+    /// An IPv4 service's persistence mask (`255.255.255.0` is
+    /// `0xffff_ff00`), a `__be32` on the wire.
+    Netmask(u32),
+    /// An IPv6 service's persistence prefix length, in the same attribute:
+    /// the kernel reads the bits of its `__be32` field as a plain u32.
+    Prefix6(u32),
+    /// The 32-bit stats nest, read by [`Stats::from_nests`] (the kernel
+    /// sends it without `NLA_F_NESTED`).
+    Stats(&'a [u8]),
+    /// Persistence engine (`sip`).
+    PeName(&'a str),
+    /// The 64-bit stats nest (kernel >= 4.1).
+    Stats64(&'a [u8]),
+    /// Any other attribute, as it came.
+    Other(u16, &'a [u8]),
+}
+
+impl<'a> ServiceAttr<'a> {
+    /// Read one attribute of a service nest of `family` (the `AF` in it).
+    fn parse(kind: u16, v: Value<'a>, family: Family) -> Result<ServiceAttr<'a>, IpvsError> {
+        Ok(match kind {
+            SVC_ATTR_AF => ServiceAttr::Af(v.u16("AF")?),
+            SVC_ATTR_PROTOCOL => ServiceAttr::Protocol(v.u16("PROTOCOL")?),
+            SVC_ATTR_ADDR => ServiceAttr::Addr(v.addr(family, "ADDR")?),
+            SVC_ATTR_PORT => ServiceAttr::Port(v.be16("PORT")?),
+            SVC_ATTR_FWMARK => ServiceAttr::FwMark(v.u32("FWMARK")?),
+            SVC_ATTR_SCHED_NAME => ServiceAttr::SchedName(v.string("SCHED_NAME")?),
+            SVC_ATTR_FLAGS => {
+                let (flags, mask) = v.u32_pair("FLAGS")?;
+                ServiceAttr::Flags { flags, mask }
+            }
+            SVC_ATTR_TIMEOUT => ServiceAttr::Timeout(v.u32("TIMEOUT")?),
+            SVC_ATTR_NETMASK => match family {
+                Family::Inet => ServiceAttr::Netmask(v.be32("NETMASK")?),
+                Family::Inet6 => ServiceAttr::Prefix6(v.u32("NETMASK")?),
+            },
+            SVC_ATTR_STATS => ServiceAttr::Stats(v.bytes()),
+            SVC_ATTR_PE_NAME => ServiceAttr::PeName(v.string("PE_NAME")?),
+            SVC_ATTR_STATS64 => ServiceAttr::Stats64(v.bytes()),
+            other => ServiceAttr::Other(other, v.bytes()),
+        })
+    }
+}
+
+impl Attribute for ServiceAttr<'_> {
+    fn wire(&self) -> (u16, Wire<'_>) {
+        match *self {
+            ServiceAttr::Af(af) => (SVC_ATTR_AF, Wire::U16(af)),
+            ServiceAttr::Protocol(p) => (SVC_ATTR_PROTOCOL, Wire::U16(p)),
+            ServiceAttr::Addr(ip) => (SVC_ATTR_ADDR, Wire::Addr(ip)),
+            ServiceAttr::Port(port) => (SVC_ATTR_PORT, Wire::Be16(port)),
+            ServiceAttr::FwMark(mark) => (SVC_ATTR_FWMARK, Wire::U32(mark)),
+            ServiceAttr::SchedName(name) => (SVC_ATTR_SCHED_NAME, Wire::Str(name)),
+            ServiceAttr::Flags { flags, mask } => (SVC_ATTR_FLAGS, Wire::U32Pair(flags, mask)),
+            ServiceAttr::Timeout(t) => (SVC_ATTR_TIMEOUT, Wire::U32(t)),
+            ServiceAttr::Netmask(mask) => (SVC_ATTR_NETMASK, Wire::Be32(mask)),
+            ServiceAttr::Prefix6(prefix) => (SVC_ATTR_NETMASK, Wire::U32(prefix)),
+            ServiceAttr::Stats(nest) => (SVC_ATTR_STATS, Wire::Bytes(nest)),
+            ServiceAttr::PeName(name) => (SVC_ATTR_PE_NAME, Wire::Str(name)),
+            ServiceAttr::Stats64(nest) => (SVC_ATTR_STATS64, Wire::Bytes(nest)),
+            ServiceAttr::Other(kind, value) => (kind, Wire::Bytes(value)),
+        }
+    }
+}
 
 /// A virtual service's settings, in the kernel's terms.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -96,75 +206,84 @@ impl VirtualService {
     }
 
     /// The full `IPVS_CMD_ATTR_SERVICE` nest, for adding or editing.
-    pub(crate) fn full_attr(&self) -> Attr {
+    pub(crate) fn full_attrs(&self) -> Vec<ServiceAttr<'_>> {
         let mut attrs = key_attrs(&self.key);
-        attrs.push(Attr::Str(SVC_ATTR_SCHED_NAME, self.scheduler.clone()));
+        attrs.push(ServiceAttr::SchedName(&self.scheduler));
         if let Some(pe) = &self.pe_name {
-            attrs.push(Attr::Str(SVC_ATTR_PE_NAME, pe.clone()));
+            attrs.push(ServiceAttr::PeName(pe));
         }
-        // struct ip_vs_flags { u32 flags; u32 mask; }: mask ~0 sets every bit
-        // to what we say, as ipvsadm does.
-        let mut flags = Vec::with_capacity(8);
-        flags.extend_from_slice(&self.flags.to_ne_bytes());
-        flags.extend_from_slice(&u32::MAX.to_ne_bytes());
-        attrs.push(Attr::Bytes(SVC_ATTR_FLAGS, flags));
-        attrs.push(Attr::U32(SVC_ATTR_TIMEOUT, self.timeout));
-        attrs.push(match self.key.family() {
-            // The kernel copies an IPv4 mask raw (`__be32`).
-            Family::Inet => Attr::Bytes(SVC_ATTR_NETMASK, self.netmask.to_be_bytes().to_vec()),
-            // For IPv6 it reads the prefix length as a plain u32.
-            Family::Inet6 => Attr::U32(SVC_ATTR_NETMASK, self.netmask),
+        // Mask ~0 sets every bit to what we say, as ipvsadm does.
+        attrs.push(ServiceAttr::Flags {
+            flags: self.flags,
+            mask: u32::MAX,
         });
-        Attr::Nested(CMD_ATTR_SERVICE, attrs)
+        attrs.push(ServiceAttr::Timeout(self.timeout));
+        attrs.push(match self.key.family() {
+            Family::Inet => ServiceAttr::Netmask(self.netmask),
+            Family::Inet6 => ServiceAttr::Prefix6(self.netmask),
+        });
+        attrs
     }
 
     /// Decode the value of an `IPVS_CMD_ATTR_SERVICE` nest from a dump.
     pub(crate) fn decode(nest: &[u8]) -> Result<ServiceEntry, IpvsError> {
-        let a = Attrs::parse("IPVS_CMD_ATTR_SERVICE", nest)?;
-        let family = family_of(a.u16(SVC_ATTR_AF, "AF")?)?;
-        let key = match a.get(SVC_ATTR_FWMARK) {
-            Some(v) => ServiceKey::Fwmark {
-                mark: u32::from_ne_bytes(a.fixed(v, "FWMARK")?),
-                family,
-            },
+        const NEST: &str = "IPVS_CMD_ATTR_SERVICE";
+        // The address and netmask are read by the family, so it comes first.
+        let mut af = None;
+        for attr in parse(NEST, nest) {
+            let (kind, v) = attr?;
+            if kind == SVC_ATTR_AF {
+                af = Some(v.u16("AF")?);
+            }
+        }
+        let family = family_of(need(NEST, "AF", af)?)?;
+        let (mut protocol, mut addr, mut port, mut mark) = (None, None, None, None);
+        let (mut scheduler, mut pe_name, mut flags) = (None, None, None);
+        let (mut timeout, mut netmask) = (None, None);
+        let (mut stats, mut stats64) = (None, None);
+        for attr in parse(NEST, nest) {
+            let (kind, v) = attr?;
+            match ServiceAttr::parse(kind, v, family)? {
+                ServiceAttr::Protocol(p) => protocol = Some(p),
+                ServiceAttr::Addr(ip) => addr = Some(ip),
+                ServiceAttr::Port(p) => port = Some(p),
+                ServiceAttr::FwMark(m) => mark = Some(m),
+                ServiceAttr::SchedName(name) => scheduler = Some(name),
+                ServiceAttr::PeName(name) => pe_name = Some(name),
+                ServiceAttr::Flags { flags: f, mask } => flags = Some(f & mask),
+                ServiceAttr::Timeout(t) => timeout = Some(t),
+                ServiceAttr::Netmask(m) | ServiceAttr::Prefix6(m) => netmask = Some(m),
+                ServiceAttr::Stats(s) => stats = Some(s),
+                ServiceAttr::Stats64(s) => stats64 = Some(s),
+                ServiceAttr::Af(_) | ServiceAttr::Other(..) => {}
+            }
+        }
+        let key = match mark {
+            Some(mark) => ServiceKey::Fwmark { mark, family },
             None => {
-                let number = a.u16(SVC_ATTR_PROTOCOL, "PROTOCOL")?;
-                let protocol = protocol_of(number)?;
-                let ip = addr_of(family, a.require(SVC_ATTR_ADDR, "ADDR")?)?;
-                let port = a.be16(SVC_ATTR_PORT, "PORT")?;
+                let protocol = protocol_of(need(NEST, "PROTOCOL", protocol)?)?;
+                let ip = need(NEST, "ADDR", addr)?;
+                let port = need(NEST, "PORT", port)?;
                 ServiceKey::Addr {
                     protocol,
                     address: SocketAddr::new(ip, port),
                 }
             }
         };
-        let flags_value = a.require(SVC_ATTR_FLAGS, "FLAGS")?;
-        let raw: [u8; 8] = a.fixed(flags_value, "FLAGS")?;
-        let flags = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
-        let mask = u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]);
-        let netmask_value = a.require(SVC_ATTR_NETMASK, "NETMASK")?;
-        let netmask_raw: [u8; 4] = a.fixed(netmask_value, "NETMASK")?;
-        let netmask = match family {
-            Family::Inet => u32::from_be_bytes(netmask_raw),
-            Family::Inet6 => u32::from_ne_bytes(netmask_raw),
-        };
-        let pe_name = match a.get(SVC_ATTR_PE_NAME) {
-            Some(_) => Some(a.string(SVC_ATTR_PE_NAME, "PE_NAME")?).filter(|s| !s.is_empty()),
-            None => None,
-        };
+        let flags = need(NEST, "FLAGS", flags)?;
+        let netmask = need(NEST, "NETMASK", netmask)?;
         let service = VirtualService {
             key,
-            scheduler: a.string(SVC_ATTR_SCHED_NAME, "SCHED_NAME")?,
-            flags: flags & mask & SVC_F_USER_MASK,
-            timeout: a.u32(SVC_ATTR_TIMEOUT, "TIMEOUT")?,
+            scheduler: need(NEST, "SCHED_NAME", scheduler)?.to_string(),
+            flags: flags & SVC_F_USER_MASK,
+            timeout: need(NEST, "TIMEOUT", timeout)?,
             netmask,
-            pe_name,
+            pe_name: pe_name.filter(|s| !s.is_empty()).map(str::to_string),
         };
-        let stats = Stats::from_nests(a.get(SVC_ATTR_STATS64), a.get(SVC_ATTR_STATS))?;
         Ok(ServiceEntry {
             service,
             dests: Vec::new(),
-            stats,
+            stats: Stats::from_nests(stats64, stats)?,
         })
     }
 }
@@ -179,43 +298,17 @@ pub struct ServiceEntry {
 
 /// The `IPVS_CMD_ATTR_SERVICE` nest naming a service (no settings): what
 /// deleting it, and every real-server request, needs.
-pub(crate) fn key_attr(key: &ServiceKey) -> Attr {
-    Attr::Nested(CMD_ATTR_SERVICE, key_attrs(key))
-}
-
-fn key_attrs(key: &ServiceKey) -> Vec<Attr> {
-    let mut attrs = vec![Attr::U16(SVC_ATTR_AF, af_of(key.family()))];
+pub(crate) fn key_attrs(key: &ServiceKey) -> Vec<ServiceAttr<'static>> {
+    let mut attrs = vec![ServiceAttr::Af(af_of(key.family()))];
     match key {
-        ServiceKey::Fwmark { mark, .. } => attrs.push(Attr::U32(SVC_ATTR_FWMARK, *mark)),
-        ServiceKey::Addr { protocol, address } => {
-            attrs.push(Attr::U16(SVC_ATTR_PROTOCOL, protocol.number()));
-            attrs.push(Attr::Bytes(SVC_ATTR_ADDR, addr_bytes(address.ip())));
-            attrs.push(Attr::Bytes(
-                SVC_ATTR_PORT,
-                address.port().to_be_bytes().to_vec(),
-            ));
-        }
+        ServiceKey::Fwmark { mark, .. } => attrs.push(ServiceAttr::FwMark(*mark)),
+        ServiceKey::Addr { protocol, address } => attrs.extend([
+            ServiceAttr::Protocol(protocol.number()),
+            ServiceAttr::Addr(address.ip()),
+            ServiceAttr::Port(address.port()),
+        ]),
     }
     attrs
-}
-
-/// `AF_INET`/`AF_INET6` for a family.
-pub(crate) fn af_of(family: Family) -> u16 {
-    match family {
-        Family::Inet => AF_INET,
-        Family::Inet6 => AF_INET6,
-    }
-}
-
-/// The family of a kernel `AF_*` number.
-pub(crate) fn family_of(af: u16) -> Result<Family, IpvsError> {
-    match af {
-        AF_INET => Ok(Family::Inet),
-        AF_INET6 => Ok(Family::Inet6),
-        other => Err(IpvsError::Malformed(format!(
-            "unknown address family {other}"
-        ))),
-    }
 }
 
 fn protocol_of(number: u16) -> Result<Protocol, IpvsError> {
@@ -225,39 +318,10 @@ fn protocol_of(number: u16) -> Result<Protocol, IpvsError> {
         .ok_or_else(|| IpvsError::Malformed(format!("unknown IP protocol {number}")))
 }
 
-/// An address at its exact size: 4 or 16 bytes.
-pub(crate) fn addr_bytes(ip: IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
-    }
-}
-
-/// An address from the kernel's `union nf_inet_addr` bytes.
-pub(crate) fn addr_of(family: Family, bytes: &[u8]) -> Result<IpAddr, IpvsError> {
-    let short = || IpvsError::Malformed(format!("address of {} bytes", bytes.len()));
-    match family {
-        Family::Inet => {
-            let b: [u8; 4] = bytes
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(short)?;
-            Ok(IpAddr::V4(Ipv4Addr::from(b)))
-        }
-        Family::Inet6 => {
-            let b: [u8; 16] = bytes
-                .get(..16)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(short)?;
-            Ok(IpAddr::V6(Ipv6Addr::from(b)))
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::ipvs::attr::{SVC_F_HASHED, emit_all};
+    use crate::ipvs::attr::emit_all;
     use crate::ipvs::stats::tests::{stats32_bytes, stats64_bytes};
 
     pub(crate) fn tcp(addr: &str) -> ServiceKey {
@@ -379,12 +443,12 @@ pub(crate) mod tests {
     #[test]
     fn decode_fwmark_v6_service() {
         let nest = emit_all(&[
-            Attr::U16(SVC_ATTR_AF, 10),
-            Attr::U32(SVC_ATTR_FWMARK, 7),
-            Attr::Str(SVC_ATTR_SCHED_NAME, "sh".into()),
-            Attr::Bytes(SVC_ATTR_FLAGS, vec![0x0a, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]),
-            Attr::U32(SVC_ATTR_TIMEOUT, 0),
-            Attr::U32(SVC_ATTR_NETMASK, 128),
+            ServiceAttr::Af(10),
+            ServiceAttr::FwMark(7),
+            ServiceAttr::SchedName("sh"),
+            ServiceAttr::Other(SVC_ATTR_FLAGS, &[0x0a, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+            ServiceAttr::Timeout(0),
+            ServiceAttr::Prefix6(128),
         ]);
         let entry = VirtualService::decode(&nest).unwrap();
         assert_eq!(
@@ -399,32 +463,78 @@ pub(crate) mod tests {
         assert_eq!(entry.stats, Stats::default());
     }
 
+    /// Every service attribute on its own, byte for byte from ip_vs.h, and
+    /// read back to itself (little-endian host).
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn each_attribute_both_ways() {
+        let v6 = "2001:db8::1".parse().unwrap();
+        #[rustfmt::skip]
+        let cases: Vec<(Family, ServiceAttr, Vec<u8>)> = vec![
+            (Family::Inet, ServiceAttr::Af(2), vec![6, 0, 1, 0, 2, 0, 0, 0]),
+            (Family::Inet, ServiceAttr::Protocol(132), vec![6, 0, 2, 0, 132, 0, 0, 0]),
+            (Family::Inet, ServiceAttr::Addr("10.1.2.3".parse().unwrap()),
+                vec![8, 0, 3, 0, 10, 1, 2, 3]),
+            (Family::Inet6, ServiceAttr::Addr(v6),
+                vec![20, 0, 3, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            (Family::Inet, ServiceAttr::Port(443), vec![6, 0, 4, 0, 0x01, 0xbb, 0, 0]),
+            (Family::Inet, ServiceAttr::FwMark(0x0102_0304), vec![8, 0, 5, 0, 4, 3, 2, 1]),
+            (Family::Inet, ServiceAttr::SchedName("wrr"), vec![8, 0, 6, 0, b'w', b'r', b'r', 0]),
+            (Family::Inet, ServiceAttr::Flags { flags: 0x11, mask: 0x19 },
+                vec![12, 0, 7, 0, 0x11, 0, 0, 0, 0x19, 0, 0, 0]),
+            (Family::Inet, ServiceAttr::Timeout(86_400), vec![8, 0, 8, 0, 0x80, 0x51, 0x01, 0]),
+            (Family::Inet, ServiceAttr::Netmask(0xffff_f000), vec![8, 0, 9, 0, 0xff, 0xff, 0xf0, 0]),
+            (Family::Inet6, ServiceAttr::Prefix6(48), vec![8, 0, 9, 0, 48, 0, 0, 0]),
+            (Family::Inet, ServiceAttr::Stats(&[4, 0, 11, 0]), vec![8, 0, 10, 0, 4, 0, 11, 0]),
+            (Family::Inet, ServiceAttr::PeName("sip"), vec![8, 0, 11, 0, b's', b'i', b'p', 0]),
+            (Family::Inet, ServiceAttr::Stats64(&[]), vec![4, 0, 12, 0]),
+            (Family::Inet, ServiceAttr::Other(13, &[9]), vec![5, 0, 13, 0, 9, 0, 0, 0]),
+        ];
+        for (family, attr, want) in cases {
+            let bytes = emit_all(&[attr]);
+            assert_eq!(bytes, want, "{attr:?}");
+            let (kind, v) = parse("test", &bytes).next().unwrap().unwrap();
+            assert_eq!(ServiceAttr::parse(kind, v, family).unwrap(), attr);
+        }
+    }
+
+    /// The kernel sends the whole 16-byte union for an IPv4 address too.
+    #[test]
+    fn an_ipv4_address_reads_from_the_whole_union() {
+        let mut union = vec![192, 0, 2, 7];
+        union.extend([0; 12]);
+        let bytes = emit_all(&[ServiceAttr::Other(SVC_ATTR_ADDR, &union)]);
+        let (kind, v) = parse("test", &bytes).next().unwrap().unwrap();
+        let attr = ServiceAttr::parse(kind, v, Family::Inet).unwrap();
+        assert_eq!(attr, ServiceAttr::Addr("192.0.2.7".parse().unwrap()));
+    }
+
     #[test]
     fn decode_rejects_what_it_cannot_read() {
-        let cases: Vec<(&str, Vec<Attr>, &str)> = vec![
-            ("no AF", vec![Attr::U32(SVC_ATTR_FWMARK, 1)], "no AF"),
+        let cases: Vec<(&str, Vec<ServiceAttr>, &str)> = vec![
+            ("no AF", vec![ServiceAttr::FwMark(1)], "no AF"),
             (
                 "unknown family",
-                vec![Attr::U16(SVC_ATTR_AF, 7), Attr::U32(SVC_ATTR_FWMARK, 1)],
+                vec![ServiceAttr::Af(7), ServiceAttr::FwMark(1)],
                 "address family 7",
             ),
             (
                 "unknown protocol",
                 vec![
-                    Attr::U16(SVC_ATTR_AF, 2),
-                    Attr::U16(SVC_ATTR_PROTOCOL, 1),
-                    Attr::Bytes(SVC_ATTR_ADDR, vec![1, 2, 3, 4]),
-                    Attr::Bytes(SVC_ATTR_PORT, vec![0, 80]),
+                    ServiceAttr::Af(2),
+                    ServiceAttr::Protocol(1),
+                    ServiceAttr::Addr("1.2.3.4".parse().unwrap()),
+                    ServiceAttr::Port(80),
                 ],
                 "IP protocol 1",
             ),
             (
                 "short address",
                 vec![
-                    Attr::U16(SVC_ATTR_AF, 10),
-                    Attr::U16(SVC_ATTR_PROTOCOL, 6),
-                    Attr::Bytes(SVC_ATTR_ADDR, vec![1, 2, 3, 4]),
-                    Attr::Bytes(SVC_ATTR_PORT, vec![0, 80]),
+                    ServiceAttr::Af(10),
+                    ServiceAttr::Protocol(6),
+                    ServiceAttr::Addr("1.2.3.4".parse().unwrap()),
+                    ServiceAttr::Port(80),
                 ],
                 "address of 4 bytes",
             ),

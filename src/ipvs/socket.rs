@@ -30,16 +30,17 @@ use netlink_sys::protocols::NETLINK_GENERIC;
 use netlink_sys::{Socket, SocketAddr};
 use nix::sys::socket::{setsockopt, sockopt};
 
-use super::IpvsError;
-use super::attr::{
-    Attr, Attrs, CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_FLUSH, CMD_GET_DEST, CMD_GET_INFO,
-    CMD_GET_SERVICE, CMD_SET_INFO, GENL_NAME,
+use super::attr::find;
+use super::cmd::{
+    CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_GET_DEST, CMD_GET_INFO, CMD_GET_SERVICE, CMD_SET_INFO,
+    GENL_NAME,
 };
 use super::dest::{Dest, DestEntry};
+use super::error::IpvsError;
 use super::info::Info;
-use super::message::IpvsRequest;
+use super::message::{CmdAttr, IpvsRequest};
 use super::op::Op;
-use super::service::{ServiceEntry, VirtualService, key_attr};
+use super::service::{ServiceEntry, VirtualService, key_attrs};
 use super::table::Table;
 use crate::config::Family;
 
@@ -389,7 +390,7 @@ pub(crate) fn encode_request(
     seq: u32,
     flags: u16,
     cmd: u8,
-    attrs: Vec<Attr>,
+    attrs: Vec<CmdAttr>,
     buf: &mut Vec<u8>,
 ) {
     let mut genl = GenlMessage::from_payload(IpvsRequest { cmd, attrs });
@@ -428,18 +429,22 @@ fn genl_body(payload: &[u8]) -> Result<&[u8], IpvsError> {
 /// A service from one message of a `GET_SERVICE` dump (the payload after
 /// the netlink header: generic header, then `IPVS_CMD_ATTR_SERVICE`).
 fn service_from_reply(payload: &[u8]) -> Result<ServiceEntry, IpvsError> {
-    let attrs = Attrs::parse("IPVS service reply", genl_body(payload)?)?;
-    VirtualService::decode(attrs.require(CMD_ATTR_SERVICE, "IPVS_CMD_ATTR_SERVICE")?)
+    let body = genl_body(payload)?;
+    let nest = find(
+        "IPVS service reply",
+        body,
+        CMD_ATTR_SERVICE,
+        "IPVS_CMD_ATTR_SERVICE",
+    )?;
+    VirtualService::decode(nest.bytes())
 }
 
 /// A real server from one message of a `GET_DEST` dump of a service of
 /// `service_family`.
 fn dest_from_reply(payload: &[u8], service_family: Family) -> Result<DestEntry, IpvsError> {
-    let attrs = Attrs::parse("IPVS dest reply", genl_body(payload)?)?;
-    Dest::decode(
-        attrs.require(CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST")?,
-        service_family,
-    )
+    let body = genl_body(payload)?;
+    let nest = find("IPVS dest reply", body, CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST")?;
+    Dest::decode(nest.bytes(), service_family)
 }
 
 /// Look up the id of generic-netlink family `name`; `Ok(None)` when the
@@ -452,8 +457,14 @@ fn resolve_family(sock: &mut GenlSocket, name: &str) -> Result<Option<u16>, Ipvs
             io::Error::from_raw_os_error(errno),
         ))),
         Ok(payload) => {
-            let attrs = Attrs::parse("nlctrl reply", genl_body(&payload)?)?;
-            Ok(Some(attrs.u16(CTRL_ATTR_FAMILY_ID, "CTRL_ATTR_FAMILY_ID")?))
+            let body = genl_body(&payload)?;
+            let id = find(
+                "nlctrl reply",
+                body,
+                CTRL_ATTR_FAMILY_ID,
+                "CTRL_ATTR_FAMILY_ID",
+            )?;
+            Ok(Some(id.u16("CTRL_ATTR_FAMILY_ID")?))
         }
     }
 }
@@ -516,7 +527,8 @@ impl Ipvs {
             self.sock.dump(
                 CMD_GET_DEST,
                 |seq, flags, buf| {
-                    encode_request(family, seq, flags, CMD_GET_DEST, vec![key_attr(&key)], buf)
+                    let attrs = vec![CmdAttr::Service(key_attrs(&key))];
+                    encode_request(family, seq, flags, CMD_GET_DEST, attrs, buf)
                 },
                 |payload| {
                     dests.push(dest_from_reply(payload, service_family)?);
@@ -540,21 +552,10 @@ impl Ipvs {
         })
     }
 
-    /// Remove every virtual service (`ipvsadm -C`).
-    pub fn flush(&mut self) -> Result<(), IpvsError> {
-        let family = self.family;
-        self.sock
-            .pipeline(1, |_, seq, flags, buf| {
-                encode_request(family, seq, flags, CMD_FLUSH, Vec::new(), buf);
-                CMD_FLUSH
-            })
-            .remove(0)
-    }
-
     /// Send one command that has no reply (`NEW_DAEMON`, `DEL_DAEMON`) and
     /// wait for the kernel's acknowledgement. For the sibling files that
     /// speak commands of their own (`daemon.rs`).
-    pub(super) fn command(&mut self, cmd: u8, attrs: Vec<Attr>) -> Result<(), IpvsError> {
+    pub(super) fn command(&mut self, cmd: u8, attrs: Vec<CmdAttr>) -> Result<(), IpvsError> {
         let family = self.family;
         let mut attrs = Some(attrs);
         self.sock
@@ -585,6 +586,7 @@ impl Ipvs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipvs::cmd::CMD_FLUSH;
 
     /// Opening agrees with the host kernel: a kernel without IPVS (this
     /// development machine's) must give exactly `NotInKernel`, not a panic
@@ -708,8 +710,8 @@ mod tests {
                 msg.serialize(&mut buf[start..]);
             },
             |payload| {
-                let attrs = Attrs::parse("nlctrl", genl_body(payload)?)?;
-                names.push(attrs.string(2, "CTRL_ATTR_FAMILY_NAME")?);
+                let name = find("nlctrl", genl_body(payload)?, 2, "CTRL_ATTR_FAMILY_NAME")?;
+                names.push(name.string("CTRL_ATTR_FAMILY_NAME")?.to_string());
                 Ok(())
             },
         )
@@ -864,7 +866,7 @@ mod tests {
         let r = replies(&msg).next().unwrap().unwrap();
         let entry = dest_from_reply(r.payload, Family::Inet).unwrap();
         assert_eq!(entry.dest.address, "10.0.0.7:80".parse().unwrap());
-        assert_eq!(entry.dest.forward, crate::ipvs::Forward::Route);
+        assert_eq!(entry.dest.forward, crate::ipvs::dest::Forward::Route);
         assert_eq!(entry.dest.weight, 5);
         assert_eq!((entry.active_conns, entry.inact_conns), (1, 2));
         assert_eq!(entry.stats.conns, 5_000_000_000);

@@ -6,12 +6,20 @@
 //! 64-bit, kernel >= 4.1). We read the 64-bit nest when it is there and the
 //! old one otherwise.
 
-use super::IpvsError;
-use super::attr::{
-    Attrs, STATS_ATTR_CONNS, STATS_ATTR_CPS, STATS_ATTR_INBPS, STATS_ATTR_INBYTES,
-    STATS_ATTR_INPKTS, STATS_ATTR_INPPS, STATS_ATTR_OUTBPS, STATS_ATTR_OUTBYTES,
-    STATS_ATTR_OUTPKTS, STATS_ATTR_OUTPPS,
-};
+use super::attr::parse;
+use super::error::IpvsError;
+
+// Inside the stats nests (`IPVS_STATS_ATTR_*`, from `ip_vs.h`).
+const STATS_ATTR_CONNS: u16 = 1;
+const STATS_ATTR_INPKTS: u16 = 2;
+const STATS_ATTR_OUTPKTS: u16 = 3;
+const STATS_ATTR_INBYTES: u16 = 4;
+const STATS_ATTR_OUTBYTES: u16 = 5;
+const STATS_ATTR_CPS: u16 = 6;
+const STATS_ATTR_INPPS: u16 = 7;
+const STATS_ATTR_OUTPPS: u16 = 8;
+const STATS_ATTR_INBPS: u16 = 9;
+const STATS_ATTR_OUTBPS: u16 = 10;
 
 /// Counters and rates, as `struct ip_vs_kstats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,28 +54,28 @@ impl Stats {
     }
 
     /// Decode one stats nest. Each counter is a u32 or u64 by its length,
-    /// which covers both nests; a missing counter reads as 0.
+    /// which covers both nests; a missing counter reads as 0, and
+    /// `IPVS_STATS_ATTR_PAD` (and anything newer) is skipped. We never send
+    /// stats, so there is no encoding side.
     fn decode(nest: &'static str, buf: &[u8]) -> Result<Stats, IpvsError> {
-        let attrs = Attrs::parse(nest, buf)?;
-        let counter = |kind: u16, name: &'static str| -> Result<u64, IpvsError> {
-            match attrs.get(kind) {
-                None => Ok(0),
-                Some(v) if v.len() == 8 => Ok(u64::from_ne_bytes(attrs.fixed(v, name)?)),
-                Some(v) => Ok(u64::from(u32::from_ne_bytes(attrs.fixed(v, name)?))),
+        let mut s = Stats::default();
+        for attr in parse(nest, buf) {
+            let (kind, v) = attr?;
+            match kind {
+                STATS_ATTR_CONNS => s.conns = v.counter("CONNS")?,
+                STATS_ATTR_INPKTS => s.inpkts = v.counter("INPKTS")?,
+                STATS_ATTR_OUTPKTS => s.outpkts = v.counter("OUTPKTS")?,
+                STATS_ATTR_INBYTES => s.inbytes = v.counter("INBYTES")?,
+                STATS_ATTR_OUTBYTES => s.outbytes = v.counter("OUTBYTES")?,
+                STATS_ATTR_CPS => s.cps = v.counter("CPS")?,
+                STATS_ATTR_INPPS => s.inpps = v.counter("INPPS")?,
+                STATS_ATTR_OUTPPS => s.outpps = v.counter("OUTPPS")?,
+                STATS_ATTR_INBPS => s.inbps = v.counter("INBPS")?,
+                STATS_ATTR_OUTBPS => s.outbps = v.counter("OUTBPS")?,
+                _ => {}
             }
-        };
-        Ok(Stats {
-            conns: counter(STATS_ATTR_CONNS, "CONNS")?,
-            inpkts: counter(STATS_ATTR_INPKTS, "INPKTS")?,
-            outpkts: counter(STATS_ATTR_OUTPKTS, "OUTPKTS")?,
-            inbytes: counter(STATS_ATTR_INBYTES, "INBYTES")?,
-            outbytes: counter(STATS_ATTR_OUTBYTES, "OUTBYTES")?,
-            cps: counter(STATS_ATTR_CPS, "CPS")?,
-            inpps: counter(STATS_ATTR_INPPS, "INPPS")?,
-            outpps: counter(STATS_ATTR_OUTPPS, "OUTPPS")?,
-            inbps: counter(STATS_ATTR_INBPS, "INBPS")?,
-            outbps: counter(STATS_ATTR_OUTBPS, "OUTBPS")?,
-        })
+        }
+        Ok(s)
     }
 }
 

@@ -11,9 +11,9 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::attr::SVC_F_ONEPACKET;
+use super::attr::af_of;
 use super::info::Info;
-use super::service::{ServiceEntry, af_of};
+use super::service::{SVC_F_ONEPACKET, ServiceEntry};
 use crate::config::{Family, Protocol, ServiceKey};
 
 /// Every virtual service in the kernel, each with its real servers, in
@@ -21,13 +21,6 @@ use crate::config::{Family, Protocol, ServiceKey};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
     pub services: Vec<ServiceEntry>,
-}
-
-impl Table {
-    /// The entry for `key`, if the kernel has it.
-    pub fn find(&self, key: &ServiceKey) -> Option<&ServiceEntry> {
-        self.services.iter().find(|e| &e.service.key == key)
-    }
 }
 
 /// ipvsadm's service order: fwmark (0 for address services), family,
@@ -181,10 +174,9 @@ fn truncate(s: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::attr::{SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2};
     use crate::ipvs::dest::{Dest, DestEntry, Forward};
-    use crate::ipvs::service::VirtualService;
     use crate::ipvs::service::tests::{service, tcp};
+    use crate::ipvs::service::{SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, VirtualService};
     use crate::ipvs::stats::Stats;
 
     fn entry(service: VirtualService, dests: Vec<DestEntry>) -> ServiceEntry {
@@ -340,14 +332,5 @@ mod tests {
                 3 + 11000 - 40
             )
         );
-    }
-
-    #[test]
-    fn find_by_key() {
-        let table = Table {
-            services: vec![entry(service(tcp("10.0.0.1:80"), "rr"), vec![])],
-        };
-        assert!(table.find(&tcp("10.0.0.1:80")).is_some());
-        assert!(table.find(&tcp("10.0.0.1:81")).is_none());
     }
 }
