@@ -585,6 +585,7 @@ fn join(addrs: &[Ipv4Addr]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{IpNet, VirtualAddress};
 
     /// The director may `tokio::spawn` the instance: its future must be
     /// `Send`. The compiler checks this signature; it is never called.
@@ -601,36 +602,28 @@ mod tests {
     /// virtual addresses, each once, in config order.
     #[test]
     fn other_interfaces_hold_virtual_addresses() {
-        let text = r#"
-[[interface]]
-name = "wan"
-device = "eth0"
-addresses = ["192.168.1.2/24"]
-
-[[interface]]
-name = "lan"
-device = "eth1"
-addresses = ["192.168.3.252/24"]
-
-[[interface]]
-name = "dmz"
-device = "eth2"
-addresses = ["10.0.0.2/24"]
-
-[vrrp]
-interface = "wan"
-virtual_router_id = 51
-virtual_addresses = [
-  { interface = "wan", address = "192.168.1.100/24" },
-  { interface = "lan", address = "192.168.3.1/24" },
-  { interface = "dmz", address = "10.0.0.1/24" },
-  { interface = "lan", address = "192.168.3.4/24" },
-]
-"#;
-        let config = crate::config::load("router.toml", text)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .0;
-        assert_eq!(other_interfaces(&config.vrrp.unwrap()), ["lan", "dmz"]);
+        let vip = |interface: &str, last: u8| VirtualAddress {
+            interface: interface.into(),
+            address: IpNet {
+                addr: IpAddr::V4(Ipv4Addr::new(10, 0, last, 1)),
+                prefix_len: 24,
+            },
+        };
+        let config = Vrrp {
+            interface: "wan".into(),
+            virtual_router_id: 51,
+            priority: 100,
+            advert_interval: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            unicast_peers: Vec::new(),
+            virtual_addresses: vec![vip("wan", 1), vip("lan", 3), vip("dmz", 4), vip("lan", 5)],
+            sync_interface: None,
+            sync_id: 0,
+            track_services: Vec::new(),
+            track_priority_delta: 0,
+        };
+        assert_eq!(other_interfaces(&config), ["lan", "dmz"]);
     }
 
     #[test]
