@@ -314,26 +314,11 @@ impl Director {
             .applier
             .apply(&health::effective(config, &health), &options)
             .await;
-        let earlier = std::mem::take(failures);
-        if let Pass::Health = pass {
-            // New failures join the ones the retry timer goes over.
-            *failures = earlier;
-            for failure in outcome.failures {
-                if !includes(failures, &failure) {
-                    log::error!("{failure}");
-                    failures.push(failure);
-                }
-            }
-        } else {
-            // What a retry meets again was reported when it first failed
-            // (boot and reload start from none).
-            for failure in &outcome.failures {
-                if !includes(&earlier, failure) {
-                    log::error!("{failure}");
-                }
-            }
-            *failures = outcome.failures;
+        let (now, new) = merge_failures(pass, std::mem::take(failures), outcome.failures);
+        for i in new {
+            log::error!("{}", now[i]);
         }
+        *failures = now;
         match pass {
             Pass::Boot if !failures.is_empty() => log::warn!(
                 "not ready: {} piece{} failed; retrying every {} s",
@@ -417,10 +402,36 @@ fn set_hostname(name: &str) {
     }
 }
 
-/// Whether `failure` is one of `failures` (the same piece, failing the
-/// same way).
-fn includes(failures: &[Failure], failure: &Failure) -> bool {
-    failures.iter().any(|f| f.same_as(failure))
+/// The failures a pass leaves, and which of them it reports (their
+/// positions, in the order found). A health pass adds to the `earlier`
+/// ones those it finds that are new; any other pass replaces them and
+/// reports only what was not among them (what a retry meets again was
+/// reported when it first failed; boot and reload start from none).
+fn merge_failures(
+    pass: Pass,
+    earlier: Vec<Failure>,
+    found: Vec<Failure>,
+) -> (Vec<Failure>, Vec<usize>) {
+    let includes =
+        |failures: &[Failure], failure: &Failure| failures.iter().any(|f| f.same_as(failure));
+    let mut new = Vec::new();
+    if let Pass::Health = pass {
+        let mut now = earlier;
+        for failure in found {
+            if !includes(&now, &failure) {
+                new.push(now.len());
+                now.push(failure);
+            }
+        }
+        (now, new)
+    } else {
+        for (i, failure) in found.iter().enumerate() {
+            if !includes(&earlier, failure) {
+                new.push(i);
+            }
+        }
+        (found, new)
+    }
 }
 
 /// The line of a reload that left nothing failing.
@@ -458,3 +469,55 @@ fn announce_ready(applier: &mut Applier, apply_time: Duration) {
 
 /// Lines of the `ipvsadm -Ln` table shown at `ready`.
 const READY_TABLE_LINES: usize = 40;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::Piece;
+    use crate::sysctl::SysctlError;
+
+    fn failure(name: &str) -> Failure {
+        Failure {
+            piece: Piece::Sysctl(name.into()),
+            error: SysctlError::InvalidName(name.into()).into(),
+        }
+    }
+
+    fn names(failures: &[Failure]) -> Vec<String> {
+        failures.iter().map(|f| f.piece.to_string()).collect()
+    }
+
+    /// A retry reports only what it had not met; what it no longer meets
+    /// is gone. Boot and reload report everything.
+    #[test]
+    fn a_retry_reports_what_is_new_and_forgets_what_is_fixed() {
+        let (now, new) = merge_failures(
+            Pass::Retry,
+            vec![failure("a"), failure("b")],
+            vec![failure("b"), failure("c")],
+        );
+        assert_eq!(names(&now), ["sysctl b", "sysctl c"]);
+        assert_eq!(new, [1]);
+        for pass in [Pass::Boot, Pass::Reload { was_ready: true }] {
+            let (now, new) = merge_failures(pass, Vec::new(), vec![failure("a"), failure("b")]);
+            assert_eq!(names(&now), ["sysctl a", "sysctl b"]);
+            assert_eq!(new, [0, 1]);
+        }
+    }
+
+    /// A health pass (IPVS only) keeps the failures the retry timer goes
+    /// over and adds only new ones, each once however often it comes back.
+    #[test]
+    fn a_health_pass_adds_new_failures_once() {
+        let (now, new) = merge_failures(
+            Pass::Health,
+            vec![failure("a")],
+            vec![failure("a"), failure("b")],
+        );
+        assert_eq!(names(&now), ["sysctl a", "sysctl b"]);
+        assert_eq!(new, [1]);
+        let (now, new) = merge_failures(Pass::Health, now, vec![failure("b")]);
+        assert_eq!(names(&now), ["sysctl a", "sysctl b"]);
+        assert!(new.is_empty());
+    }
+}
