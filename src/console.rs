@@ -95,15 +95,11 @@ pub fn init_boot() {
     });
 }
 
-/// Log as a command-line tool; `verbose` adds debug records.
-pub fn init_tool(verbose: bool) {
+/// Log as a command-line tool.
+pub fn init_tool() {
     install(Console {
         style: Style::Tool,
-        level: if verbose {
-            LevelFilter::Debug
-        } else {
-            LevelFilter::Info
-        },
+        level: LevelFilter::Info,
     });
 }
 

@@ -9,10 +9,12 @@
 //! lvsinit help | version
 //! ```
 
+use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use lvsinit::apply::{Applier, Options, Parts};
+use lvsinit::ipvs::IpvsError;
 use lvsinit::{config, console};
 
 const USAGE: &str = "\
@@ -38,28 +40,77 @@ director. As a command it is a tool:
           network namespace, laid out like ipvsadm -Ln.
 ";
 
+/// Everything the tool can fail with. Each says on stderr what it has
+/// not said already ([`MainError::report`]) and has its exit code.
+#[derive(Debug)]
+enum MainError {
+    /// The command line is wrong: this text, often the usage.
+    Usage(String),
+    /// A config file could not be read or is invalid (each error already
+    /// printed with its file, line and column).
+    Config,
+    /// `apply`: some pieces could not be applied (each already printed).
+    Apply,
+    /// The async runtime `apply` drives netlink with could not start.
+    Runtime(io::Error),
+    /// `list`: the IPVS table could not be read.
+    Ipvs(IpvsError),
+}
+
+impl MainError {
+    /// Say on stderr what has not been said yet.
+    fn report(&self) {
+        match self {
+            MainError::Usage(text) => eprint!("{text}"),
+            MainError::Config | MainError::Apply => {}
+            MainError::Runtime(e) => eprintln!("cannot start the async runtime: {e}"),
+            MainError::Ipvs(e) => eprintln!("error: {e}"),
+        }
+    }
+}
+
+/// The exit codes: 2 for a wrong command line, 1 for everything else that
+/// failed (as keepalived -t and ipvsadm do).
+impl From<&MainError> for ExitCode {
+    fn from(error: &MainError) -> ExitCode {
+        match error {
+            MainError::Usage(_) => ExitCode::from(2),
+            MainError::Config | MainError::Apply | MainError::Runtime(_) | MainError::Ipvs(_) => {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     if std::process::id() == 1 {
         lvsinit::pid1::run();
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    console::init_tool(false);
+    console::init_tool();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            error.report();
+            ExitCode::from(&error)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), MainError> {
     match args.first().map(String::as_str) {
         Some("check") if args.len() > 1 => check(&args[1..]),
         Some("apply") => apply(&args[1..]),
         Some("list") if args.len() == 1 => list(),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
-            ExitCode::SUCCESS
+            Ok(())
         }
         Some("version" | "--version" | "-V") => {
             println!("lvsinit {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+            Ok(())
         }
-        _ => {
-            eprint!("{USAGE}");
-            ExitCode::from(2)
-        }
+        _ => Err(MainError::Usage(USAGE.to_string())),
     }
 }
 
@@ -86,7 +137,7 @@ fn load(path: &str) -> Option<config::Config> {
     }
 }
 
-fn check(files: &[String]) -> ExitCode {
+fn check(files: &[String]) -> Result<(), MainError> {
     let mut ok = true;
     for path in files {
         match load(path) {
@@ -116,18 +167,14 @@ fn check(files: &[String]) -> ExitCode {
             None => ok = false,
         }
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if ok { Ok(()) } else { Err(MainError::Config) }
 }
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn apply(args: &[String]) -> ExitCode {
+fn apply(args: &[String]) -> Result<(), MainError> {
     let mut parts = Parts::NONE;
     let mut link_wait = Duration::ZERO;
     let mut file = None;
@@ -136,48 +183,41 @@ fn apply(args: &[String]) -> ExitCode {
         match arg.as_str() {
             "--only" => {
                 let Some(part) = it.next() else {
-                    eprintln!("--only needs a part: network, ipvs or sysctl");
-                    return ExitCode::from(2);
+                    return Err(MainError::Usage(
+                        "--only needs a part: network, ipvs or sysctl\n".into(),
+                    ));
                 };
-                if let Err(e) = parts.enable(part) {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+                parts
+                    .enable(part)
+                    .map_err(|e| MainError::Usage(format!("{e}\n")))?;
             }
             "--link-wait" => {
                 let Some(secs) = it.next().and_then(|s| s.parse::<f64>().ok()) else {
-                    eprintln!("--link-wait needs a number of seconds");
-                    return ExitCode::from(2);
+                    return Err(MainError::Usage(
+                        "--link-wait needs a number of seconds\n".into(),
+                    ));
                 };
                 link_wait = Duration::from_secs_f64(secs.max(0.0));
             }
             f if file.is_none() && !f.starts_with('-') => file = Some(f.to_string()),
             other => {
-                eprintln!("apply: unexpected argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
+                return Err(MainError::Usage(format!(
+                    "apply: unexpected argument {other:?}\n{USAGE}\n"
+                )));
             }
         }
     }
     let Some(file) = file else {
-        eprint!("{USAGE}");
-        return ExitCode::from(2);
+        return Err(MainError::Usage(USAGE.to_string()));
     };
     if parts == Parts::NONE {
         parts = Parts::ALL;
     }
-    let Some(config) = load(&file) else {
-        return ExitCode::FAILURE;
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let config = load(&file).ok_or(MainError::Config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map_err(MainError::Runtime)?;
     let outcome = runtime.block_on(async {
         let mut applier = Applier::new();
         applier.apply(&config, &Options { link_wait, parts }).await
@@ -194,21 +234,16 @@ fn apply(args: &[String]) -> ExitCode {
         plural(outcome.failures.len()),
     );
     if outcome.failures.is_empty() {
-        ExitCode::SUCCESS
+        Ok(())
     } else {
-        ExitCode::FAILURE
+        Err(MainError::Apply)
     }
 }
 
-fn list() -> ExitCode {
-    match Applier::new().ipvs_table(usize::MAX) {
-        Ok(table) => {
-            print!("{table}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn list() -> Result<(), MainError> {
+    let table = Applier::new()
+        .ipvs_table(usize::MAX)
+        .map_err(MainError::Ipvs)?;
+    print!("{table}");
+    Ok(())
 }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Request;
 use super::vrrp::Failover;
-use crate::apply::{Applier, Options, Outcome, Parts};
+use crate::apply::{Applier, Failure, Options, Parts};
 use crate::config::{self, Config};
 use crate::console;
 use crate::health::{self, Health, Monitor};
@@ -34,8 +34,25 @@ enum State {
     Running {
         /// Boxed: a config is large beside `Invalid`'s list of errors.
         config: Box<Config>,
-        failures: Vec<String>,
+        failures: Vec<Failure>,
     },
+}
+
+/// Why the director applies the running config: what it applies, and what
+/// it says about it.
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    /// The first apply after boot: waits for late NICs; `not ready` when
+    /// something failed.
+    Boot,
+    /// The retry timer: failures already reported stay quiet.
+    Retry,
+    /// SIGHUP: every failure reported; when none, the reload line (and
+    /// `ready` when the box was not).
+    Reload { was_ready: bool },
+    /// A health check changed: IPVS only; new failures join the ones the
+    /// retry timer goes over.
+    Health,
 }
 
 /// The director's state and the handles it works with.
@@ -49,6 +66,9 @@ struct Director {
     /// The running `[vrrp]` instance, if the config has one and it could
     /// start (else the retry timer tries again).
     vrrp: Option<Failover>,
+    /// The last error a start of the `[vrrp]` instance logged, so that the
+    /// retries say each distinct one once.
+    vrrp_start_error: Option<String>,
 }
 
 /// Run the director until the machine goes down.
@@ -85,14 +105,15 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
         } else {
             Duration::ZERO
         };
-        let state = boot(&mut applier, disk_wait).await;
         let mut director = Director {
             applier,
-            state,
+            state: State::Invalid { errors: Vec::new() },
             last_shown: Instant::now(),
             monitor: None,
             vrrp: None,
+            vrrp_start_error: None,
         };
+        director.boot(disk_wait).await;
         // Real servers start as up, so `ready` waits for no probe.
         if let State::Running { config, .. } = &director.state {
             director.monitor = Some(Monitor::start(config, &Health::new()));
@@ -150,12 +171,8 @@ impl Director {
                 show_invalid(errors);
                 self.last_shown = Instant::now();
             }
-            State::Running { config, failures } if !failures.is_empty() => {
-                let config = Config::clone(config);
-                let known = failures.clone();
-                let health = self.health();
-                self.state =
-                    apply(&mut self.applier, config, &health, Duration::ZERO, &known).await;
+            State::Running { failures, .. } if !failures.is_empty() => {
+                self.apply(Pass::Retry).await;
             }
             State::Running { .. } => {}
         }
@@ -186,7 +203,7 @@ impl Director {
         if self.vrrp.is_none()
             && let Some(wanted) = &wanted
         {
-            self.vrrp = Failover::start(wanted);
+            self.vrrp = Failover::start(wanted, &mut self.vrrp_start_error);
         }
         let health = self.health();
         if let (Some(vrrp), State::Running { config, .. }) = (&mut self.vrrp, &self.state) {
@@ -227,42 +244,12 @@ impl Director {
         };
         // New checks start up; a real server whose check did not change
         // keeps its state (a down one stays out of the table).
-        let previous = self.health();
-        self.monitor = Some(Monitor::start(&config, &previous));
-        let options = Options {
-            link_wait: Duration::ZERO,
-            parts: Parts::ALL,
-        };
-        let effective = health::effective(&config, &self.health());
-        let outcome = self.applier.apply(&effective, &options).await;
-        let failures: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
-        for f in &failures {
-            log::error!("{f}");
-        }
-        if failures.is_empty() {
-            match outcome.ipvs_changes {
-                0 if outcome.ipvs_read => log::info!(
-                    "reload: no change to IPVS (apply_ms={})",
-                    outcome.elapsed.as_millis()
-                ),
-                0 => log::info!(
-                    "reload: no change to IPVS (apply_ms={}; services as last applied, table not read back)",
-                    outcome.elapsed.as_millis()
-                ),
-                n => log::info!(
-                    "reload: {n} IPVS change{} (apply_ms={})",
-                    if n == 1 { "" } else { "s" },
-                    outcome.elapsed.as_millis()
-                ),
-            }
-            if !was_ready {
-                announce_ready(&mut self.applier, outcome.elapsed);
-            }
-        }
+        self.monitor = Some(Monitor::start(&config, &self.health()));
         self.state = State::Running {
             config: Box::new(config),
-            failures,
+            failures: Vec::new(),
         };
+        self.apply(Pass::Reload { was_ready }).await;
         self.follow_vrrp().await;
     }
 
@@ -276,29 +263,79 @@ impl Director {
 
     /// A real server went down or came back: reconcile IPVS with the
     /// config as the checks see it, which touches only that real server.
-    /// A failure joins the ones the retry timer goes over.
     async fn health_changed(&mut self) {
+        self.apply(Pass::Health).await;
+        let health = self.health();
+        if let (Some(vrrp), State::Running { config, .. }) = (&mut self.vrrp, &self.state) {
+            vrrp.track(config, &health);
+        }
+    }
+
+    /// The first configuration after boot.
+    async fn boot(&mut self, disk_wait: Duration) {
+        let config = match read_config(disk_wait) {
+            Ok(config) => config,
+            Err(errors) => {
+                self.state = State::Invalid { errors };
+                return;
+            }
+        };
+        set_hostname(&config.hostname);
+        self.state = State::Running {
+            config: Box::new(config),
+            failures: Vec::new(),
+        };
+        self.apply(Pass::Boot).await;
+    }
+
+    /// Apply the running config as the health checks see it (down real
+    /// servers quiesced or removed) and report: each failure once, however
+    /// many passes meet it again (the retry timer goes over them), and
+    /// `ready` once nothing is left failing.
+    async fn apply(&mut self, pass: Pass) {
         let health = self.health();
         let State::Running { config, failures } = &mut self.state else {
             return;
         };
         let options = Options {
-            link_wait: Duration::ZERO,
-            parts: Parts {
-                ipvs: true,
-                ..Parts::NONE
+            link_wait: match pass {
+                Pass::Boot => LINK_WAIT,
+                Pass::Retry | Pass::Reload { .. } | Pass::Health => Duration::ZERO,
+            },
+            parts: match pass {
+                Pass::Health => Parts {
+                    ipvs: true,
+                    ..Parts::NONE
+                },
+                Pass::Boot | Pass::Retry | Pass::Reload { .. } => Parts::ALL,
             },
         };
-        let effective = health::effective(config, &health);
-        let outcome = self.applier.apply(&effective, &options).await;
-        for f in outcome.failures.iter().map(|f| f.to_string()) {
-            if !failures.contains(&f) {
-                log::error!("{f}");
-                failures.push(f);
-            }
+        let outcome = self
+            .applier
+            .apply(&health::effective(config, &health), &options)
+            .await;
+        let (now, new) = merge_failures(pass, std::mem::take(failures), outcome.failures);
+        for i in new {
+            log::error!("{}", now[i]);
         }
-        if let Some(vrrp) = &mut self.vrrp {
-            vrrp.track(config, &health);
+        *failures = now;
+        match pass {
+            Pass::Boot if !failures.is_empty() => log::warn!(
+                "not ready: {} piece{} failed; retrying every {} s",
+                failures.len(),
+                if failures.len() == 1 { "" } else { "s" },
+                RETRY.as_secs()
+            ),
+            Pass::Boot | Pass::Retry if failures.is_empty() => {
+                announce_ready(&mut self.applier, outcome.elapsed)
+            }
+            Pass::Reload { was_ready } if failures.is_empty() => {
+                log_reload(outcome.ipvs_changes, outcome.ipvs_read, outcome.elapsed);
+                if !was_ready {
+                    announce_ready(&mut self.applier, outcome.elapsed);
+                }
+            }
+            Pass::Boot | Pass::Retry | Pass::Reload { .. } | Pass::Health => {}
         }
     }
 
@@ -310,16 +347,6 @@ impl Director {
             vrrp.stop(&mut self.applier).await;
         }
     }
-}
-
-/// The first configuration after boot.
-async fn boot(applier: &mut Applier, disk_wait: Duration) -> State {
-    let config = match read_config(disk_wait) {
-        Ok(config) => config,
-        Err(errors) => return State::Invalid { errors },
-    };
-    set_hostname(&config.hostname);
-    apply(applier, config, &Health::new(), LINK_WAIT, &[]).await
 }
 
 /// The next state change of the health checks; never, when none run.
@@ -375,43 +402,50 @@ fn set_hostname(name: &str) {
     }
 }
 
-/// Apply `config` as the health checks see it (down real servers quiesced
-/// or removed), report, and print `ready` once nothing is left failing.
-/// `known` are the failures already reported, so that a retry that fails the
-/// same way stays quiet.
-async fn apply(
-    applier: &mut Applier,
-    config: Config,
-    health: &Health,
-    link_wait: Duration,
-    known: &[String],
-) -> State {
-    let options = Options {
-        link_wait,
-        parts: Parts::ALL,
-    };
-    let outcome: Outcome = applier
-        .apply(&health::effective(&config, health), &options)
-        .await;
-    let failures: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
-    for f in &failures {
-        if !known.contains(f) {
-            log::error!("{f}");
+/// The failures a pass leaves, and which of them it reports (their
+/// positions, in the order found). A health pass adds to the `earlier`
+/// ones those it finds that are new; any other pass replaces them and
+/// reports only what was not among them (what a retry meets again was
+/// reported when it first failed; boot and reload start from none).
+fn merge_failures(
+    pass: Pass,
+    earlier: Vec<Failure>,
+    found: Vec<Failure>,
+) -> (Vec<Failure>, Vec<usize>) {
+    let includes =
+        |failures: &[Failure], failure: &Failure| failures.iter().any(|f| f.same_as(failure));
+    let mut new = Vec::new();
+    if let Pass::Health = pass {
+        let mut now = earlier;
+        for failure in found {
+            if !includes(&now, &failure) {
+                new.push(now.len());
+                now.push(failure);
+            }
         }
+        (now, new)
+    } else {
+        for (i, failure) in found.iter().enumerate() {
+            if !includes(&earlier, failure) {
+                new.push(i);
+            }
+        }
+        (found, new)
     }
-    if failures.is_empty() {
-        announce_ready(applier, outcome.elapsed);
-    } else if known.is_empty() {
-        log::warn!(
-            "not ready: {} piece{} failed; retrying every {} s",
-            failures.len(),
-            if failures.len() == 1 { "" } else { "s" },
-            RETRY.as_secs()
-        );
-    }
-    State::Running {
-        config: Box::new(config),
-        failures,
+}
+
+/// The line of a reload that left nothing failing.
+fn log_reload(ipvs_changes: usize, ipvs_read: bool, elapsed: Duration) {
+    let apply_ms = elapsed.as_millis();
+    match ipvs_changes {
+        0 if ipvs_read => log::info!("reload: no change to IPVS (apply_ms={apply_ms})"),
+        0 => log::info!(
+            "reload: no change to IPVS (apply_ms={apply_ms}; services as last applied, table not read back)"
+        ),
+        n => log::info!(
+            "reload: {n} IPVS change{} (apply_ms={apply_ms})",
+            if n == 1 { "" } else { "s" }
+        ),
     }
 }
 
@@ -435,3 +469,55 @@ fn announce_ready(applier: &mut Applier, apply_time: Duration) {
 
 /// Lines of the `ipvsadm -Ln` table shown at `ready`.
 const READY_TABLE_LINES: usize = 40;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::Piece;
+    use crate::sysctl::SysctlError;
+
+    fn failure(name: &str) -> Failure {
+        Failure {
+            piece: Piece::Sysctl(name.into()),
+            error: SysctlError::InvalidName(name.into()).into(),
+        }
+    }
+
+    fn names(failures: &[Failure]) -> Vec<String> {
+        failures.iter().map(|f| f.piece.to_string()).collect()
+    }
+
+    /// A retry reports only what it had not met; what it no longer meets
+    /// is gone. Boot and reload report everything.
+    #[test]
+    fn a_retry_reports_what_is_new_and_forgets_what_is_fixed() {
+        let (now, new) = merge_failures(
+            Pass::Retry,
+            vec![failure("a"), failure("b")],
+            vec![failure("b"), failure("c")],
+        );
+        assert_eq!(names(&now), ["sysctl b", "sysctl c"]);
+        assert_eq!(new, [1]);
+        for pass in [Pass::Boot, Pass::Reload { was_ready: true }] {
+            let (now, new) = merge_failures(pass, Vec::new(), vec![failure("a"), failure("b")]);
+            assert_eq!(names(&now), ["sysctl a", "sysctl b"]);
+            assert_eq!(new, [0, 1]);
+        }
+    }
+
+    /// A health pass (IPVS only) keeps the failures the retry timer goes
+    /// over and adds only new ones, each once however often it comes back.
+    #[test]
+    fn a_health_pass_adds_new_failures_once() {
+        let (now, new) = merge_failures(
+            Pass::Health,
+            vec![failure("a")],
+            vec![failure("a"), failure("b")],
+        );
+        assert_eq!(names(&now), ["sysctl a", "sysctl b"]);
+        assert_eq!(new, [1]);
+        let (now, new) = merge_failures(Pass::Health, now, vec![failure("b")]);
+        assert_eq!(names(&now), ["sysctl a", "sysctl b"]);
+        assert!(new.is_empty());
+    }
+}

@@ -8,14 +8,12 @@
 //!   backup, so this box's connection table follows the master's.
 //!
 //! Every change is logged as `vrrp: MASTER (reason)`, `vrrp: BACKUP
-//! (reason)` or `vrrp: FAULT (reason)`. Beside the instance, a watcher
-//! task looks at the links holding virtual addresses (the instance watches
-//! its advert interface itself) and tells the instance when one is down;
-//! [`Failover::track`] lowers the priority while every real server of a
-//! tracked service is down.
+//! (reason)` or `vrrp: FAULT (reason)`. The instance watches the links it
+//! depends on itself (its advert interface and those holding virtual
+//! addresses); [`Failover::track`] lowers the priority while every real
+//! server of a tracked service is down.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -25,16 +23,11 @@ use crate::apply::Applier;
 use crate::config::{Config, VirtualAddress, Vrrp};
 use crate::health::{self, Health};
 use crate::ipvs::SyncRole;
-use crate::vrrp::{Control, Instance, Role, Transition, arp, socket};
+use crate::vrrp::{Control, Instance, Role, Transition, arp};
 
-/// How often the links holding virtual addresses are looked at.
-const LINK_POLL: Duration = Duration::from_millis(500);
 /// How long a stopping instance gets to send its priority-0 advert; the
 /// signal loop gives the whole director one second.
 const STOP_WAIT: Duration = Duration::from_millis(600);
-
-/// The last error [`Failover::start`] logged (there is one director).
-static START_ERROR: Mutex<Option<String>> = Mutex::new(None);
 
 /// A running VRRP instance and what the director keeps about it.
 pub(super) struct Failover {
@@ -42,7 +35,6 @@ pub(super) struct Failover {
     control: UnboundedSender<Control>,
     transitions: UnboundedReceiver<Transition>,
     instance: JoinHandle<()>,
-    watcher: JoinHandle<()>,
     /// The gratuitous ARP repeats of the current mastership.
     announcements: Vec<JoinHandle<()>>,
     /// The last role reported.
@@ -53,13 +45,13 @@ pub(super) struct Failover {
 }
 
 impl Failover {
-    /// Open the instance's socket and start it and its link watcher on the
-    /// current runtime. `None` (logged) when the socket cannot be opened
-    /// (say, the advert interface has no address yet); the director tries
-    /// again later.
-    pub(super) fn start(config: &Vrrp) -> Option<Failover> {
-        // The retries come every few seconds: say each distinct error once.
-        let mut last_error = START_ERROR.lock().unwrap_or_else(|e| e.into_inner());
+    /// Open the instance's socket and start it on the current runtime.
+    /// `None` (logged) when the socket cannot be opened (say, the advert
+    /// interface has no address yet); the director tries again later.
+    /// `last_error` is the director's record of the last start error
+    /// logged: the retries come every few seconds, and each distinct error
+    /// is said once.
+    pub(super) fn start(config: &Vrrp, last_error: &mut Option<String>) -> Option<Failover> {
         let instance = match Instance::new(config) {
             Ok(instance) => {
                 *last_error = None;
@@ -74,17 +66,14 @@ impl Failover {
                 return None;
             }
         };
-        drop(last_error);
         let (control, control_rx) = unbounded_channel();
         let (transitions_tx, transitions) = unbounded_channel();
         let instance = tokio::spawn(instance.run(transitions_tx, control_rx));
-        let watcher = tokio::spawn(watch_links(other_interfaces(config), control.clone()));
         Some(Failover {
             config: config.clone(),
             control,
             transitions,
             instance,
-            watcher,
             announcements: Vec::new(),
             role: None,
             delta: Some(0),
@@ -206,7 +195,6 @@ impl Failover {
     /// takes over after its skew time) and gives the addresses up; the
     /// sync daemons stop. Waits at most [`STOP_WAIT`] for the instance.
     pub(super) async fn stop(mut self, applier: &mut Applier) {
-        self.watcher.abort();
         for task in self.announcements.drain(..) {
             task.abort();
         }
@@ -284,7 +272,6 @@ impl Failover {
 
 impl Drop for Failover {
     fn drop(&mut self) {
-        self.watcher.abort();
         for task in &self.announcements {
             task.abort();
         }
@@ -315,18 +302,6 @@ async fn remove_addresses(vips: &[VirtualAddress], applier: &mut Applier) {
     }
 }
 
-/// The interfaces holding virtual addresses, other than the advert
-/// interface (which the instance watches itself), each once.
-fn other_interfaces(config: &Vrrp) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for vip in &config.virtual_addresses {
-        if vip.interface != config.interface && !names.contains(&vip.interface) {
-            names.push(vip.interface.clone());
-        }
-    }
-    names
-}
-
 /// The IPv4 virtual addresses grouped by interface, in config order.
 fn ipv4_by_interface(vips: &[VirtualAddress]) -> Vec<(String, Vec<Ipv4Addr>)> {
     let mut groups: Vec<(String, Vec<Ipv4Addr>)> = Vec::new();
@@ -340,36 +315,6 @@ fn ipv4_by_interface(vips: &[VirtualAddress]) -> Vec<(String, Vec<Ipv4Addr>)> {
         }
     }
     groups
-}
-
-/// Tell the instance whenever the links in `names` change between all up
-/// and not all up (a missing link counts as down). Ends with the instance.
-async fn watch_links(names: Vec<String>, control: UnboundedSender<Control>) {
-    if names.is_empty() {
-        return;
-    }
-    let mut all_up = true;
-    let mut poll = tokio::time::interval(LINK_POLL);
-    loop {
-        poll.tick().await;
-        let down: Vec<&str> = names
-            .iter()
-            .filter(|n| socket::link_up(n) != Some(true))
-            .map(String::as_str)
-            .collect();
-        let now_up = down.is_empty();
-        if now_up != all_up {
-            if now_up {
-                log::info!("vrrp: {} up again", names.join(", "));
-            } else {
-                log::warn!("vrrp: {} down", down.join(", "));
-            }
-            all_up = now_up;
-            if control.send(Control::InterfaceUp(now_up)).is_err() {
-                return;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -425,7 +370,7 @@ track_priority_delta = 60
     }
 
     #[test]
-    fn addresses_grouped_per_interface_and_watched_links() {
+    fn addresses_grouped_per_interface() {
         let config = config();
         let vrrp = config.vrrp.unwrap();
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
@@ -443,7 +388,6 @@ track_priority_delta = 60
                 ("dmz".to_string(), vec![ip("10.0.0.1")]),
             ]
         );
-        assert_eq!(other_interfaces(&vrrp), ["lan", "dmz"]);
     }
 
     /// A stand-in for a running instance: its control channel is returned
@@ -456,7 +400,6 @@ track_priority_delta = 60
             control,
             transitions,
             instance: tokio::spawn(async {}),
-            watcher: tokio::spawn(async {}),
             announcements: Vec::new(),
             role: None,
             delta: Some(0),

@@ -50,7 +50,7 @@ use packet::Advert;
 use socket::VrrpSocket;
 use state::{Action, Event, Machine, Params, State};
 
-/// How often the instance looks at its advert interface's link state.
+/// How often the instance looks at the state of the links it depends on.
 const LINK_POLL: Duration = Duration::from_millis(500);
 
 /// Most packets already queued that are read before a timer is acted on
@@ -99,9 +99,10 @@ pub enum Control {
     /// Stop; a master first sends a priority-0 advert so the backup takes
     /// over after its skew time instead of the whole master-down interval.
     Shutdown,
-    /// Whether all the instance's other interfaces (those holding virtual
-    /// addresses) are up. The advert interface itself is watched by the
-    /// instance; either one down means FAULT.
+    /// Whether whatever else the caller watches for the instance is up.
+    /// The instance watches its own links (the advert interface and those
+    /// holding virtual addresses); any of them down, or this false, means
+    /// FAULT.
     InterfaceUp(bool),
     /// Lower the priority by this much (tracking); 0 restores it.
     PriorityDelta(u8),
@@ -114,6 +115,9 @@ pub struct Instance {
     machine: Machine,
     interval_centis: u16,
     addresses: Vec<Ipv4Addr>,
+    /// The interfaces holding virtual addresses, other than the advert
+    /// interface, each once.
+    others: Vec<String>,
 }
 
 impl Instance {
@@ -162,6 +166,7 @@ impl Instance {
             machine,
             interval_centis,
             addresses,
+            others: other_interfaces(cfg),
         })
     }
 
@@ -176,8 +181,8 @@ impl Instance {
     ///
     /// Role changes go to `transitions` (the caller logs them on the
     /// console, adds or removes the virtual addresses and calls
-    /// [`arp::announce`]). The instance itself logs its start, its advert
-    /// interface's link changes, priority changes and dropped packets.
+    /// [`arp::announce`]). The instance itself logs its start, its links'
+    /// changes, priority changes and dropped packets.
     pub async fn run(
         self,
         transitions: UnboundedSender<Transition>,
@@ -188,6 +193,7 @@ impl Instance {
             machine,
             interval_centis,
             addresses,
+            others,
         } = self;
         let ifname = socket.interface().to_string();
         let mut run = Runner {
@@ -198,7 +204,9 @@ impl Instance {
             addresses,
             transitions,
             link_up: true,
+            others,
             others_up: true,
+            told_up: true,
             drops: Throttle::default(),
             send_errors: Throttle::default(),
             mismatch: None,
@@ -278,15 +286,12 @@ impl Instance {
                     run.perform(sock, actions);
                 }
                 Wake::Poll => {
-                    let up = socket::link_up(&run.ifname).unwrap_or(false);
-                    if up != run.link_up {
-                        log::info!("{}: link {}", run.label, if up { "up" } else { "down" });
-                        run.link_up = up;
+                    if run.poll_links() {
                         run.interfaces_changed(sock);
                     }
                 }
                 Wake::Control(Some(Control::InterfaceUp(up))) => {
-                    run.others_up = up;
+                    run.told_up = up;
                     run.interfaces_changed(sock);
                 }
                 Wake::Control(Some(Control::PriorityDelta(delta))) => {
@@ -334,8 +339,13 @@ struct Runner {
     transitions: UnboundedSender<Transition>,
     /// The advert interface, as last polled.
     link_up: bool,
-    /// The other interfaces, as the director last said.
+    /// The other interfaces holding virtual addresses.
+    others: Vec<String>,
+    /// Whether all of `others` were up when last polled (a missing link
+    /// counts as down).
     others_up: bool,
+    /// What the caller last said by [`Control::InterfaceUp`].
+    told_up: bool,
     drops: Throttle,
     send_errors: Throttle,
     /// The last peer address list we warned about, to warn once per change.
@@ -411,8 +421,40 @@ impl Runner {
         self.perform(sock, actions);
     }
 
+    /// Look at the advert interface and the others; true when either
+    /// changed between up and not (each change logged).
+    fn poll_links(&mut self) -> bool {
+        let link_up = socket::link_up(&self.ifname).unwrap_or(false);
+        let link_changed = link_up != self.link_up;
+        if link_changed {
+            log::info!(
+                "{}: link {}",
+                self.label,
+                if link_up { "up" } else { "down" }
+            );
+            self.link_up = link_up;
+        }
+        let down: Vec<&str> = self
+            .others
+            .iter()
+            .filter(|n| socket::link_up(n) != Some(true))
+            .map(String::as_str)
+            .collect();
+        let others_up = down.is_empty();
+        let others_changed = others_up != self.others_up;
+        if others_changed {
+            if others_up {
+                log::info!("vrrp: {} up again", self.others.join(", "));
+            } else {
+                log::warn!("vrrp: {} down", down.join(", "));
+            }
+            self.others_up = others_up;
+        }
+        link_changed || others_changed
+    }
+
     fn interfaces_changed(&mut self, sock: &VrrpSocket) {
-        let up = self.link_up && self.others_up;
+        let up = self.link_up && self.others_up && self.told_up;
         let actions = self.machine.handle(Instant::now(), Event::InterfaceUp(up));
         self.perform(sock, actions);
     }
@@ -466,6 +508,18 @@ impl Runner {
         // A caller that stopped listening is shutting us down anyway.
         let _ = self.transitions.send(Transition { role, reason });
     }
+}
+
+/// The interfaces holding virtual addresses, other than the advert
+/// interface, each once.
+fn other_interfaces(config: &Vrrp) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for vip in &config.virtual_addresses {
+        if vip.interface != config.interface && !names.contains(&vip.interface) {
+            names.push(vip.interface.clone());
+        }
+    }
+    names
 }
 
 /// Sleep until `deadline`, or forever without one.
@@ -531,6 +585,7 @@ fn join(addrs: &[Ipv4Addr]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{IpNet, VirtualAddress};
 
     /// The director may `tokio::spawn` the instance: its future must be
     /// `Send`. The compiler checks this signature; it is never called.
@@ -541,6 +596,34 @@ mod tests {
         control: UnboundedReceiver<Control>,
     ) -> impl Send {
         instance.run(transitions, control)
+    }
+
+    /// The links watched besides the advert interface: those holding
+    /// virtual addresses, each once, in config order.
+    #[test]
+    fn other_interfaces_hold_virtual_addresses() {
+        let vip = |interface: &str, last: u8| VirtualAddress {
+            interface: interface.into(),
+            address: IpNet {
+                addr: IpAddr::V4(Ipv4Addr::new(10, 0, last, 1)),
+                prefix_len: 24,
+            },
+        };
+        let config = Vrrp {
+            interface: "wan".into(),
+            virtual_router_id: 51,
+            priority: 100,
+            advert_interval: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            unicast_peers: Vec::new(),
+            virtual_addresses: vec![vip("wan", 1), vip("lan", 3), vip("dmz", 4), vip("lan", 5)],
+            sync_interface: None,
+            sync_id: 0,
+            track_services: Vec::new(),
+            track_priority_delta: 0,
+        };
+        assert_eq!(other_interfaces(&config), ["lan", "dmz"]);
     }
 
     #[test]

@@ -14,13 +14,16 @@
 //! unchanged reload costs no dump of thousands of real servers; any change
 //! to the services, any failure and every retry reads the kernel again.
 
-use std::fmt;
+mod error;
+
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::ipvs::{self, Ipvs};
-use crate::netlink::Network;
+use crate::ipvs::{self, Ipvs, IpvsError};
+use crate::netlink::{NetlinkError, Network};
 use crate::sysctl;
+
+pub use error::{ApplyError, Failure, Piece};
 
 /// Which parts of the config to apply (`lvsinit apply --only ...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,19 +72,6 @@ pub struct Options {
     pub parts: Parts,
 }
 
-/// One piece that could not be applied, with the kernel's reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub what: String,
-    pub error: String,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.what, self.error)
-    }
-}
-
 /// What one apply did.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -101,8 +91,8 @@ pub struct Applier {
     network: Option<Network>,
     ipvs: Option<Ipvs>,
     /// The IPVS table the last apply put in place with nothing refused;
-    /// `None` when unknown (never applied, a failure, the socket handed
-    /// out to someone else).
+    /// `None` when unknown (never applied, a failure, or
+    /// [`Applier::forget_table`]).
     ipvs_in_place: Option<ipvs::Desired>,
 }
 
@@ -112,25 +102,29 @@ impl Applier {
     }
 
     /// The rtnetlink connection, opened on first use (needs a tokio runtime).
-    pub async fn network(&mut self) -> Result<&Network, String> {
+    pub async fn network(&mut self) -> Result<&Network, NetlinkError> {
         if self.network.is_none() {
-            self.network = Some(Network::connect().map_err(|e| e.to_string())?);
+            self.network = Some(Network::connect()?);
         }
         Ok(self.network.as_ref().expect("set just above"))
     }
 
-    /// The IPVS generic-netlink socket, opened on first use. Whoever gets
-    /// it may change the table, so the next apply reads the kernel again.
-    pub fn ipvs(&mut self) -> Result<&mut Ipvs, ipvs::IpvsError> {
-        self.ipvs_in_place = None;
-        self.ipvs_socket()
-    }
-
-    fn ipvs_socket(&mut self) -> Result<&mut Ipvs, ipvs::IpvsError> {
+    /// The IPVS generic-netlink socket, opened on first use, for what
+    /// leaves the virtual services alone (the sync daemon, `info`, a
+    /// dump): the table the last apply put in place stays remembered.
+    /// Whoever changes the services through it calls
+    /// [`Applier::forget_table`].
+    pub fn ipvs(&mut self) -> Result<&mut Ipvs, IpvsError> {
         if self.ipvs.is_none() {
             self.ipvs = Some(Ipvs::open()?);
         }
         Ok(self.ipvs.as_mut().expect("set just above"))
+    }
+
+    /// Something other than [`Applier::apply`] may have changed the IPVS
+    /// table: the next apply reads it back from the kernel.
+    pub fn forget_table(&mut self) {
+        self.ipvs_in_place = None;
     }
 
     /// Apply `config`: links and addresses, routes, IPVS, then sysctls
@@ -158,14 +152,14 @@ impl Applier {
                                 .into_iter()
                                 .chain(route_failures)
                                 .map(|f| Failure {
-                                    what: f.what,
-                                    error: f.error.to_string(),
+                                    piece: Piece::Network(f.what),
+                                    error: f.error.into(),
                                 }),
                         );
                 }
                 Err(error) => outcome.failures.push(Failure {
-                    what: "rtnetlink".into(),
-                    error,
+                    piece: Piece::Rtnetlink,
+                    error: error.into(),
                 }),
             }
         }
@@ -184,8 +178,8 @@ impl Applier {
                     sysctl::apply(&config.sysctls)
                         .into_iter()
                         .map(|(name, e)| Failure {
-                            what: format!("sysctl {name}"),
-                            error: e.to_string(),
+                            piece: Piece::Sysctl(name),
+                            error: e.into(),
                         }),
                 );
         }
@@ -195,12 +189,9 @@ impl Applier {
 
     /// Reconcile IPVS with `want`, and remember it when nothing was refused.
     fn apply_ipvs(&mut self, want: ipvs::Desired, outcome: &mut Outcome) {
-        self.ipvs_in_place = None;
+        self.forget_table();
         outcome.ipvs_read = true;
-        match self
-            .ipvs_socket()
-            .and_then(|ipvs| ipvs::reconcile_to(ipvs, &want))
-        {
+        match self.ipvs().and_then(|ipvs| ipvs::reconcile_to(ipvs, &want)) {
             Ok(report) => {
                 outcome.ipvs_changes = report.ops;
                 if report.failures.is_empty() {
@@ -209,16 +200,16 @@ impl Applier {
                 outcome
                     .failures
                     .extend(report.failures.into_iter().map(|(op, e)| Failure {
-                        what: format!("ipvsadm {op}"),
-                        error: e.to_string(),
+                        piece: Piece::IpvsChange(op),
+                        error: e.into(),
                     }));
             }
             Err(e) => {
                 // The socket may be broken: open a fresh one next time.
                 self.ipvs = None;
                 outcome.failures.push(Failure {
-                    what: "IPVS".into(),
-                    error: e.to_string(),
+                    piece: Piece::Ipvs,
+                    error: e.into(),
                 });
             }
         }
@@ -227,8 +218,8 @@ impl Applier {
     /// The kernel's IPVS table laid out like `ipvsadm -Ln`, cut after
     /// `max_lines` lines with a line counting the rest
     /// ([`ipvs::format_table_cut`]; `usize::MAX` for all of it).
-    pub fn ipvs_table(&mut self, max_lines: usize) -> Result<String, ipvs::IpvsError> {
-        let ipvs = self.ipvs_socket()?;
+    pub fn ipvs_table(&mut self, max_lines: usize) -> Result<String, IpvsError> {
+        let ipvs = self.ipvs()?;
         let info = ipvs.info()?;
         let table = ipvs.dump()?;
         Ok(ipvs::format_table_cut(&info, &table, max_lines))
