@@ -1,38 +1,18 @@
 //! `[service.health_check]` and `[service.real_server.health_check]`: how
-//! real servers are checked.
+//! real servers are checked (`image/router.toml` explains every key and
+//! its default).
 //!
 //! A service's table sets the check of all its real servers; a real
-//! server's own table overrides key by key. Keys and defaults:
-//!
-//! | key          | default       | meaning                                         |
-//! |--------------|---------------|-------------------------------------------------|
-//! | `type`       | `"tcp"`       | `none`, `tcp`, `postgres` or `http`             |
-//! | `port`       | server's port | the port probed                                 |
-//! | `interval`   | `"1s"`        | from the start of one probe to the next         |
-//! | `timeout`    | `"1s"`        | a probe not done by then failed                 |
-//! | `fall`       | 3             | consecutive failures to go down                 |
-//! | `rise`       | 2             | consecutive successes to come back              |
-//! | `on_failure` | `"quiesce"`   | `quiesce` (weight 0) or `remove`                |
-//! | `user`       | `"postgres"`  | postgres: the role of the startup message       |
-//! | `database`   | `"postgres"`  | postgres: the database of the startup message   |
-//! | `path`       | `"/"`         | http: the path to GET                           |
-//! | `host`       | none          | http: the `Host` header                         |
-//! | `status`     | 200           | http: the status code expected                  |
-//!
-//! Type-specific keys (`user`, `path`, ...) belong to the type in force in
-//! their table; a real server that changes `type` starts from that type's
-//! defaults instead of inheriting the service's type-specific keys.
-//!
-//! Two cases have no sensible default and are errors asking for an
-//! explicit check (see `service.rs`): a UDP or SCTP service (a TCP connect
-//! says nothing about a UDP server) and a real server of a firewall-mark
-//! service given without a port (there is no port to connect to).
+//! server's own table overrides key by key. Type-specific keys (`user`,
+//! `path`, ...) belong to the type in force in their table; a real server
+//! that changes `type` starts from that type's defaults instead of
+//! inheriting the service's type-specific keys.
 
 use std::time::Duration;
 
 use super::duration::parse_duration;
 use super::error::quote;
-use super::walk::{Ctx, Field, Table, int, one_of, string};
+use super::walk::{Ctx, Field, Read, Table, int, one_of, string};
 use super::{CheckKind, HealthCheck, OnFailure};
 
 /// Upper bound of `fall` and `rise`: beyond it a typo is likelier than intent.
@@ -100,49 +80,38 @@ impl Partial {
     pub(super) fn resolve(service: &Partial, own: Option<&Partial>) -> HealthCheck {
         let empty = Partial::default();
         let own = own.unwrap_or(&empty);
-        let kind = own.kind_with(Some(service));
         // The service's type-specific keys count only for the same type.
-        let specific = if own.kind.is_none() || own.kind == Some(service.kind_with(None)) {
-            Some(service)
-        } else {
-            None
+        let same_type = own.kind.is_none_or(|k| k == service.kind_with(None));
+        let specific = if same_type { service } else { &empty };
+        let text = |get: fn(&Partial) -> &Option<String>, default: &str| {
+            let text = get(own).as_ref().or(get(specific).as_ref());
+            text.map_or_else(|| default.to_string(), Clone::clone)
         };
-        let pick = |get: fn(&Partial) -> &Option<String>| -> Option<String> {
-            get(own)
-                .clone()
-                .or_else(|| specific.and_then(|s| get(s).clone()))
-        };
-        let defaults = HealthCheck::default();
-        let kind = match kind {
+        let kind = match own.kind_with(Some(service)) {
             Kind::None => CheckKind::None,
             Kind::Tcp => CheckKind::Tcp,
             Kind::Postgres => CheckKind::Postgres {
-                user: pick(|p| &p.user).unwrap_or_else(|| "postgres".into()),
-                database: pick(|p| &p.database).unwrap_or_else(|| "postgres".into()),
+                user: text(|p| &p.user, "postgres"),
+                database: text(|p| &p.database, "postgres"),
             },
             Kind::Http => CheckKind::Http {
-                path: pick(|p| &p.path).unwrap_or_else(|| "/".into()),
-                host: pick(|p| &p.host),
-                status: own
-                    .status
-                    .or(specific.and_then(|s| s.status))
-                    .unwrap_or(200),
+                path: text(|p| &p.path, "/"),
+                host: own.host.clone().or_else(|| specific.host.clone()),
+                status: own.status.or(specific.status).unwrap_or(200),
             },
         };
+        let d = HealthCheck::default();
         HealthCheck {
             kind,
             port: own.port.or(service.port),
-            interval: own
-                .interval
-                .or(service.interval)
-                .unwrap_or(defaults.interval),
-            timeout: own.timeout.or(service.timeout).unwrap_or(defaults.timeout),
-            fall: own.fall.or(service.fall).unwrap_or(defaults.fall),
-            rise: own.rise.or(service.rise).unwrap_or(defaults.rise),
+            interval: own.interval.or(service.interval).unwrap_or(d.interval),
+            timeout: own.timeout.or(service.timeout).unwrap_or(d.timeout),
+            fall: own.fall.or(service.fall).unwrap_or(d.fall),
+            rise: own.rise.or(service.rise).unwrap_or(d.rise),
             on_failure: own
                 .on_failure
                 .or(service.on_failure)
-                .unwrap_or(defaults.on_failure),
+                .unwrap_or(d.on_failure),
         }
     }
 }
@@ -174,34 +143,39 @@ pub(super) fn read_health_check(
         on_failure: t.opt(ctx, "on_failure", one_of("a failure action", actions)),
         ..Partial::default()
     };
-    // Type-specific keys belong to the type in force here; when `type`
-    // itself is wrong (reported), they are not held against a type nobody
-    // meant.
-    let in_force = p.kind_with(inherited);
-    let mut fits = |f: &Field<'_, '_>, owner: Kind| {
-        if in_force == owner || (type_field.is_some() && kind.is_none()) {
-            return true;
-        }
-        let (key, owner, in_force) = (f.path.name(), owner.name(), in_force.name());
-        ctx.key_error(
-            f,
-            format!("`{key}` is a key of type = \"{owner}\" checks, but this check is {in_force}"),
-        );
-        false
-    };
-    let user = t.field("user").filter(|f| fits(f, Kind::Postgres));
-    let database = t.field("database").filter(|f| fits(f, Kind::Postgres));
-    let path = t.field("path").filter(|f| fits(f, Kind::Http));
-    let host = t.field("host").filter(|f| fits(f, Kind::Http));
-    let status = t.field("status").filter(|f| fits(f, Kind::Http));
-    let word = |ctx: &mut Ctx, f: Field<'_, '_>| string(|s| plain_word(s, f.path.name()))(ctx, &f);
-    p.user = user.and_then(|f| word(ctx, f));
-    p.database = database.and_then(|f| word(ctx, f));
-    p.path = path.and_then(|f| string(parse_path)(ctx, &f));
-    p.host = host.and_then(|f| word(ctx, f));
-    p.status = status.and_then(|f| int(100, 599)(ctx, &f));
+    // When `type` itself is wrong (reported), the type-specific keys are
+    // not held against a type nobody meant.
+    let in_force = (type_field.is_none() || kind.is_some()).then(|| p.kind_with(inherited));
+    let word = |ctx: &mut Ctx, f: &Field<'_, '_>| string(|s| plain_word(s, f.path.name()))(ctx, f);
+    let (postgres, http) = (Kind::Postgres, Kind::Http);
+    p.user = typed_key(ctx, &mut t, "user", postgres, in_force, word);
+    p.database = typed_key(ctx, &mut t, "database", postgres, in_force, word);
+    p.path = typed_key(ctx, &mut t, "path", http, in_force, string(parse_path));
+    p.host = typed_key(ctx, &mut t, "host", http, in_force, word);
+    p.status = typed_key(ctx, &mut t, "status", http, in_force, int(100, 599));
     t.finish(ctx)?;
     Some(p)
+}
+
+/// `key`, which only checks of type `owner` have: reported at the key when
+/// the type in force is another (`in_force`; `None` when unknown).
+fn typed_key<T>(
+    ctx: &mut Ctx,
+    t: &mut Table<'_, '_>,
+    key: &'static str,
+    owner: Kind,
+    in_force: Option<Kind>,
+    read: impl Read<T>,
+) -> Option<T> {
+    let f = t.field(key)?;
+    if let Some(kind) = in_force.filter(|k| *k != owner) {
+        let (owner, kind) = (owner.name(), kind.name());
+        let message =
+            format!("`{key}` is a key of type = \"{owner}\" checks, but this check is {kind}");
+        ctx.key_error(&f, message);
+        return None;
+    }
+    read(ctx, &f)
 }
 
 /// `interval` and `timeout`: a duration longer than zero.
