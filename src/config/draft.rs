@@ -30,8 +30,9 @@ pub(super) struct DraftService {
     pub(super) real_servers: Vec<DraftReal>,
     /// Whether every `[[service.real_server]]` read.
     pub(super) real_servers_complete: bool,
-    /// Where the service's address family came from, for messages.
-    pub(super) family_source: FamilySource,
+    /// Why the service has its address family, for messages: "the
+    /// service address is", "the service's `family` is", ...
+    pub(super) family_why: &'static str,
     /// Whether its own `[service.health_check]` sets `type`.
     pub(super) typed_check: bool,
 }
@@ -45,19 +46,6 @@ pub(super) struct DraftReal {
     pub(super) typed_check: bool,
     /// Whether `server.forwarding` is known (its own, or the service's read).
     pub(super) forwarding_known: bool,
-}
-
-/// Why a service has the address family it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum FamilySource {
-    /// From its `address`.
-    Address,
-    /// From `family = "..."`.
-    Explicit,
-    /// A fwmark service without `family`: from its first real server.
-    FirstRealServer,
-    /// A fwmark service without `family` or real servers: IPv4.
-    Default,
 }
 
 impl Draft {

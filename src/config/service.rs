@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::addr::{parse_netmask, parse_socket_addr, parse_socket_addr_or_ip};
-use super::draft::{DraftReal, DraftService, FamilySource, label};
+use super::draft::{DraftReal, DraftService, label};
 use super::duration::parse_duration;
 use super::error::quote;
 use super::health_check::{Partial, read_health_check};
@@ -66,7 +66,9 @@ pub(super) fn read_service(
     let families = &[("inet", Family::Inet), ("inet6", Family::Inet6)];
     let (family_field, explicit_family) =
         t.opt_field(ctx, "family", one_of("an address family", families));
-    if let (Some(f), Some(_), Some(Key::Addr { .. })) = (&family_field, explicit_family, &key) {
+    if let (Some(f), Some(_), Some(ServiceKey::Addr { .. })) =
+        (&family_field, explicit_family, &key)
+    {
         let message = "`family` is only for fwmark services; an address service has the family of its `address`";
         ctx.key_error(f, message);
     }
@@ -98,13 +100,8 @@ pub(super) fn read_service(
     });
     let typed_check = check.as_ref().is_some_and(Partial::has_type);
     let check = check.unwrap_or_default();
-    let is_fwmark = matches!(key, Some(Key::Fwmark(_)));
-    let parse_address = if is_fwmark {
-        parse_socket_addr_or_ip
-    } else {
-        parse_socket_addr
-    };
-    let sorry_server = t.opt(ctx, "sorry_server", string(parse_address));
+    let is_fwmark = matches!(key, Some(ServiceKey::Fwmark { .. }));
+    let sorry_server = t.opt(ctx, "sorry_server", string(parse_server(is_fwmark)));
     let errors = ctx.report.errors();
     let read = |ctx: &mut Ctx, f: &Field<'_, '_>, i| {
         read_real_server(ctx, f, i, is_fwmark, forwarding, &check)
@@ -113,15 +110,17 @@ pub(super) fn read_service(
         .or(ctx, "real_server", Vec::new(), tables(read))
         .unwrap_or_default();
     let real_servers_complete = ctx.report.errors() == errors;
-    let (family, family_source) = match (&key, explicit_family) {
-        (Some(Key::Addr { address, .. }), _) => (Family::of(address.ip()), FamilySource::Address),
-        (_, Some(family)) => (family, FamilySource::Explicit),
+    let (family, family_why) = match (&key, explicit_family) {
+        (Some(ServiceKey::Addr { address, .. }), _) => {
+            (Family::of(address.ip()), "the service address is")
+        }
+        (_, Some(family)) => (family, "the service's `family` is"),
         (_, None) => match real_servers.first() {
             Some((_, real)) => (
                 Family::of(real.server.address.ip()),
-                FamilySource::FirstRealServer,
+                "its first real server (and so the service) is",
             ),
-            None => (Family::Inet, FamilySource::Default),
+            None => (Family::Inet, "the service is"),
         },
     };
     let persistence_netmask = match (&netmask_field, persistence) {
@@ -135,10 +134,10 @@ pub(super) fn read_service(
         _ => None,
     };
     t.finish(ctx);
-    let key = match key? {
-        Key::Addr { protocol, address } => ServiceKey::Addr { protocol, address },
-        Key::Fwmark(mark) => ServiceKey::Fwmark { mark, family },
-    };
+    let mut key = key?;
+    if let ServiceKey::Fwmark { family: f, .. } = &mut key {
+        *f = family;
+    }
     Some(DraftService {
         index,
         // Stand-ins where a key did not read: that was reported, so this
@@ -157,22 +156,14 @@ pub(super) fn read_service(
         },
         real_servers: real_servers.into_iter().map(|(_, real)| real).collect(),
         real_servers_complete,
-        family_source,
+        family_why,
         typed_check,
     })
 }
 
-/// What identifies a service, while reading.
-enum Key {
-    Addr {
-        protocol: Protocol,
-        address: SocketAddr,
-    },
-    Fwmark(u32),
-}
-
-/// `protocol` + `address`, or `fwmark`; `None` when wrong (reported).
-fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<Key> {
+/// `protocol` + `address`, or `fwmark` (whose family is set once the real
+/// servers are read); `None` when wrong (reported).
+fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<ServiceKey> {
     let protocol = t.field("protocol");
     let address = t.field("address");
     if let Some(fwmark) = t.field("fwmark") {
@@ -184,9 +175,10 @@ fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<Key> {
                 "a firewall-mark service matches by `fwmark` alone; remove this key or `fwmark`",
             );
         }
+        let family = Family::Inet;
         return mark
             .filter(|_| ctx.report.errors() == errors)
-            .map(Key::Fwmark);
+            .map(|mark| ServiceKey::Fwmark { mark, family });
     }
     if protocol.is_none() && address.is_none() {
         let message = "missing `protocol` and `address`, or `fwmark`: say what this virtual service \
@@ -211,7 +203,7 @@ fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<Key> {
             "the virtual IP and port, like \"192.168.1.100:80\"",
         ),
     };
-    Some(Key::Addr {
+    Some(ServiceKey::Addr {
         protocol: protocol?,
         address: address?,
     })
@@ -263,6 +255,15 @@ fn read_flags(
     }
 }
 
+/// A real or sorry server's address: of a fwmark service, the port may be
+/// left out.
+fn parse_server(is_fwmark: bool) -> fn(&str) -> Result<SocketAddr, String> {
+    match is_fwmark {
+        true => parse_socket_addr_or_ip,
+        false => parse_socket_addr,
+    }
+}
+
 /// `persistence = "300s"`: `None` when off (`"0s"`).
 fn parse_persistence(text: &str) -> Result<Option<Duration>, String> {
     let duration = parse_duration(text)?;
@@ -291,17 +292,11 @@ fn read_real_server(
     service_check: &Partial,
 ) -> Option<DraftReal> {
     let mut t = Table::new(ctx, item, "a table")?;
-    let (help, parse_address): (_, fn(&str) -> _) = match is_fwmark {
-        true => (
-            "the real server's IP, with or without a port, like \"192.168.3.2\"",
-            parse_socket_addr_or_ip,
-        ),
-        false => (
-            "the real server's IP and port, like \"192.168.3.2:80\"",
-            parse_socket_addr,
-        ),
+    let help = match is_fwmark {
+        true => "the real server's IP, with or without a port, like \"192.168.3.2\"",
+        false => "the real server's IP and port, like \"192.168.3.2:80\"",
     };
-    let address = t.req(ctx, "address", help, string(parse_address));
+    let address = t.req(ctx, "address", help, string(parse_server(is_fwmark)));
     let weight = t.or(ctx, "weight", 1, int(0, 65535));
     let own = |ctx: &mut Ctx, f: &Field<'_, '_>| {
         one_of("a forwarding method", FORWARDINGS)(ctx, f).map(Some)

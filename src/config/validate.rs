@@ -1,32 +1,18 @@
-//! Cross-entry checks, run once every entry has been read on its own.
+//! Cross-entry checks, run once every entry has been read on its own: the
+//! rules between interfaces, routes, services and `[vrrp]`.
 //!
 //! Each finding points at the later of two clashing entries and names the
-//! earlier one, so the user sees both places:
-//! - interfaces: duplicate names; one link matched twice (same `mac`, same
-//!   `device`);
-//! - routes: `device` must be a configured interface; the same route twice;
-//!   a gateway outside every configured subnet (a warning);
-//! - services: the same virtual service twice; the same real server twice
-//!   in one service; a real server of another address family than its
-//!   service; a UDP or SCTP service left with the default (TCP) check; a
-//!   real server without a port to check; a sorry server of another family
-//!   or that is also a real server; a service without real servers (a
-//!   warning);
-//! - `[vrrp]`: every interface it names is configured (the advert and sync
-//!   interfaces with a static IPv4 address to send from), no virtual
-//!   address is also a static one, every tracked service exists.
-//!
-//! A service whose own keys had errors is still checked with what did read
-//! (see `draft.rs`).
+//! earlier one, so the user sees both places. A service whose own keys had
+//! errors is still checked with what did read (see `draft.rs`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::addr::{family_name, network};
-use super::draft::{Draft, DraftService, FamilySource, label};
+use super::draft::{Draft, DraftService, label};
 use super::error::quote;
 use super::walk::{Ctx, Path};
-use super::{CheckKind, Family, LinkMatch, Protocol, Route, ServiceKey};
+use super::{CheckKind, Family, IpNet, LinkMatch, Protocol, Route, ServiceKey};
 
 /// Run every cross-entry check over `draft`, reporting into `ctx`.
 pub(super) fn check(ctx: &mut Ctx, draft: &Draft) {
@@ -113,33 +99,23 @@ fn check_gateway(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, route: &Route) {
     let (Some(gateway), device) = (route.gateway, route.device.as_deref()) else {
         return;
     };
-    if let IpAddr::V6(v6) = gateway
-        && v6.segments()[0] & 0xffc0 == 0xfe80
-    {
-        return;
-    }
-    let candidates: Vec<_> = draft
+    let link_local = matches!(gateway, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+    let subnets: Vec<(&str, IpNet)> = draft
         .interfaces
         .iter()
         .filter(|(_, i)| device.is_none_or(|d| i.name == d))
+        .flat_map(|(_, i)| i.addresses.iter().map(|a| (i.name.as_str(), *a)))
         .collect();
-    if candidates
-        .iter()
-        .any(|(_, i)| i.addresses.iter().any(|a| a.contains(gateway)))
-    {
+    if link_local || subnets.iter().any(|(_, a)| a.contains(gateway)) {
         return;
     }
-    let subnets: Vec<String> = candidates
+    let known: Vec<String> = subnets
         .iter()
-        .flat_map(|(_, i)| {
-            i.addresses
-                .iter()
-                .map(move |a| format!("{} {}", i.name, network(*a)))
-        })
+        .map(|(name, a)| format!("{name} {}", network(*a)))
         .collect();
-    let known = match subnets.is_empty() {
+    let known = match known.is_empty() {
         true => "no subnets".to_string(),
-        false => subnets.join(", "),
+        false => known.join(", "),
     };
     let place = match device {
         Some(device) => format!("a subnet of {device:?}"),
@@ -159,7 +135,8 @@ fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
     for draft in services {
         let at = all.index(draft.index);
         let key = draft.service.key;
-        if let Some(first) = seen.get(&key).copied() {
+        let first = *seen.entry(key).or_insert(draft.index);
+        if first != draft.index {
             let key_path = match key {
                 ServiceKey::Addr { .. } => at.key("address"),
                 ServiceKey::Fwmark { .. } => at.key("fwmark"),
@@ -169,8 +146,6 @@ fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
                 label(&key)
             );
             ctx.error_at(&key_path, message);
-        } else {
-            seen.insert(key, draft.index);
         }
         check_real_servers(ctx, draft, &at);
     }
@@ -202,20 +177,15 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
         }
         let real_family = Family::of(server.address.ip());
         if real_family != family {
-            let why = match draft.family_source {
-                FamilySource::Address => "the service address is",
-                FamilySource::Explicit => "the service's `family` is",
-                FamilySource::FirstRealServer => "its first real server (and so the service) is",
-                FamilySource::Default => "the service is",
-            };
             let with = match real.forwarding_known {
                 true => format!("with {} forwarding ", server.forwarding.name()),
                 false => String::new(),
             };
             let message = format!(
-                "{} is {} but {why} {}; {with}a real server must have its service's address family",
+                "{} is {} but {} {}; {with}a real server must have its service's address family",
                 server.address.ip(),
                 family_name(real_family),
+                draft.family_why,
                 family_name(family),
             );
             ctx.error_at(&address, message);
