@@ -80,7 +80,7 @@ fn read_document(ctx: &mut Ctx) -> Draft {
         |ctx: &mut Ctx, f: &Field<'_, '_>, _| read_interface(ctx, f, &mut names.borrow_mut());
     let interfaces = top.opt(ctx, "interface", tables(read));
     let routes = top.opt(ctx, "route", tables(|ctx, f, _| read_route(ctx, f)));
-    let services = top.opt(ctx, "service", tables(read_service));
+    let services = top.opt(ctx, "service", tables(|ctx, f, _| read_service(ctx, f)));
     let vrrp = top.opt(ctx, "vrrp", read_vrrp);
     top.finish(ctx);
     Draft {
@@ -89,11 +89,7 @@ fn read_document(ctx: &mut Ctx) -> Draft {
         interfaces: interfaces.unwrap_or_default(),
         interface_names: names.into_inner(),
         routes: routes.unwrap_or_default(),
-        services: services
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect(),
+        services: services.unwrap_or_default(),
         vrrp,
     }
 }

@@ -48,11 +48,7 @@ const FLAGS: &[(&str, usize)] = &[
 /// stays in the draft with stand-ins for its wrong keys, and real servers
 /// with errors are reported and left out: the cross-entry checks still see
 /// the rest.
-pub(super) fn read_service(
-    ctx: &mut Ctx,
-    item: &Field<'_, '_>,
-    index: usize,
-) -> Option<DraftService> {
+pub(super) fn read_service(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<DraftService> {
     let mut t = Table::new(ctx, item, "a table")?;
     let name = t.opt(
         ctx,
@@ -73,12 +69,7 @@ pub(super) fn read_service(
         ctx.key_error(f, message);
     }
     let scheduler = t.or(ctx, "scheduler", Scheduler::Wlc, string(parse_scheduler));
-    let flags = t.or(
-        ctx,
-        "scheduler_flags",
-        SchedulerFlags::default(),
-        read_flags(scheduler),
-    );
+    let flags = t.opt(ctx, "scheduler_flags", read_flags(scheduler));
     let forwarding = t.req(
         ctx,
         "forwarding",
@@ -95,21 +86,17 @@ pub(super) fn read_service(
     // Read before the real servers, which inherit from it. On error the
     // real servers are still read (against the defaults) for their own
     // diagnostics.
-    let check = t.or(ctx, "health_check", Partial::default(), |ctx, f| {
+    let check = t.opt(ctx, "health_check", |ctx, f| {
         read_health_check(ctx, f, None)
     });
     let typed_check = check.as_ref().is_some_and(Partial::has_type);
     let check = check.unwrap_or_default();
     let is_fwmark = matches!(key, Some(ServiceKey::Fwmark { .. }));
     let sorry_server = t.opt(ctx, "sorry_server", string(parse_server(is_fwmark)));
-    let errors = ctx.report.errors();
-    let read = |ctx: &mut Ctx, f: &Field<'_, '_>, i| {
-        read_real_server(ctx, f, i, is_fwmark, forwarding, &check)
+    let read = |ctx: &mut Ctx, f: &Field<'_, '_>, _| {
+        read_real_server(ctx, f, is_fwmark, forwarding, &check)
     };
-    let real_servers = t
-        .or(ctx, "real_server", Vec::new(), tables(read))
-        .unwrap_or_default();
-    let real_servers_complete = ctx.report.errors() == errors;
+    let real_servers = t.opt(ctx, "real_server", tables(read)).unwrap_or_default();
     let (family, family_why) = match (&key, explicit_family) {
         (Some(ServiceKey::Addr { address, .. }), _) => {
             (Family::of(address.ip()), "the service address is")
@@ -139,7 +126,6 @@ pub(super) fn read_service(
         *f = family;
     }
     Some(DraftService {
-        index,
         // Stand-ins where a key did not read: that was reported, so this
         // service never reaches a Config.
         service: Service {
@@ -154,8 +140,7 @@ pub(super) fn read_service(
             health_check: Partial::resolve(&check, None),
             sorry_server,
         },
-        real_servers: real_servers.into_iter().map(|(_, real)| real).collect(),
-        real_servers_complete,
+        real_servers,
         family_why,
         typed_check,
     })
@@ -282,11 +267,10 @@ fn parse_persistence(text: &str) -> Result<Option<Duration>, String> {
     Ok((!duration.is_zero()).then_some(duration))
 }
 
-/// Read one real server, `index` among its service's.
+/// Read one real server.
 fn read_real_server(
     ctx: &mut Ctx,
     item: &Field<'_, '_>,
-    index: usize,
     is_fwmark: bool,
     service_forwarding: Option<Forwarding>,
     service_check: &Partial,
@@ -319,7 +303,6 @@ fn read_real_server(
     t.finish(ctx)?;
     let forwarding = forwarding?;
     Some(DraftReal {
-        index,
         server: RealServer {
             address: address?,
             weight: weight?,

@@ -127,16 +127,16 @@ fn check_gateway(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, route: &Route) {
     ctx.warning_at(&at.key("gateway"), message);
 }
 
-fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
+fn check_services(ctx: &mut Ctx, services: &[(usize, DraftService)]) {
     // The first service of each key, so that a duplicate is found in one
     // pass (tens of thousands of services are fine).
     let mut seen: HashMap<ServiceKey, usize> = HashMap::with_capacity(services.len());
     let all = Path::ROOT.key("service");
-    for draft in services {
-        let at = all.index(draft.index);
+    for (i, draft) in services {
+        let at = all.index(*i);
         let key = draft.service.key;
-        let first = *seen.entry(key).or_insert(draft.index);
-        if first != draft.index {
+        let first = *seen.entry(key).or_insert(*i);
+        if first != *i {
             let key_path = match key {
                 ServiceKey::Addr { .. } => at.key("address"),
                 ServiceKey::Fwmark { .. } => at.key("fwmark"),
@@ -153,7 +153,7 @@ fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
 
 fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
     let service = &draft.service;
-    if draft.real_servers.is_empty() && draft.real_servers_complete {
+    if draft.real_servers.is_empty() {
         ctx.warning_at(
             at,
             "has no [[service.real_server]]; connections to it will be refused",
@@ -161,17 +161,17 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
     }
     let family = service.key.family();
     let reals = at.key("real_server");
-    for (n, real) in draft.real_servers.iter().enumerate() {
+    for (n, (i, real)) in draft.real_servers.iter().enumerate() {
         let server = &real.server;
-        let index = reals.index(real.index);
+        let index = reals.index(*i);
         let address = index.key("address");
         let earlier = draft.real_servers[..n]
             .iter()
-            .find(|r| r.server.address == server.address);
-        if let Some(e) = earlier {
+            .find(|(_, r)| r.server.address == server.address);
+        if let Some((j, _)) = earlier {
             let message = format!(
-                "{} is already real_server[{}] of this service",
-                server.address, e.index
+                "{} is already real_server[{j}] of this service",
+                server.address
             );
             ctx.error_at(&address, message);
         }
@@ -206,7 +206,7 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
         ..
     } = service.key
         && !draft.typed_check
-        && draft.real_servers.iter().any(|r| !r.typed_check)
+        && draft.real_servers.iter().any(|(_, r)| !r.typed_check)
     {
         let name = protocol.name().to_uppercase();
         let message = format!(
@@ -226,7 +226,11 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
                  real servers and must be reachable the same way",
                 sorry.ip()
             )
-        } else if draft.real_servers.iter().any(|r| r.server.address == sorry) {
+        } else if draft
+            .real_servers
+            .iter()
+            .any(|(_, r)| r.server.address == sorry)
+        {
             format!(
                 "{sorry} is also a real server of this service; a sorry server stands in when \
                  every real server is down, so it must be another one"
@@ -276,8 +280,8 @@ fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
     }
     let tracked = at.key("track_services");
     for (i, name) in vrrp.track_services.iter().enumerate() {
-        if !draft.services.iter().any(|s| &s.service.name == name) {
-            let known = configured(draft.services.iter().map(|s| s.service.name.as_str()));
+        if !draft.services.iter().any(|(_, s)| &s.service.name == name) {
+            let known = configured(draft.services.iter().map(|(_, s)| s.service.name.as_str()));
             let message = format!(
                 "{} is not the name of any [[service]] ({known})",
                 quote(name)
