@@ -18,9 +18,9 @@ use super::{CheckKind, HealthCheck, OnFailure};
 /// Upper bound of `fall` and `rise`: beyond it a typo is likelier than intent.
 const MAX_COUNT: u32 = 1000;
 
-/// A check's `type` before its type-specific keys are filled in.
+/// A check's `type`, as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+enum Kind {
     None,
     Tcp,
     Postgres,
@@ -36,125 +36,95 @@ const KINDS: &[(&str, Kind)] = &[
 ];
 
 impl Kind {
-    fn name(self) -> &'static str {
-        KINDS
-            .iter()
-            .find(|(_, k)| *k == self)
-            .map_or("", |(name, _)| name)
-    }
-}
-
-/// The keys one `health_check` table sets; unset ones come from the
-/// service's table, then from the defaults.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Partial {
-    kind: Option<Kind>,
-    port: Option<u16>,
-    interval: Option<Duration>,
-    timeout: Option<Duration>,
-    fall: Option<u32>,
-    rise: Option<u32>,
-    on_failure: Option<OnFailure>,
-    user: Option<String>,
-    database: Option<String>,
-    path: Option<String>,
-    host: Option<String>,
-    status: Option<u16>,
-}
-
-impl Partial {
-    /// Whether this table sets `type` itself.
-    pub(super) fn has_type(&self) -> bool {
-        self.kind.is_some()
-    }
-
-    /// The type in force: this table's, else `inherited`'s, else tcp.
-    fn kind_with(&self, inherited: Option<&Partial>) -> Kind {
-        self.kind
-            .or(inherited.and_then(|p| p.kind))
-            .unwrap_or(Kind::Tcp)
-    }
-
-    /// The check of a real server: its own table (`own`, if any) over the
-    /// service's (`service`), over the defaults.
-    pub(super) fn resolve(service: &Partial, own: Option<&Partial>) -> HealthCheck {
-        let empty = Partial::default();
-        let own = own.unwrap_or(&empty);
-        // The service's type-specific keys count only for the same type.
-        let same_type = own.kind.is_none_or(|k| k == service.kind_with(None));
-        let specific = if same_type { service } else { &empty };
-        let text = |get: fn(&Partial) -> &Option<String>, default: &str| {
-            let text = get(own).as_ref().or(get(specific).as_ref());
-            text.map_or_else(|| default.to_string(), Clone::clone)
-        };
-        let kind = match own.kind_with(Some(service)) {
+    /// A check of this type, with the type's defaults.
+    fn check(self) -> CheckKind {
+        match self {
             Kind::None => CheckKind::None,
             Kind::Tcp => CheckKind::Tcp,
             Kind::Postgres => CheckKind::Postgres {
-                user: text(|p| &p.user, "postgres"),
-                database: text(|p| &p.database, "postgres"),
+                user: "postgres".into(),
+                database: "postgres".into(),
             },
             Kind::Http => CheckKind::Http {
-                path: text(|p| &p.path, "/"),
-                host: own.host.clone().or_else(|| specific.host.clone()),
-                status: own.status.or(specific.status).unwrap_or(200),
+                path: "/".into(),
+                host: None,
+                status: 200,
             },
-        };
-        let d = HealthCheck::default();
-        HealthCheck {
-            kind,
-            port: own.port.or(service.port),
-            interval: own.interval.or(service.interval).unwrap_or(d.interval),
-            timeout: own.timeout.or(service.timeout).unwrap_or(d.timeout),
-            fall: own.fall.or(service.fall).unwrap_or(d.fall),
-            rise: own.rise.or(service.rise).unwrap_or(d.rise),
-            on_failure: own
-                .on_failure
-                .or(service.on_failure)
-                .unwrap_or(d.on_failure),
         }
     }
 }
 
-/// Read one `health_check` table. `inherited` is the service's table when
-/// reading a real server's (it decides which type-specific keys fit).
-/// `None` when anything in it is wrong (reported).
+/// Read one `health_check` table over `base` (the defaults for a
+/// service's table, the service's check for a real server's): each key it
+/// sets replaces `base`'s. With whether it sets `type`; `None` when
+/// anything in it is wrong (reported).
 pub(super) fn read_health_check(
     ctx: &mut Ctx,
     item: &Field<'_, '_>,
-    inherited: Option<&Partial>,
-) -> Option<Partial> {
+    base: &HealthCheck,
+) -> Option<(HealthCheck, bool)> {
     let mut t = Table::new(ctx, item, "a table")?;
-    let (type_field, kind) = t.opt_field(ctx, "type", one_of("a health check type", KINDS));
-    let actions = &[
-        (
-            "quiesce (weight 0, existing connections drain)",
-            OnFailure::Quiesce,
-        ),
-        ("remove", OnFailure::Remove),
-    ];
-    let mut p = Partial {
-        kind,
-        port: t.opt(ctx, "port", int(1, 65535)),
-        interval: t.opt(ctx, "interval", string(parse_period)),
-        timeout: t.opt(ctx, "timeout", string(parse_period)),
-        fall: t.opt(ctx, "fall", int(1, MAX_COUNT)),
-        rise: t.opt(ctx, "rise", int(1, MAX_COUNT)),
-        on_failure: t.opt(ctx, "on_failure", one_of("a failure action", actions)),
-        ..Partial::default()
+    let (type_field, typed) = t.opt_field(ctx, "type", one_of("a health check type", KINDS));
+    let kind = match typed.map(Kind::check) {
+        Some(kind) if kind.name() != base.kind.name() => kind,
+        _ => base.kind.clone(),
     };
+    let actions = one_of(
+        "a failure action",
+        &[
+            (
+                "quiesce (weight 0, existing connections drain)",
+                OnFailure::Quiesce,
+            ),
+            ("remove", OnFailure::Remove),
+        ],
+    );
+    let port = t.opt(ctx, "port", int(1, 65535));
+    let interval = t.or(ctx, "interval", base.interval, string(parse_period));
+    let timeout = t.or(ctx, "timeout", base.timeout, string(parse_period));
+    let fall = t.or(ctx, "fall", base.fall, int(1, MAX_COUNT));
+    let rise = t.or(ctx, "rise", base.rise, int(1, MAX_COUNT));
+    let on_failure = t.or(ctx, "on_failure", base.on_failure, actions);
     // When `type` itself is wrong (reported), the type-specific keys are
     // not held against a type nobody meant.
-    let in_force = (type_field.is_none() || kind.is_some()).then(|| p.kind_with(inherited));
+    let in_force = (type_field.is_none() || typed.is_some()).then(|| kind.name());
     let word = |ctx: &mut Ctx, f: &Field<'_, '_>| string(|s| plain_word(s, f.path.name()))(ctx, f);
-    let (postgres, http) = (Kind::Postgres, Kind::Http);
-    p.user = typed_key(ctx, &mut t, "user", postgres, in_force, word);
-    p.database = typed_key(ctx, &mut t, "database", postgres, in_force, word);
-    p.path = typed_key(ctx, &mut t, "path", http, in_force, string(parse_path));
-    p.host = typed_key(ctx, &mut t, "host", http, in_force, word);
-    p.status = typed_key(ctx, &mut t, "status", http, in_force, int(100, 599));
+    let user = typed_key(ctx, &mut t, "user", "postgres", in_force, word);
+    let database = typed_key(ctx, &mut t, "database", "postgres", in_force, word);
+    let path = typed_key(ctx, &mut t, "path", "http", in_force, string(parse_path));
+    let host = typed_key(ctx, &mut t, "host", "http", in_force, word);
+    let status = typed_key(ctx, &mut t, "status", "http", in_force, int(100, 599));
     t.finish(ctx)?;
-    Some(p)
+    // Every key read, so a type-specific one not given is not set here.
+    let kind = match kind {
+        CheckKind::Postgres {
+            user: u,
+            database: d,
+        } => CheckKind::Postgres {
+            user: user.unwrap_or(u),
+            database: database.unwrap_or(d),
+        },
+        CheckKind::Http {
+            path: p,
+            host: h,
+            status: s,
+        } => CheckKind::Http {
+            path: path.unwrap_or(p),
+            host: host.or(h),
+            status: status.unwrap_or(s),
+        },
+        other => other,
+    };
+    let check = HealthCheck {
+        kind,
+        port: port.or(base.port),
+        interval: interval?,
+        timeout: timeout?,
+        fall: fall?,
+        rise: rise?,
+        on_failure: on_failure?,
+    };
+    Some((check, typed.is_some()))
 }
 
 /// `key`, which only checks of type `owner` have: reported at the key when
@@ -163,13 +133,12 @@ fn typed_key<T>(
     ctx: &mut Ctx,
     t: &mut Table<'_, '_>,
     key: &'static str,
-    owner: Kind,
-    in_force: Option<Kind>,
+    owner: &str,
+    in_force: Option<&str>,
     read: impl Read<T>,
 ) -> Option<T> {
     let f = t.field(key)?;
     if let Some(kind) = in_force.filter(|k| *k != owner) {
-        let (owner, kind) = (owner.name(), kind.name());
         let message =
             format!("`{key}` is a key of type = \"{owner}\" checks, but this check is {kind}");
         ctx.key_error(&f, message);

@@ -14,10 +14,11 @@ use super::addr::{parse_netmask, parse_socket_addr, parse_socket_addr_or_ip};
 use super::draft::{DraftReal, DraftService, label};
 use super::duration::parse_duration;
 use super::error::quote;
-use super::health_check::{Partial, read_health_check};
+use super::health_check::read_health_check;
 use super::walk::{Ctx, Field, Path, Table, array_of, int, one_of, string, tables, typed_string};
 use super::{
-    Family, Forwarding, Protocol, RealServer, Scheduler, SchedulerFlags, Service, ServiceKey,
+    Family, Forwarding, HealthCheck, Protocol, RealServer, Scheduler, SchedulerFlags, Service,
+    ServiceKey,
 };
 
 /// Maximum persistence timeout: the kernel keeps it in a signed 32-bit
@@ -87,10 +88,9 @@ pub(super) fn read_service(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<DraftS
     // real servers are still read (against the defaults) for their own
     // diagnostics.
     let check = t.opt(ctx, "health_check", |ctx, f| {
-        read_health_check(ctx, f, None)
+        read_health_check(ctx, f, &HealthCheck::default())
     });
-    let typed_check = check.as_ref().is_some_and(Partial::has_type);
-    let check = check.unwrap_or_default();
+    let (check, typed_check) = check.unwrap_or_default();
     let is_fwmark = matches!(key, Some(ServiceKey::Fwmark { .. }));
     let sorry_server = t.opt(ctx, "sorry_server", string(parse_server(is_fwmark)));
     let read = |ctx: &mut Ctx, f: &Field<'_, '_>, _| {
@@ -137,7 +137,7 @@ pub(super) fn read_service(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<DraftS
             persistence: persistence.flatten(),
             persistence_netmask,
             real_servers: Vec::new(),
-            health_check: Partial::resolve(&check, None),
+            health_check: check,
             sorry_server,
         },
         real_servers,
@@ -273,7 +273,7 @@ fn read_real_server(
     item: &Field<'_, '_>,
     is_fwmark: bool,
     service_forwarding: Option<Forwarding>,
-    service_check: &Partial,
+    service_check: &HealthCheck,
 ) -> Option<DraftReal> {
     let mut t = Table::new(ctx, item, "a table")?;
     let help = match is_fwmark {
@@ -298,10 +298,11 @@ fn read_real_server(
         ctx.error(f, message);
     }
     let own_check = t.opt(ctx, "health_check", |ctx, f| {
-        read_health_check(ctx, f, Some(service_check))
+        read_health_check(ctx, f, service_check)
     });
     t.finish(ctx)?;
     let forwarding = forwarding?;
+    let (health_check, typed_check) = own_check.unwrap_or_else(|| (service_check.clone(), false));
     Some(DraftReal {
         server: RealServer {
             address: address?,
@@ -309,9 +310,9 @@ fn read_real_server(
             forwarding: forwarding.unwrap_or(Forwarding::Nat),
             upper_threshold: upper?,
             lower_threshold: lower?,
-            health_check: Partial::resolve(service_check, own_check.as_ref()),
+            health_check,
         },
-        typed_check: own_check.as_ref().is_some_and(Partial::has_type),
+        typed_check,
         forwarding_known: forwarding.is_some(),
     })
 }
