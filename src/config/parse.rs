@@ -68,12 +68,7 @@ pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigE
 
 fn read_document(ctx: &mut Ctx) -> Draft {
     let mut top = Table::of(ctx, &Path::ROOT, 0..0, ctx.root);
-    let hostname = top.or(
-        ctx,
-        "hostname",
-        DEFAULT_HOSTNAME.into(),
-        checked(check_hostname),
-    );
+    let hostname = top.opt(ctx, "hostname", checked(check_hostname));
     let sysctls = top.opt(ctx, "sysctl", read_sysctls);
     let names = RefCell::new(Vec::new());
     let read =

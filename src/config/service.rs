@@ -15,7 +15,9 @@ use super::draft::{DraftReal, DraftService, label};
 use super::duration::parse_duration;
 use super::error::quote;
 use super::health_check::read_health_check;
-use super::walk::{Ctx, Field, Path, Table, array_of, int, one_of, string, tables, typed_string};
+use super::walk::{
+    Ctx, Field, Path, Read, Table, array_of, int, one_of, string, tables, typed_string,
+};
 use super::{
     Family, Forwarding, HealthCheck, Protocol, RealServer, Scheduler, SchedulerFlags, Service,
     ServiceKey,
@@ -29,11 +31,15 @@ const FORWARDING_HELP: &str = "say how packets reach the real servers: \"nat\" (
      \"direct\" (-g) or \"tunnel\" (-i). There is no default because ipvsadm defaults to -g \
      and keepalived to NAT";
 
-const FORWARDINGS: &[(&str, Forwarding)] = &[
-    ("nat (ipvsadm -m)", Forwarding::Nat),
-    ("direct (-g)", Forwarding::Direct),
-    ("tunnel (-i)", Forwarding::Tunnel),
-];
+/// `forwarding`, of a service or of one real server.
+fn forwarding() -> impl Read<Forwarding> {
+    let methods = &[
+        ("nat (ipvsadm -m)", Forwarding::Nat),
+        ("direct (-g)", Forwarding::Direct),
+        ("tunnel (-i)", Forwarding::Tunnel),
+    ];
+    one_of("a forwarding method", methods)
+}
 
 /// `scheduler_flags` by index: `sh-*` (0, 1) are the `sh` scheduler's,
 /// `mh-*` (2, 3) the `mh` scheduler's.
@@ -71,12 +77,7 @@ pub(super) fn read_service(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<DraftS
     }
     let scheduler = t.or(ctx, "scheduler", Scheduler::Wlc, string(parse_scheduler));
     let flags = t.opt(ctx, "scheduler_flags", read_flags(scheduler));
-    let forwarding = t.req(
-        ctx,
-        "forwarding",
-        FORWARDING_HELP,
-        one_of("a forwarding method", FORWARDINGS),
-    );
+    let forwarding = t.req(ctx, "forwarding", FORWARDING_HELP, forwarding());
     let persistence = t.or(
         ctx,
         "persistence",
@@ -282,10 +283,7 @@ fn read_real_server(
     };
     let address = t.req(ctx, "address", help, string(parse_server(is_fwmark)));
     let weight = t.or(ctx, "weight", 1, int(0, 65535));
-    let own = |ctx: &mut Ctx, f: &Field<'_, '_>| {
-        one_of("a forwarding method", FORWARDINGS)(ctx, f).map(Some)
-    };
-    let forwarding = t.or(ctx, "forwarding", service_forwarding, own);
+    let forwarding = t.opt(ctx, "forwarding", forwarding());
     let upper = t.or(ctx, "upper_threshold", 0, int(0, u32::MAX));
     let (lower_field, lower) = t.or_field(ctx, "lower_threshold", 0, int(0, u32::MAX));
     if let (Some(upper), Some(lower), Some(f)) = (upper, lower, &lower_field)
@@ -301,7 +299,7 @@ fn read_real_server(
         read_health_check(ctx, f, service_check)
     });
     t.finish(ctx)?;
-    let forwarding = forwarding?;
+    let forwarding = forwarding.or(service_forwarding);
     let (health_check, typed_check) = own_check.unwrap_or_else(|| (service_check.clone(), false));
     Some(DraftReal {
         server: RealServer {

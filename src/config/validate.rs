@@ -99,7 +99,7 @@ fn check_gateway(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, route: &Route) {
     let (Some(gateway), device) = (route.gateway, route.device.as_deref()) else {
         return;
     };
-    let link_local = matches!(gateway, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+    let link_local = matches!(gateway, IpAddr::V6(v6) if v6.is_unicast_link_local());
     let subnets: Vec<(&str, IpNet)> = draft
         .interfaces
         .iter()
@@ -250,13 +250,8 @@ fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
     let at = Path::ROOT.key("vrrp");
     check_sender(ctx, draft, &at.key("interface"), &vrrp.interface, "adverts");
     if let Some(sync) = &vrrp.sync_interface {
-        check_sender(
-            ctx,
-            draft,
-            &at.key("sync_interface"),
-            sync,
-            "the sync daemon's messages",
-        );
+        let what = "the sync daemon's messages";
+        check_sender(ctx, draft, &at.key("sync_interface"), sync, what);
     }
     let vips = at.key("virtual_addresses");
     for (i, vip) in vrrp.virtual_addresses.iter().enumerate() {
@@ -301,11 +296,7 @@ fn check_sender(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, name: &str, what: &
         // The interface had errors of its own, already reported.
         return;
     };
-    if !interface
-        .addresses
-        .iter()
-        .any(|a| Family::of(a.addr) == Family::Inet)
-    {
+    if !interface.addresses.iter().any(|a| a.addr.is_ipv4()) {
         let message = format!(
             "{name:?} has no IPv4 address of its own in `addresses`; {what} are sent \
              from it, so it needs one that does not move with VRRP"
