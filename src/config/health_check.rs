@@ -18,41 +18,30 @@ use super::{CheckKind, HealthCheck, OnFailure};
 /// Upper bound of `fall` and `rise`: beyond it a typo is likelier than intent.
 const MAX_COUNT: u32 = 1000;
 
-/// A check's `type`, as written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    None,
-    Tcp,
-    Postgres,
-    Http,
-}
-
-/// The `type` names, in the order the message for a wrong one lists them.
-const KINDS: &[(&str, Kind)] = &[
-    ("tcp", Kind::Tcp),
-    ("postgres", Kind::Postgres),
-    ("http", Kind::Http),
-    ("none", Kind::None),
+/// The `type` names, in the order the message for a wrong one lists them,
+/// each with its check with that type's defaults.
+const KINDS: &[(&str, fn() -> CheckKind)] = &[
+    ("tcp", || CheckKind::Tcp),
+    ("postgres", || CheckKind::Postgres {
+        user: "postgres".into(),
+        database: "postgres".into(),
+    }),
+    ("http", || CheckKind::Http {
+        path: "/".into(),
+        host: None,
+        status: 200,
+    }),
+    ("none", || CheckKind::None),
 ];
 
-impl Kind {
-    /// A check of this type, with the type's defaults.
-    fn check(self) -> CheckKind {
-        match self {
-            Kind::None => CheckKind::None,
-            Kind::Tcp => CheckKind::Tcp,
-            Kind::Postgres => CheckKind::Postgres {
-                user: "postgres".into(),
-                database: "postgres".into(),
-            },
-            Kind::Http => CheckKind::Http {
-                path: "/".into(),
-                host: None,
-                status: 200,
-            },
-        }
-    }
-}
+/// `on_failure`'s words.
+const ACTIONS: &[(&str, OnFailure)] = &[
+    (
+        "quiesce (weight 0, existing connections drain)",
+        OnFailure::Quiesce,
+    ),
+    ("remove", OnFailure::Remove),
+];
 
 /// Read one `health_check` table over `base` (the defaults for a
 /// service's table, the service's check for a real server's): each key it
@@ -65,20 +54,11 @@ pub(super) fn read_health_check(
 ) -> Option<(HealthCheck, bool)> {
     let mut t = Table::new(ctx, item, "a table")?;
     let (type_field, typed) = t.opt_field(ctx, "type", one_of("a health check type", KINDS));
-    let kind = match typed.map(Kind::check) {
+    let kind = match typed.map(|check| check()) {
         Some(kind) if kind.name() != base.kind.name() => kind,
         _ => base.kind.clone(),
     };
-    let actions = one_of(
-        "a failure action",
-        &[
-            (
-                "quiesce (weight 0, existing connections drain)",
-                OnFailure::Quiesce,
-            ),
-            ("remove", OnFailure::Remove),
-        ],
-    );
+    let actions = one_of("a failure action", ACTIONS);
     let port = t.opt(ctx, "port", int(1, 65535));
     let interval = t.or(ctx, "interval", base.interval, string(parse_period));
     let timeout = t.or(ctx, "timeout", base.timeout, string(parse_period));

@@ -161,10 +161,11 @@ fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<ServiceKey> {
                 "a firewall-mark service matches by `fwmark` alone; remove this key or `fwmark`",
             );
         }
-        let family = Family::Inet;
-        return mark
-            .filter(|_| ctx.report.errors() == errors)
-            .map(|mark| ServiceKey::Fwmark { mark, family });
+        let mark = mark.filter(|_| ctx.report.errors() == errors)?;
+        return Some(ServiceKey::Fwmark {
+            mark,
+            family: Family::Inet,
+        });
     }
     if protocol.is_none() && address.is_none() {
         let message = "missing `protocol` and `address`, or `fwmark`: say what this virtual service \
@@ -181,13 +182,10 @@ fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<ServiceKey> {
         Some(f) => one_of("a protocol", protocols)(ctx, &f),
         None => t.missing(ctx, "protocol", "\"tcp\", \"udp\" or \"sctp\""),
     };
+    let help = "the virtual IP and port, like \"192.168.1.100:80\"";
     let address = match address {
         Some(f) => string(parse_socket_addr)(ctx, &f),
-        None => t.missing(
-            ctx,
-            "address",
-            "the virtual IP and port, like \"192.168.1.100:80\"",
-        ),
+        None => t.missing(ctx, "address", help),
     };
     Some(ServiceKey::Addr {
         protocol: protocol?,

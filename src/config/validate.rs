@@ -64,10 +64,8 @@ fn check_interface_name(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, name: &str)
         return true;
     }
     let known = configured(draft.interface_names.iter().map(String::as_str));
-    ctx.error_at(
-        at,
-        format!("{name:?} is not the name of any [[interface]] ({known})"),
-    );
+    let message = format!("{name:?} is not the name of any [[interface]] ({known})");
+    ctx.error_at(at, message);
     false
 }
 
