@@ -18,9 +18,11 @@ use super::{CheckKind, HealthCheck, OnFailure};
 /// Upper bound of `fall` and `rise`: beyond it a typo is likelier than intent.
 const MAX_COUNT: u32 = 1000;
 
-/// The `type` names, in the order the message for a wrong one lists them,
-/// each with its check with that type's defaults.
-const KINDS: &[(&str, fn() -> CheckKind)] = &[
+/// Makes a check of one type, with the type's defaults.
+type NewCheck = fn() -> CheckKind;
+
+/// The `type` names, in the order the message for a wrong one lists them.
+const KINDS: &[(&str, NewCheck)] = &[
     ("tcp", || CheckKind::Tcp),
     ("postgres", || CheckKind::Postgres {
         user: "postgres".into(),
