@@ -160,7 +160,7 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
     let family = service.key.family();
     let reals = at.key("real_server");
     for (n, (i, real)) in draft.real_servers.iter().enumerate() {
-        let server = &real.server;
+        let (server, ip) = (&real.server, real.server.address.ip());
         let index = reals.index(*i);
         let address = index.key("address");
         let earlier = draft.real_servers[..n]
@@ -173,28 +173,26 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
             );
             ctx.error_at(&address, message);
         }
-        let real_family = Family::of(server.address.ip());
+        let real_family = Family::of(ip);
         if real_family != family {
             let with = match real.forwarding_known {
                 true => format!("with {} forwarding ", server.forwarding.name()),
                 false => String::new(),
             };
+            let (why, real_family) = (draft.family_why, family_name(real_family));
             let message = format!(
-                "{} is {} but {} {}; {with}a real server must have its service's address family",
-                server.address.ip(),
-                family_name(real_family),
-                draft.family_why,
-                family_name(family),
+                "{ip} is {real_family} but {why} {}; {with}a real server must have its service's \
+                 address family",
+                family_name(family)
             );
             ctx.error_at(&address, message);
         }
         let check = &server.health_check;
         if server.address.port() == 0 && check.kind != CheckKind::None && check.port.is_none() {
             let message = format!(
-                "{} has no port to check: give the address a port, set health_check.port \
+                "{ip} has no port to check: give the address a port, set health_check.port \
                  (in the service's or this real server's [health_check]), or \
-                 health_check.type = \"none\"",
-                server.address.ip()
+                 health_check.type = \"none\""
             );
             ctx.error_at(&address, message);
         }
@@ -256,13 +254,11 @@ fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
         let at = vips.index(i);
         check_interface_name(ctx, draft, &at.key("interface"), &vip.interface);
         for (j, interface) in &draft.interfaces {
-            let Some(k) = interface
+            let same = interface
                 .addresses
                 .iter()
-                .position(|a| a.addr == vip.address.addr)
-            else {
-                continue;
-            };
+                .position(|a| a.addr == vip.address.addr);
+            let Some(k) = same else { continue };
             let message = format!(
                 "{} is also interface[{j}].addresses[{k}] ({}); a virtual address is \
                  added by the VRRP master only: remove it from the interface's addresses",
