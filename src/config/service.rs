@@ -57,14 +57,11 @@ const FLAGS: &[(&str, usize)] = &[
 /// the rest.
 pub(super) fn read_service(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<DraftService> {
     let mut t = Table::new(ctx, item, "a table")?;
-    let name = t.opt(
-        ctx,
-        "name",
-        string(|s| match s.trim() {
-            "" => Err("a service name must not be empty".to_string()),
-            _ => Ok(s.to_string()),
-        }),
-    );
+    let nonblank = string(|s| match s.trim() {
+        "" => Err("a service name must not be empty".to_string()),
+        _ => Ok(s.to_string()),
+    });
+    let name = t.opt(ctx, "name", nonblank);
     let key = read_key(ctx, &mut t);
     let families = &[("inet", Family::Inet), ("inet6", Family::Inet6)];
     let (family_field, explicit_family) =
@@ -78,12 +75,8 @@ pub(super) fn read_service(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<DraftS
     let scheduler = t.or(ctx, "scheduler", Scheduler::Wlc, string(parse_scheduler));
     let flags = t.opt(ctx, "scheduler_flags", read_flags(scheduler));
     let forwarding = t.req(ctx, "forwarding", FORWARDING_HELP, forwarding());
-    let persistence = t.or(
-        ctx,
-        "persistence",
-        None,
-        typed_string("a duration string like \"300s\"", parse_persistence),
-    );
+    let seconds = typed_string("a duration string like \"300s\"", parse_persistence);
+    let persistence = t.or(ctx, "persistence", None, seconds);
     let netmask_field = t.field("persistence_netmask");
     // Read before the real servers, which inherit from it. On error the
     // real servers are still read (against the defaults) for their own
@@ -207,9 +200,7 @@ fn parse_scheduler(text: &str) -> Result<Scheduler, String> {
 /// `scheduler_flags = ["sh-fallback", "sh-port"]`; `sh-*` only with the
 /// `sh` scheduler, `mh-*` only with `mh` (not checked when the scheduler
 /// itself is wrong, `None`).
-fn read_flags(
-    scheduler: Option<Scheduler>,
-) -> impl Fn(&mut Ctx, &Field<'_, '_>) -> Option<SchedulerFlags> {
+fn read_flags(scheduler: Option<Scheduler>) -> impl Read<SchedulerFlags> {
     let reject = move |&flag: &usize, earlier: &[usize], _: &Path<'_>| {
         let (name, needs) = (FLAGS[flag].0, [Scheduler::Sh, Scheduler::Mh][flag / 2]);
         match scheduler.filter(|s| *s != needs) {
@@ -223,11 +214,8 @@ fn read_flags(
                 .then(|| format!("{name:?} is listed twice")),
         }
     };
-    let flags = array_of(
-        "an array of strings like [\"sh-port\"]",
-        one_of("a scheduler flag", FLAGS),
-        reject,
-    );
+    let expected = "an array of strings like [\"sh-port\"]";
+    let flags = array_of(expected, one_of("a scheduler flag", FLAGS), reject);
     move |ctx: &mut Ctx, f: &Field<'_, '_>| {
         let set = flags(ctx, f)?;
         Some(SchedulerFlags {

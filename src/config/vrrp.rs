@@ -75,11 +75,9 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
     let tracks = track_services.as_ref().is_some_and(|t| !t.is_empty());
     if let (Some(f), Some(priority), Some(delta), true) = (&track_field, priority, delta, tracks) {
         if priority == OWNER_PRIORITY {
-            ctx.key_error(
-                f,
-                "priority 255 is the address owner's, which tracking cannot lower; \
-                 give this director a priority of 254 or less",
-            );
+            let message = "priority 255 is the address owner's, which tracking cannot lower; \
+                 give this director a priority of 254 or less";
+            ctx.key_error(f, message);
         } else if delta >= priority {
             let message = format!(
                 "priority {priority} lowered by {delta} would leave no priority \
