@@ -152,10 +152,8 @@ fn check_services(ctx: &mut Ctx, services: &[(usize, DraftService)]) {
 fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
     let service = &draft.service;
     if draft.real_servers.is_empty() {
-        ctx.warning_at(
-            at,
-            "has no [[service.real_server]]; connections to it will be refused",
-        );
+        let message = "has no [[service.real_server]]; connections to it will be refused";
+        ctx.warning_at(at, message);
     }
     let family = service.key.family();
     let reals = at.key("real_server");
