@@ -4,7 +4,7 @@
 use super::addr::{parse_cidr, parse_mac};
 use super::names::check_ifname;
 use super::walk::{Ctx, Field, Path, Table, array_of, checked, int, string};
-use super::{Family, Interface, IpNet, LinkMatch};
+use super::{Interface, IpNet, LinkMatch};
 
 /// Read one `[[interface]]`; `None` (with diagnostics) when anything is
 /// wrong. Its `name`, when valid, goes into `names` in any case, so routes
@@ -52,10 +52,7 @@ pub(super) fn read_interface(
         array_of(expected, string(parse_cidr), listed),
     );
     let (mtu_field, mtu) = t.opt_field(ctx, "mtu", int(68, 65535));
-    let has_ipv6 = addresses
-        .iter()
-        .flatten()
-        .any(|a| Family::of(a.addr) == Family::Inet6);
+    let has_ipv6 = addresses.iter().flatten().any(|a| a.addr.is_ipv6());
     if let (Some(mtu), Some(f)) = (mtu, &mtu_field)
         && mtu < 1280
         && has_ipv6

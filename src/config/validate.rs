@@ -281,14 +281,12 @@ fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
 /// `name` must be a configured interface, with a static IPv4 address to
 /// send `what` from.
 fn check_sender(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, name: &str, what: &str) {
-    if !check_interface_name(ctx, draft, at, name) {
-        return;
-    }
-    let Some((_, interface)) = draft.interfaces.iter().find(|(_, i)| i.name == name) else {
-        // The interface had errors of its own, already reported.
-        return;
-    };
-    if !interface.addresses.iter().any(|a| a.addr.is_ipv4()) {
+    // An interface with errors of its own (reported) is not in the draft.
+    let interface = draft.interfaces.iter().find(|(_, i)| i.name == name);
+    if check_interface_name(ctx, draft, at, name)
+        && let Some((_, interface)) = interface
+        && !interface.addresses.iter().any(|a| a.addr.is_ipv4())
+    {
         let message = format!(
             "{name:?} has no IPv4 address of its own in `addresses`; {what} are sent \
              from it, so it needs one that does not move with VRRP"
