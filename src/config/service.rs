@@ -146,15 +146,13 @@ fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<ServiceKey> {
     let protocol = t.field("protocol");
     let address = t.field("address");
     if let Some(fwmark) = t.field("fwmark") {
-        let errors = ctx.report.errors();
         let mark = int(1, u32::MAX)(ctx, &fwmark);
+        let message =
+            "a firewall-mark service matches by `fwmark` alone; remove this key or `fwmark`";
         for other in [&protocol, &address].into_iter().flatten() {
-            ctx.key_error(
-                other,
-                "a firewall-mark service matches by `fwmark` alone; remove this key or `fwmark`",
-            );
+            ctx.key_error(other, message);
         }
-        let mark = mark.filter(|_| ctx.report.errors() == errors)?;
+        let mark = mark.filter(|_| protocol.is_none() && address.is_none())?;
         return Some(ServiceKey::Fwmark {
             mark,
             family: Family::Inet,
