@@ -71,29 +71,23 @@ pub(super) fn read_health_check(
     // not held against a type nobody meant.
     let in_force = (type_field.is_none() || typed.is_some()).then(|| kind.name());
     let word = |ctx: &mut Ctx, f: &Field<'_, '_>| string(|s| plain_word(s, f.path.name()))(ctx, f);
-    let user = typed_key(ctx, &mut t, "user", "postgres", in_force, word);
-    let database = typed_key(ctx, &mut t, "database", "postgres", in_force, word);
-    let path = typed_key(ctx, &mut t, "path", "http", in_force, string(parse_path));
-    let host = typed_key(ctx, &mut t, "host", "http", in_force, word);
-    let status = typed_key(ctx, &mut t, "status", "http", in_force, int(100, 599));
+    let own_user = typed_key(ctx, &mut t, "user", "postgres", in_force, word);
+    let own_database = typed_key(ctx, &mut t, "database", "postgres", in_force, word);
+    let own_path = typed_key(ctx, &mut t, "path", "http", in_force, string(parse_path));
+    let own_host = typed_key(ctx, &mut t, "host", "http", in_force, word);
+    let own_status = typed_key(ctx, &mut t, "status", "http", in_force, int(100, 599));
     t.finish(ctx)?;
-    // Every key read, so a type-specific one not given is not set here.
+    // Every key read cleanly, so a type-specific one that is `None` is not
+    // in this table: the base's (or the type's default) stays.
     let kind = match kind {
-        CheckKind::Postgres {
-            user: u,
-            database: d,
-        } => CheckKind::Postgres {
-            user: user.unwrap_or(u),
-            database: database.unwrap_or(d),
+        CheckKind::Postgres { user, database } => CheckKind::Postgres {
+            user: own_user.unwrap_or(user),
+            database: own_database.unwrap_or(database),
         },
-        CheckKind::Http {
-            path: p,
-            host: h,
-            status: s,
-        } => CheckKind::Http {
-            path: path.unwrap_or(p),
-            host: host.or(h),
-            status: status.unwrap_or(s),
+        CheckKind::Http { path, host, status } => CheckKind::Http {
+            path: own_path.unwrap_or(path),
+            host: own_host.or(host),
+            status: own_status.unwrap_or(status),
         },
         other => other,
     };
