@@ -12,7 +12,7 @@ use super::addr::{family_name, network};
 use super::draft::{Draft, DraftService, label};
 use super::error::quote;
 use super::walk::{Ctx, Path};
-use super::{CheckKind, Family, IpNet, LinkMatch, Protocol, Route, ServiceKey};
+use super::{CheckKind, Family, LinkMatch, Protocol, Route, ServiceKey};
 
 /// Run every cross-entry check over `draft`, reporting into `ctx`.
 pub(super) fn check(ctx: &mut Ctx, draft: &Draft) {
@@ -97,20 +97,21 @@ fn check_gateway(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, route: &Route) {
     let (Some(gateway), device) = (route.gateway, route.device.as_deref()) else {
         return;
     };
-    let link_local = matches!(gateway, IpAddr::V6(v6) if v6.is_unicast_link_local());
-    let subnets: Vec<(&str, IpNet)> = draft
-        .interfaces
-        .iter()
-        .filter(|(_, i)| device.is_none_or(|d| i.name == d))
-        .flat_map(|(_, i)| i.addresses.iter().map(|a| (i.name.as_str(), *a)))
-        .collect();
-    if link_local || subnets.iter().any(|(_, a)| a.contains(gateway)) {
+    if matches!(gateway, IpAddr::V6(v6) if v6.is_unicast_link_local()) {
         return;
     }
-    let known: Vec<String> = subnets
-        .iter()
-        .map(|(name, a)| format!("{name} {}", network(*a)))
-        .collect();
+    let mut known = Vec::new();
+    for (_, interface) in &draft.interfaces {
+        if device.is_some_and(|d| interface.name != d) {
+            continue;
+        }
+        for address in &interface.addresses {
+            if address.contains(gateway) {
+                return;
+            }
+            known.push(format!("{} {}", interface.name, network(*address)));
+        }
+    }
     let known = match known.is_empty() {
         true => "no subnets".to_string(),
         false => known.join(", "),
@@ -214,17 +215,13 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
         ctx.report.error(&span, at.key("health_check"), message);
     }
     if let Some(sorry) = service.sorry_server {
-        let problem = if Family::of(sorry.ip()) != family {
+        let (ip, reals) = (sorry.ip(), &draft.real_servers);
+        let problem = if Family::of(ip) != family {
             format!(
-                "{} is not of the service's address family; the sorry server stands in for its \
-                 real servers and must be reachable the same way",
-                sorry.ip()
+                "{ip} is not of the service's address family; the sorry server stands in for its \
+                 real servers and must be reachable the same way"
             )
-        } else if draft
-            .real_servers
-            .iter()
-            .any(|(_, r)| r.server.address == sorry)
-        {
+        } else if reals.iter().any(|(_, r)| r.server.address == sorry) {
             format!(
                 "{sorry} is also a real server of this service; a sorry server stands in when \
                  every real server is down, so it must be another one"
