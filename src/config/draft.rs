@@ -17,29 +17,25 @@ pub(super) struct Draft {
     /// a route's `device` is not reported as unknown because of them.
     pub(super) interface_names: Vec<String>,
     pub(super) routes: Vec<(usize, Route)>,
-    pub(super) services: Vec<DraftService>,
+    pub(super) services: Vec<(usize, DraftService)>,
     pub(super) vrrp: Option<Vrrp>,
 }
 
 /// A service whose key read, with the real servers that read.
 pub(super) struct DraftService {
-    /// Its index among the `[[service]]` tables.
-    pub(super) index: usize,
     /// Its `real_servers` are in [`DraftService::real_servers`].
     pub(super) service: Service,
-    pub(super) real_servers: Vec<DraftReal>,
-    /// Whether every `[[service.real_server]]` read.
-    pub(super) real_servers_complete: bool,
-    /// Where the service's address family came from, for messages.
-    pub(super) family_source: FamilySource,
+    /// Each with its index among the `[[service.real_server]]` tables.
+    pub(super) real_servers: Vec<(usize, DraftReal)>,
+    /// Why the service has its address family, for messages: "the
+    /// service address is", "the service's `family` is", ...
+    pub(super) family_why: &'static str,
     /// Whether its own `[service.health_check]` sets `type`.
     pub(super) typed_check: bool,
 }
 
 /// A real server that read.
 pub(super) struct DraftReal {
-    /// Its index among its service's `[[service.real_server]]` tables.
-    pub(super) index: usize,
     pub(super) server: RealServer,
     /// Whether its own `health_check` sets `type`.
     pub(super) typed_check: bool,
@@ -47,23 +43,10 @@ pub(super) struct DraftReal {
     pub(super) forwarding_known: bool,
 }
 
-/// Why a service has the address family it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum FamilySource {
-    /// From its `address`.
-    Address,
-    /// From `family = "..."`.
-    Explicit,
-    /// A fwmark service without `family`: from its first real server.
-    FirstRealServer,
-    /// A fwmark service without `family` or real servers: IPv4.
-    Default,
-}
-
 impl Draft {
     pub(super) fn into_config(self) -> Config {
-        let services = self.services.into_iter().map(|s| Service {
-            real_servers: s.real_servers.into_iter().map(|r| r.server).collect(),
+        let services = self.services.into_iter().map(|(_, s)| Service {
+            real_servers: s.real_servers.into_iter().map(|(_, r)| r.server).collect(),
             ..s.service
         });
         Config {

@@ -1,207 +1,126 @@
 //! `[service.health_check]` and `[service.real_server.health_check]`: how
-//! real servers are checked.
+//! real servers are checked (`image/router.toml` explains every key and
+//! its default).
 //!
 //! A service's table sets the check of all its real servers; a real
-//! server's own table overrides key by key. Keys and defaults:
-//!
-//! | key          | default       | meaning                                         |
-//! |--------------|---------------|-------------------------------------------------|
-//! | `type`       | `"tcp"`       | `none`, `tcp`, `postgres` or `http`             |
-//! | `port`       | server's port | the port probed                                 |
-//! | `interval`   | `"1s"`        | from the start of one probe to the next         |
-//! | `timeout`    | `"1s"`        | a probe not done by then failed                 |
-//! | `fall`       | 3             | consecutive failures to go down                 |
-//! | `rise`       | 2             | consecutive successes to come back              |
-//! | `on_failure` | `"quiesce"`   | `quiesce` (weight 0) or `remove`                |
-//! | `user`       | `"postgres"`  | postgres: the role of the startup message       |
-//! | `database`   | `"postgres"`  | postgres: the database of the startup message   |
-//! | `path`       | `"/"`         | http: the path to GET                           |
-//! | `host`       | none          | http: the `Host` header                         |
-//! | `status`     | 200           | http: the status code expected                  |
-//!
-//! Type-specific keys (`user`, `path`, ...) belong to the type in force in
-//! their table; a real server that changes `type` starts from that type's
-//! defaults instead of inheriting the service's type-specific keys.
-//!
-//! Two cases have no sensible default and are errors asking for an
-//! explicit check (see `service.rs`): a UDP or SCTP service (a TCP connect
-//! says nothing about a UDP server) and a real server of a firewall-mark
-//! service given without a port (there is no port to connect to).
+//! server's own table overrides key by key. Type-specific keys (`user`,
+//! `path`, ...) belong to the type in force in their table; a real server
+//! that changes `type` starts from that type's defaults instead of
+//! inheriting the service's type-specific keys.
 
 use std::time::Duration;
 
 use super::duration::parse_duration;
 use super::error::quote;
-use super::walk::{Ctx, Field, Table, int, one_of, string};
+use super::walk::{Ctx, Field, Read, Table, int, one_of, string};
 use super::{CheckKind, HealthCheck, OnFailure};
 
 /// Upper bound of `fall` and `rise`: beyond it a typo is likelier than intent.
 const MAX_COUNT: u32 = 1000;
 
-/// A check's `type` before its type-specific keys are filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    None,
-    Tcp,
-    Postgres,
-    Http,
-}
+/// Makes a check of one type, with the type's defaults.
+type NewCheck = fn() -> CheckKind;
 
 /// The `type` names, in the order the message for a wrong one lists them.
-const KINDS: &[(&str, Kind)] = &[
-    ("tcp", Kind::Tcp),
-    ("postgres", Kind::Postgres),
-    ("http", Kind::Http),
-    ("none", Kind::None),
+const KINDS: &[(&str, NewCheck)] = &[
+    ("tcp", || CheckKind::Tcp),
+    ("postgres", || CheckKind::Postgres {
+        user: "postgres".into(),
+        database: "postgres".into(),
+    }),
+    ("http", || CheckKind::Http {
+        path: "/".into(),
+        host: None,
+        status: 200,
+    }),
+    ("none", || CheckKind::None),
 ];
 
-impl Kind {
-    fn name(self) -> &'static str {
-        KINDS
-            .iter()
-            .find(|(_, k)| *k == self)
-            .map_or("", |(name, _)| name)
-    }
-}
+/// `on_failure`'s words.
+const ACTIONS: &[(&str, OnFailure)] = &[
+    (
+        "quiesce (weight 0, existing connections drain)",
+        OnFailure::Quiesce,
+    ),
+    ("remove", OnFailure::Remove),
+];
 
-/// The keys one `health_check` table sets; unset ones come from the
-/// service's table, then from the defaults.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Partial {
-    kind: Option<Kind>,
-    port: Option<u16>,
-    interval: Option<Duration>,
-    timeout: Option<Duration>,
-    fall: Option<u32>,
-    rise: Option<u32>,
-    on_failure: Option<OnFailure>,
-    user: Option<String>,
-    database: Option<String>,
-    path: Option<String>,
-    host: Option<String>,
-    status: Option<u16>,
-}
-
-impl Partial {
-    /// Whether this table sets `type` itself.
-    pub(super) fn has_type(&self) -> bool {
-        self.kind.is_some()
-    }
-
-    /// The type in force: this table's, else `inherited`'s, else tcp.
-    fn kind_with(&self, inherited: Option<&Partial>) -> Kind {
-        self.kind
-            .or(inherited.and_then(|p| p.kind))
-            .unwrap_or(Kind::Tcp)
-    }
-
-    /// The check of a real server: its own table (`own`, if any) over the
-    /// service's (`service`), over the defaults.
-    pub(super) fn resolve(service: &Partial, own: Option<&Partial>) -> HealthCheck {
-        let empty = Partial::default();
-        let own = own.unwrap_or(&empty);
-        let kind = own.kind_with(Some(service));
-        // The service's type-specific keys count only for the same type.
-        let specific = if own.kind.is_none() || own.kind == Some(service.kind_with(None)) {
-            Some(service)
-        } else {
-            None
-        };
-        let pick = |get: fn(&Partial) -> &Option<String>| -> Option<String> {
-            get(own)
-                .clone()
-                .or_else(|| specific.and_then(|s| get(s).clone()))
-        };
-        let defaults = HealthCheck::default();
-        let kind = match kind {
-            Kind::None => CheckKind::None,
-            Kind::Tcp => CheckKind::Tcp,
-            Kind::Postgres => CheckKind::Postgres {
-                user: pick(|p| &p.user).unwrap_or_else(|| "postgres".into()),
-                database: pick(|p| &p.database).unwrap_or_else(|| "postgres".into()),
-            },
-            Kind::Http => CheckKind::Http {
-                path: pick(|p| &p.path).unwrap_or_else(|| "/".into()),
-                host: pick(|p| &p.host),
-                status: own
-                    .status
-                    .or(specific.and_then(|s| s.status))
-                    .unwrap_or(200),
-            },
-        };
-        HealthCheck {
-            kind,
-            port: own.port.or(service.port),
-            interval: own
-                .interval
-                .or(service.interval)
-                .unwrap_or(defaults.interval),
-            timeout: own.timeout.or(service.timeout).unwrap_or(defaults.timeout),
-            fall: own.fall.or(service.fall).unwrap_or(defaults.fall),
-            rise: own.rise.or(service.rise).unwrap_or(defaults.rise),
-            on_failure: own
-                .on_failure
-                .or(service.on_failure)
-                .unwrap_or(defaults.on_failure),
-        }
-    }
-}
-
-/// Read one `health_check` table. `inherited` is the service's table when
-/// reading a real server's (it decides which type-specific keys fit).
-/// `None` when anything in it is wrong (reported).
+/// Read one `health_check` table over `base` (the defaults for a
+/// service's table, the service's check for a real server's): each key it
+/// sets replaces `base`'s. With whether it sets `type`; `None` when
+/// anything in it is wrong (reported).
 pub(super) fn read_health_check(
     ctx: &mut Ctx,
     item: &Field<'_, '_>,
-    inherited: Option<&Partial>,
-) -> Option<Partial> {
+    base: &HealthCheck,
+) -> Option<(HealthCheck, bool)> {
     let mut t = Table::new(ctx, item, "a table")?;
-    let (type_field, kind) = t.opt_field(ctx, "type", one_of("a health check type", KINDS));
-    let actions = &[
-        (
-            "quiesce (weight 0, existing connections drain)",
-            OnFailure::Quiesce,
-        ),
-        ("remove", OnFailure::Remove),
-    ];
-    let mut p = Partial {
-        kind,
-        port: t.opt(ctx, "port", int(1, 65535)),
-        interval: t.opt(ctx, "interval", string(parse_period)),
-        timeout: t.opt(ctx, "timeout", string(parse_period)),
-        fall: t.opt(ctx, "fall", int(1, MAX_COUNT)),
-        rise: t.opt(ctx, "rise", int(1, MAX_COUNT)),
-        on_failure: t.opt(ctx, "on_failure", one_of("a failure action", actions)),
-        ..Partial::default()
+    let (type_field, typed) = t.opt_field(ctx, "type", one_of("a health check type", KINDS));
+    let kind = match typed.map(|check| check()) {
+        Some(kind) if kind.name() != base.kind.name() => kind,
+        _ => base.kind.clone(),
     };
-    // Type-specific keys belong to the type in force here; when `type`
-    // itself is wrong (reported), they are not held against a type nobody
-    // meant.
-    let in_force = p.kind_with(inherited);
-    let mut fits = |f: &Field<'_, '_>, owner: Kind| {
-        if in_force == owner || (type_field.is_some() && kind.is_none()) {
-            return true;
-        }
-        let (key, owner, in_force) = (f.path.name(), owner.name(), in_force.name());
-        ctx.key_error(
-            f,
-            format!("`{key}` is a key of type = \"{owner}\" checks, but this check is {in_force}"),
-        );
-        false
-    };
-    let user = t.field("user").filter(|f| fits(f, Kind::Postgres));
-    let database = t.field("database").filter(|f| fits(f, Kind::Postgres));
-    let path = t.field("path").filter(|f| fits(f, Kind::Http));
-    let host = t.field("host").filter(|f| fits(f, Kind::Http));
-    let status = t.field("status").filter(|f| fits(f, Kind::Http));
-    let word = |ctx: &mut Ctx, f: Field<'_, '_>| string(|s| plain_word(s, f.path.name()))(ctx, &f);
-    p.user = user.and_then(|f| word(ctx, f));
-    p.database = database.and_then(|f| word(ctx, f));
-    p.path = path.and_then(|f| string(parse_path)(ctx, &f));
-    p.host = host.and_then(|f| word(ctx, f));
-    p.status = status.and_then(|f| int(100, 599)(ctx, &f));
+    let actions = one_of("a failure action", ACTIONS);
+    let port = t.opt(ctx, "port", int(1, 65535));
+    let interval = t.or(ctx, "interval", base.interval, string(parse_period));
+    let timeout = t.or(ctx, "timeout", base.timeout, string(parse_period));
+    let fall = t.or(ctx, "fall", base.fall, int(1, MAX_COUNT));
+    let rise = t.or(ctx, "rise", base.rise, int(1, MAX_COUNT));
+    let on_failure = t.or(ctx, "on_failure", base.on_failure, actions);
+    // When `type` itself is wrong (reported), the type-specific keys are
+    // not held against a type nobody meant.
+    let in_force = (type_field.is_none() || typed.is_some()).then(|| kind.name());
+    let word = |ctx: &mut Ctx, f: &Field<'_, '_>| string(|s| plain_word(s, f.path.name()))(ctx, f);
+    let own_user = typed_key(ctx, &mut t, "user", "postgres", in_force, word);
+    let own_database = typed_key(ctx, &mut t, "database", "postgres", in_force, word);
+    let own_path = typed_key(ctx, &mut t, "path", "http", in_force, string(parse_path));
+    let own_host = typed_key(ctx, &mut t, "host", "http", in_force, word);
+    let own_status = typed_key(ctx, &mut t, "status", "http", in_force, int(100, 599));
     t.finish(ctx)?;
-    Some(p)
+    // Every key read cleanly, so a type-specific one that is `None` is not
+    // in this table: the base's (or the type's default) stays.
+    let kind = match kind {
+        CheckKind::Postgres { user, database } => CheckKind::Postgres {
+            user: own_user.unwrap_or(user),
+            database: own_database.unwrap_or(database),
+        },
+        CheckKind::Http { path, host, status } => CheckKind::Http {
+            path: own_path.unwrap_or(path),
+            host: own_host.or(host),
+            status: own_status.unwrap_or(status),
+        },
+        other => other,
+    };
+    let check = HealthCheck {
+        kind,
+        port: port.or(base.port),
+        interval: interval?,
+        timeout: timeout?,
+        fall: fall?,
+        rise: rise?,
+        on_failure: on_failure?,
+    };
+    Some((check, typed.is_some()))
+}
+
+/// `key`, which only checks of type `owner` have: reported at the key when
+/// the type in force is another (`in_force`; `None` when unknown).
+fn typed_key<T>(
+    ctx: &mut Ctx,
+    t: &mut Table<'_, '_>,
+    key: &'static str,
+    owner: &str,
+    in_force: Option<&str>,
+    read: impl Read<T>,
+) -> Option<T> {
+    let f = t.field(key)?;
+    if let Some(kind) = in_force.filter(|k| *k != owner) {
+        let message =
+            format!("`{key}` is a key of type = \"{owner}\" checks, but this check is {kind}");
+        ctx.key_error(&f, message);
+        return None;
+    }
+    read(ctx, &f)
 }
 
 /// `interval` and `timeout`: a duration longer than zero.

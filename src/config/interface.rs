@@ -4,7 +4,7 @@
 use super::addr::{parse_cidr, parse_mac};
 use super::names::check_ifname;
 use super::walk::{Ctx, Field, Path, Table, array_of, checked, int, string};
-use super::{Family, Interface, IpNet, LinkMatch};
+use super::{Interface, IpNet, LinkMatch};
 
 /// Read one `[[interface]]`; `None` (with diagnostics) when anything is
 /// wrong. Its `name`, when valid, goes into `names` in any case, so routes
@@ -15,21 +15,17 @@ pub(super) fn read_interface(
     names: &mut Vec<String>,
 ) -> Option<Interface> {
     let mut t = Table::new(ctx, item, "a table")?;
-    let name_field = t.field("name");
-    let name = match &name_field {
-        None => t.missing(ctx, "name", "the name the link gets, like name = \"wan\""),
-        Some(f) => checked(check_ifname)(ctx, f),
-    };
-    if let (Some(name), Some(f)) = (&name, &name_field) {
+    let help = "the name the link gets, like name = \"wan\"";
+    let name = t.req(ctx, "name", help, |ctx: &mut Ctx, f: &Field<'_, '_>| {
+        let name = checked(check_ifname)(ctx, f)?;
         if name == "lo" {
             ctx.error(f, "\"lo\" is the loopback interface's name; choose another");
         }
-        names.push(name.clone());
-    }
-    let mac = t.field("mac");
-    let device = t.field("device");
-    let by_mac = mac.as_ref().and_then(|f| string(parse_mac)(ctx, f));
-    let by_device = device.as_ref().and_then(|f| checked(check_ifname)(ctx, f));
+        Some(name)
+    });
+    names.extend(name.clone());
+    let (mac, by_mac) = t.opt_field(ctx, "mac", string(parse_mac));
+    let (device, by_device) = t.opt_field(ctx, "device", checked(check_ifname));
     let matcher = match (&mac, &device) {
         (Some(_), Some(device)) => {
             ctx.key_error(device, "give either `mac` or `device`, not both");
@@ -56,10 +52,7 @@ pub(super) fn read_interface(
         array_of(expected, string(parse_cidr), listed),
     );
     let (mtu_field, mtu) = t.opt_field(ctx, "mtu", int(68, 65535));
-    let has_ipv6 = addresses
-        .iter()
-        .flatten()
-        .any(|a| Family::of(a.addr) == Family::Inet6);
+    let has_ipv6 = addresses.iter().flatten().any(|a| a.addr.is_ipv6());
     if let (Some(mtu), Some(f)) = (mtu, &mtu_field)
         && mtu < 1280
         && has_ipv6

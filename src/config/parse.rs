@@ -68,19 +68,14 @@ pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigE
 
 fn read_document(ctx: &mut Ctx) -> Draft {
     let mut top = Table::of(ctx, &Path::ROOT, 0..0, ctx.root);
-    let hostname = top.or(
-        ctx,
-        "hostname",
-        DEFAULT_HOSTNAME.into(),
-        checked(check_hostname),
-    );
+    let hostname = top.opt(ctx, "hostname", checked(check_hostname));
     let sysctls = top.opt(ctx, "sysctl", read_sysctls);
     let names = RefCell::new(Vec::new());
     let read =
         |ctx: &mut Ctx, f: &Field<'_, '_>, _| read_interface(ctx, f, &mut names.borrow_mut());
     let interfaces = top.opt(ctx, "interface", tables(read));
     let routes = top.opt(ctx, "route", tables(|ctx, f, _| read_route(ctx, f)));
-    let services = top.opt(ctx, "service", tables(read_service));
+    let services = top.opt(ctx, "service", tables(|ctx, f, _| read_service(ctx, f)));
     let vrrp = top.opt(ctx, "vrrp", read_vrrp);
     top.finish(ctx);
     Draft {
@@ -89,11 +84,7 @@ fn read_document(ctx: &mut Ctx) -> Draft {
         interfaces: interfaces.unwrap_or_default(),
         interface_names: names.into_inner(),
         routes: routes.unwrap_or_default(),
-        services: services
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect(),
+        services: services.unwrap_or_default(),
         vrrp,
     }
 }

@@ -16,19 +16,15 @@ pub(super) fn read_route(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<Route> {
     if let (Some(dest), Some(gw), Some(f)) = (destination, gateway, &gateway_field)
         && Family::of(dest.addr) != Family::of(gw)
     {
-        let hint = if dest.prefix_len == 0 && Family::of(gw) == Family::Inet6 {
-            "; for the IPv6 default route write destination = \"default6\""
-        } else {
-            ""
+        let hint = match dest.prefix_len == 0 && gw.is_ipv6() {
+            true => "; for the IPv6 default route write destination = \"default6\"",
+            false => "",
         };
-        let (gw_family, dest_family) = (
-            family_name(Family::of(gw)),
-            family_name(Family::of(dest.addr)),
-        );
-        ctx.error(
-            f,
-            format!("{gw} is {gw_family} but the destination {dest} is {dest_family}{hint}"),
-        );
+        let gw_family = family_name(Family::of(gw));
+        let dest_family = family_name(Family::of(dest.addr));
+        let message =
+            format!("{gw} is {gw_family} but the destination {dest} is {dest_family}{hint}");
+        ctx.error(f, message);
     }
     let (device_field, device) = t.opt_field(ctx, "device", checked(check_ifname));
     if gateway_field.is_none() && device_field.is_none() {

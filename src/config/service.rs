@@ -11,13 +11,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::addr::{parse_netmask, parse_socket_addr, parse_socket_addr_or_ip};
-use super::draft::{DraftReal, DraftService, FamilySource, label};
+use super::draft::{DraftReal, DraftService, label};
 use super::duration::parse_duration;
 use super::error::quote;
-use super::health_check::{Partial, read_health_check};
-use super::walk::{Ctx, Field, Path, Table, array_of, int, one_of, string, tables, typed_string};
+use super::health_check::read_health_check;
+use super::walk::{
+    Ctx, Field, Path, Read, Table, array_of, int, one_of, string, tables, typed_string,
+};
 use super::{
-    Family, Forwarding, Protocol, RealServer, Scheduler, SchedulerFlags, Service, ServiceKey,
+    Family, Forwarding, HealthCheck, Protocol, RealServer, Scheduler, SchedulerFlags, Service,
+    ServiceKey,
 };
 
 /// Maximum persistence timeout: the kernel keeps it in a signed 32-bit
@@ -28,11 +31,15 @@ const FORWARDING_HELP: &str = "say how packets reach the real servers: \"nat\" (
      \"direct\" (-g) or \"tunnel\" (-i). There is no default because ipvsadm defaults to -g \
      and keepalived to NAT";
 
-const FORWARDINGS: &[(&str, Forwarding)] = &[
-    ("nat (ipvsadm -m)", Forwarding::Nat),
-    ("direct (-g)", Forwarding::Direct),
-    ("tunnel (-i)", Forwarding::Tunnel),
-];
+/// `forwarding`, of a service or of one real server.
+fn forwarding() -> impl Read<Forwarding> {
+    let methods = &[
+        ("nat (ipvsadm -m)", Forwarding::Nat),
+        ("direct (-g)", Forwarding::Direct),
+        ("tunnel (-i)", Forwarding::Tunnel),
+    ];
+    one_of("a forwarding method", methods)
+}
 
 /// `scheduler_flags` by index: `sh-*` (0, 1) are the `sh` scheduler's,
 /// `mh-*` (2, 3) the `mh` scheduler's.
@@ -48,80 +55,53 @@ const FLAGS: &[(&str, usize)] = &[
 /// stays in the draft with stand-ins for its wrong keys, and real servers
 /// with errors are reported and left out: the cross-entry checks still see
 /// the rest.
-pub(super) fn read_service(
-    ctx: &mut Ctx,
-    item: &Field<'_, '_>,
-    index: usize,
-) -> Option<DraftService> {
+pub(super) fn read_service(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<DraftService> {
     let mut t = Table::new(ctx, item, "a table")?;
-    let name = t.opt(
-        ctx,
-        "name",
-        string(|s| match s.trim() {
-            "" => Err("a service name must not be empty".to_string()),
-            _ => Ok(s.to_string()),
-        }),
-    );
+    let nonblank = string(|s| match s.trim() {
+        "" => Err("a service name must not be empty".to_string()),
+        _ => Ok(s.to_string()),
+    });
+    let name = t.opt(ctx, "name", nonblank);
     let key = read_key(ctx, &mut t);
     let families = &[("inet", Family::Inet), ("inet6", Family::Inet6)];
     let (family_field, explicit_family) =
         t.opt_field(ctx, "family", one_of("an address family", families));
-    if let (Some(f), Some(_), Some(Key::Addr { .. })) = (&family_field, explicit_family, &key) {
+    if let (Some(f), Some(_), Some(ServiceKey::Addr { .. })) =
+        (&family_field, explicit_family, &key)
+    {
         let message = "`family` is only for fwmark services; an address service has the family of its `address`";
         ctx.key_error(f, message);
     }
     let scheduler = t.or(ctx, "scheduler", Scheduler::Wlc, string(parse_scheduler));
-    let flags = t.or(
-        ctx,
-        "scheduler_flags",
-        SchedulerFlags::default(),
-        read_flags(scheduler),
-    );
-    let forwarding = t.req(
-        ctx,
-        "forwarding",
-        FORWARDING_HELP,
-        one_of("a forwarding method", FORWARDINGS),
-    );
-    let persistence = t.or(
-        ctx,
-        "persistence",
-        None,
-        typed_string("a duration string like \"300s\"", parse_persistence),
-    );
+    let flags = t.opt(ctx, "scheduler_flags", read_flags(scheduler));
+    let forwarding = t.req(ctx, "forwarding", FORWARDING_HELP, forwarding());
+    let seconds = typed_string("a duration string like \"300s\"", parse_persistence);
+    let persistence = t.or(ctx, "persistence", None, seconds);
     let netmask_field = t.field("persistence_netmask");
     // Read before the real servers, which inherit from it. On error the
     // real servers are still read (against the defaults) for their own
     // diagnostics.
-    let check = t.or(ctx, "health_check", Partial::default(), |ctx, f| {
-        read_health_check(ctx, f, None)
+    let check = t.opt(ctx, "health_check", |ctx, f| {
+        read_health_check(ctx, f, &HealthCheck::default())
     });
-    let typed_check = check.as_ref().is_some_and(Partial::has_type);
-    let check = check.unwrap_or_default();
-    let is_fwmark = matches!(key, Some(Key::Fwmark(_)));
-    let parse_address = if is_fwmark {
-        parse_socket_addr_or_ip
-    } else {
-        parse_socket_addr
+    let (check, typed_check) = check.unwrap_or_default();
+    let is_fwmark = matches!(key, Some(ServiceKey::Fwmark { .. }));
+    let sorry_server = t.opt(ctx, "sorry_server", string(parse_server(is_fwmark)));
+    let read = |ctx: &mut Ctx, f: &Field<'_, '_>, _| {
+        read_real_server(ctx, f, is_fwmark, forwarding, &check)
     };
-    let sorry_server = t.opt(ctx, "sorry_server", string(parse_address));
-    let errors = ctx.report.errors();
-    let read = |ctx: &mut Ctx, f: &Field<'_, '_>, i| {
-        read_real_server(ctx, f, i, is_fwmark, forwarding, &check)
-    };
-    let real_servers = t
-        .or(ctx, "real_server", Vec::new(), tables(read))
-        .unwrap_or_default();
-    let real_servers_complete = ctx.report.errors() == errors;
-    let (family, family_source) = match (&key, explicit_family) {
-        (Some(Key::Addr { address, .. }), _) => (Family::of(address.ip()), FamilySource::Address),
-        (_, Some(family)) => (family, FamilySource::Explicit),
+    let real_servers = t.opt(ctx, "real_server", tables(read)).unwrap_or_default();
+    let (family, family_why) = match (&key, explicit_family) {
+        (Some(ServiceKey::Addr { address, .. }), _) => {
+            (Family::of(address.ip()), "the service address is")
+        }
+        (_, Some(family)) => (family, "the service's `family` is"),
         (_, None) => match real_servers.first() {
             Some((_, real)) => (
                 Family::of(real.server.address.ip()),
-                FamilySource::FirstRealServer,
+                "its first real server (and so the service) is",
             ),
-            None => (Family::Inet, FamilySource::Default),
+            None => (Family::Inet, "the service is"),
         },
     };
     let persistence_netmask = match (&netmask_field, persistence) {
@@ -135,12 +115,11 @@ pub(super) fn read_service(
         _ => None,
     };
     t.finish(ctx);
-    let key = match key? {
-        Key::Addr { protocol, address } => ServiceKey::Addr { protocol, address },
-        Key::Fwmark(mark) => ServiceKey::Fwmark { mark, family },
-    };
+    let mut key = key?;
+    if let ServiceKey::Fwmark { family: f, .. } = &mut key {
+        *f = family;
+    }
     Some(DraftService {
-        index,
         // Stand-ins where a key did not read: that was reported, so this
         // service never reaches a Config.
         service: Service {
@@ -152,41 +131,32 @@ pub(super) fn read_service(
             persistence: persistence.flatten(),
             persistence_netmask,
             real_servers: Vec::new(),
-            health_check: Partial::resolve(&check, None),
+            health_check: check,
             sorry_server,
         },
-        real_servers: real_servers.into_iter().map(|(_, real)| real).collect(),
-        real_servers_complete,
-        family_source,
+        real_servers,
+        family_why,
         typed_check,
     })
 }
 
-/// What identifies a service, while reading.
-enum Key {
-    Addr {
-        protocol: Protocol,
-        address: SocketAddr,
-    },
-    Fwmark(u32),
-}
-
-/// `protocol` + `address`, or `fwmark`; `None` when wrong (reported).
-fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<Key> {
+/// `protocol` + `address`, or `fwmark` (whose family is set once the real
+/// servers are read); `None` when wrong (reported).
+fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<ServiceKey> {
     let protocol = t.field("protocol");
     let address = t.field("address");
     if let Some(fwmark) = t.field("fwmark") {
-        let errors = ctx.report.errors();
         let mark = int(1, u32::MAX)(ctx, &fwmark);
+        let message =
+            "a firewall-mark service matches by `fwmark` alone; remove this key or `fwmark`";
         for other in [&protocol, &address].into_iter().flatten() {
-            ctx.key_error(
-                other,
-                "a firewall-mark service matches by `fwmark` alone; remove this key or `fwmark`",
-            );
+            ctx.key_error(other, message);
         }
-        return mark
-            .filter(|_| ctx.report.errors() == errors)
-            .map(Key::Fwmark);
+        let mark = mark.filter(|_| protocol.is_none() && address.is_none())?;
+        return Some(ServiceKey::Fwmark {
+            mark,
+            family: Family::Inet,
+        });
     }
     if protocol.is_none() && address.is_none() {
         let message = "missing `protocol` and `address`, or `fwmark`: say what this virtual service \
@@ -203,15 +173,12 @@ fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<Key> {
         Some(f) => one_of("a protocol", protocols)(ctx, &f),
         None => t.missing(ctx, "protocol", "\"tcp\", \"udp\" or \"sctp\""),
     };
+    let help = "the virtual IP and port, like \"192.168.1.100:80\"";
     let address = match address {
         Some(f) => string(parse_socket_addr)(ctx, &f),
-        None => t.missing(
-            ctx,
-            "address",
-            "the virtual IP and port, like \"192.168.1.100:80\"",
-        ),
+        None => t.missing(ctx, "address", help),
     };
-    Some(Key::Addr {
+    Some(ServiceKey::Addr {
         protocol: protocol?,
         address: address?,
     })
@@ -231,9 +198,7 @@ fn parse_scheduler(text: &str) -> Result<Scheduler, String> {
 /// `scheduler_flags = ["sh-fallback", "sh-port"]`; `sh-*` only with the
 /// `sh` scheduler, `mh-*` only with `mh` (not checked when the scheduler
 /// itself is wrong, `None`).
-fn read_flags(
-    scheduler: Option<Scheduler>,
-) -> impl Fn(&mut Ctx, &Field<'_, '_>) -> Option<SchedulerFlags> {
+fn read_flags(scheduler: Option<Scheduler>) -> impl Read<SchedulerFlags> {
     let reject = move |&flag: &usize, earlier: &[usize], _: &Path<'_>| {
         let (name, needs) = (FLAGS[flag].0, [Scheduler::Sh, Scheduler::Mh][flag / 2]);
         match scheduler.filter(|s| *s != needs) {
@@ -247,11 +212,8 @@ fn read_flags(
                 .then(|| format!("{name:?} is listed twice")),
         }
     };
-    let flags = array_of(
-        "an array of strings like [\"sh-port\"]",
-        one_of("a scheduler flag", FLAGS),
-        reject,
-    );
+    let expected = "an array of strings like [\"sh-port\"]";
+    let flags = array_of(expected, one_of("a scheduler flag", FLAGS), reject);
     move |ctx: &mut Ctx, f: &Field<'_, '_>| {
         let set = flags(ctx, f)?;
         Some(SchedulerFlags {
@@ -260,6 +222,15 @@ fn read_flags(
             mh_fallback: set.contains(&2),
             mh_port: set.contains(&3),
         })
+    }
+}
+
+/// A real or sorry server's address: of a fwmark service, the port may be
+/// left out.
+fn parse_server(is_fwmark: bool) -> fn(&str) -> Result<SocketAddr, String> {
+    match is_fwmark {
+        true => parse_socket_addr_or_ip,
+        false => parse_socket_addr,
     }
 }
 
@@ -281,32 +252,22 @@ fn parse_persistence(text: &str) -> Result<Option<Duration>, String> {
     Ok((!duration.is_zero()).then_some(duration))
 }
 
-/// Read one real server, `index` among its service's.
+/// Read one real server.
 fn read_real_server(
     ctx: &mut Ctx,
     item: &Field<'_, '_>,
-    index: usize,
     is_fwmark: bool,
     service_forwarding: Option<Forwarding>,
-    service_check: &Partial,
+    service_check: &HealthCheck,
 ) -> Option<DraftReal> {
     let mut t = Table::new(ctx, item, "a table")?;
-    let (help, parse_address): (_, fn(&str) -> _) = match is_fwmark {
-        true => (
-            "the real server's IP, with or without a port, like \"192.168.3.2\"",
-            parse_socket_addr_or_ip,
-        ),
-        false => (
-            "the real server's IP and port, like \"192.168.3.2:80\"",
-            parse_socket_addr,
-        ),
+    let help = match is_fwmark {
+        true => "the real server's IP, with or without a port, like \"192.168.3.2\"",
+        false => "the real server's IP and port, like \"192.168.3.2:80\"",
     };
-    let address = t.req(ctx, "address", help, string(parse_address));
+    let address = t.req(ctx, "address", help, string(parse_server(is_fwmark)));
     let weight = t.or(ctx, "weight", 1, int(0, 65535));
-    let own = |ctx: &mut Ctx, f: &Field<'_, '_>| {
-        one_of("a forwarding method", FORWARDINGS)(ctx, f).map(Some)
-    };
-    let forwarding = t.or(ctx, "forwarding", service_forwarding, own);
+    let forwarding = t.opt(ctx, "forwarding", forwarding());
     let upper = t.or(ctx, "upper_threshold", 0, int(0, u32::MAX));
     let (lower_field, lower) = t.or_field(ctx, "lower_threshold", 0, int(0, u32::MAX));
     if let (Some(upper), Some(lower), Some(f)) = (upper, lower, &lower_field)
@@ -319,21 +280,21 @@ fn read_real_server(
         ctx.error(f, message);
     }
     let own_check = t.opt(ctx, "health_check", |ctx, f| {
-        read_health_check(ctx, f, Some(service_check))
+        read_health_check(ctx, f, service_check)
     });
     t.finish(ctx)?;
-    let forwarding = forwarding?;
+    let forwarding = forwarding.or(service_forwarding);
+    let (health_check, typed_check) = own_check.unwrap_or_else(|| (service_check.clone(), false));
     Some(DraftReal {
-        index,
         server: RealServer {
             address: address?,
             weight: weight?,
             forwarding: forwarding.unwrap_or(Forwarding::Nat),
             upper_threshold: upper?,
             lower_threshold: lower?,
-            health_check: Partial::resolve(service_check, own_check.as_ref()),
+            health_check,
         },
-        typed_check: own_check.as_ref().is_some_and(Partial::has_type),
+        typed_check,
         forwarding_known: forwarding.is_some(),
     })
 }

@@ -3,21 +3,20 @@
 //! `net.ipv4.ip_forward = 1` is always applied by the appliance, so the
 //! file may not turn it off.
 
-use toml::de::DeValue;
+use toml::de::{DeTable, DeValue};
 
 use super::error::Span;
 use super::names::check_sysctl_name;
-use super::walk::{Ctx, Field, Path, Value, int};
+use super::walk::{Ctx, Field, Path, int};
 
 /// `[sysctl]`: free-form names with integer, string or boolean values.
 /// Unquoted dotted keys (`net.ipv4.vs.conntrack = 1`) make nested tables in
 /// TOML; they are flattened back into dotted names.
 pub(super) fn read_sysctls(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vec<(String, String)>> {
     let mut found = Vec::new();
-    if let DeValue::Table(_) = field.value.get_ref() {
-        collect(ctx, &field.path, "", field.value, &mut found);
-    } else {
-        ctx.type_error(field, "a table ([sysctl])");
+    match field.value.get_ref() {
+        DeValue::Table(table) => collect(ctx, &field.path, "", table, &mut found),
+        _ => ctx.type_error(field, "a table ([sysctl])"),
     }
     // Dotted keys sharing a prefix are merged into one nested table by
     // TOML; the leaf keys' positions give back the file order.
@@ -39,19 +38,16 @@ fn collect(
     ctx: &mut Ctx,
     at: &Path<'_>,
     prefix: &str,
-    table: &Value<'_>,
+    table: &DeTable<'_>,
     found: &mut Vec<(String, String, Span)>,
 ) {
-    let DeValue::Table(table) = table.get_ref() else {
-        return;
-    };
     for (key, value) in table.iter() {
         let name = match prefix {
             "" => key.get_ref().to_string(),
             _ => format!("{prefix}.{}", key.get_ref()),
         };
-        if let DeValue::Table(_) = value.get_ref() {
-            collect(ctx, at, &name, value, found);
+        if let DeValue::Table(table) = value.get_ref() {
+            collect(ctx, at, &name, table, found);
             continue;
         }
         // For a dotted key (`net.ipv4.vs.conntrack = 1`) TOML gives the span

@@ -1,29 +1,15 @@
-//! Cross-entry checks, run once every entry has been read on its own.
+//! Cross-entry checks, run once every entry has been read on its own: the
+//! rules between interfaces, routes, services and `[vrrp]`.
 //!
 //! Each finding points at the later of two clashing entries and names the
-//! earlier one, so the user sees both places:
-//! - interfaces: duplicate names; one link matched twice (same `mac`, same
-//!   `device`);
-//! - routes: `device` must be a configured interface; the same route twice;
-//!   a gateway outside every configured subnet (a warning);
-//! - services: the same virtual service twice; the same real server twice
-//!   in one service; a real server of another address family than its
-//!   service; a UDP or SCTP service left with the default (TCP) check; a
-//!   real server without a port to check; a sorry server of another family
-//!   or that is also a real server; a service without real servers (a
-//!   warning);
-//! - `[vrrp]`: every interface it names is configured (the advert and sync
-//!   interfaces with a static IPv4 address to send from), no virtual
-//!   address is also a static one, every tracked service exists.
-//!
-//! A service whose own keys had errors is still checked with what did read
-//! (see `draft.rs`).
+//! earlier one, so the user sees both places. A service whose own keys had
+//! errors is still checked with what did read (see `draft.rs`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::addr::{family_name, network};
-use super::draft::{Draft, DraftService, FamilySource, label};
+use super::draft::{Draft, DraftService, label};
 use super::error::quote;
 use super::walk::{Ctx, Path};
 use super::{CheckKind, Family, LinkMatch, Protocol, Route, ServiceKey};
@@ -78,10 +64,8 @@ fn check_interface_name(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, name: &str)
         return true;
     }
     let known = configured(draft.interface_names.iter().map(String::as_str));
-    ctx.error_at(
-        at,
-        format!("{name:?} is not the name of any [[interface]] ({known})"),
-    );
+    let message = format!("{name:?} is not the name of any [[interface]] ({known})");
+    ctx.error_at(at, message);
     false
 }
 
@@ -113,33 +97,24 @@ fn check_gateway(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, route: &Route) {
     let (Some(gateway), device) = (route.gateway, route.device.as_deref()) else {
         return;
     };
-    if let IpAddr::V6(v6) = gateway
-        && v6.segments()[0] & 0xffc0 == 0xfe80
-    {
+    if matches!(gateway, IpAddr::V6(v6) if v6.is_unicast_link_local()) {
         return;
     }
-    let candidates: Vec<_> = draft
-        .interfaces
-        .iter()
-        .filter(|(_, i)| device.is_none_or(|d| i.name == d))
-        .collect();
-    if candidates
-        .iter()
-        .any(|(_, i)| i.addresses.iter().any(|a| a.contains(gateway)))
-    {
-        return;
+    let mut known = Vec::new();
+    for (_, interface) in &draft.interfaces {
+        if device.is_some_and(|d| interface.name != d) {
+            continue;
+        }
+        for address in &interface.addresses {
+            if address.contains(gateway) {
+                return;
+            }
+            known.push(format!("{} {}", interface.name, network(*address)));
+        }
     }
-    let subnets: Vec<String> = candidates
-        .iter()
-        .flat_map(|(_, i)| {
-            i.addresses
-                .iter()
-                .map(move |a| format!("{} {}", i.name, network(*a)))
-        })
-        .collect();
-    let known = match subnets.is_empty() {
+    let known = match known.is_empty() {
         true => "no subnets".to_string(),
-        false => subnets.join(", "),
+        false => known.join(", "),
     };
     let place = match device {
         Some(device) => format!("a subnet of {device:?}"),
@@ -151,15 +126,16 @@ fn check_gateway(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, route: &Route) {
     ctx.warning_at(&at.key("gateway"), message);
 }
 
-fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
+fn check_services(ctx: &mut Ctx, services: &[(usize, DraftService)]) {
     // The first service of each key, so that a duplicate is found in one
     // pass (tens of thousands of services are fine).
     let mut seen: HashMap<ServiceKey, usize> = HashMap::with_capacity(services.len());
     let all = Path::ROOT.key("service");
-    for draft in services {
-        let at = all.index(draft.index);
+    for (i, draft) in services {
+        let at = all.index(*i);
         let key = draft.service.key;
-        if let Some(first) = seen.get(&key).copied() {
+        let first = *seen.entry(key).or_insert(*i);
+        if first != *i {
             let key_path = match key {
                 ServiceKey::Addr { .. } => at.key("address"),
                 ServiceKey::Fwmark { .. } => at.key("fwmark"),
@@ -169,8 +145,6 @@ fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
                 label(&key)
             );
             ctx.error_at(&key_path, message);
-        } else {
-            seen.insert(key, draft.index);
         }
         check_real_servers(ctx, draft, &at);
     }
@@ -178,55 +152,46 @@ fn check_services(ctx: &mut Ctx, services: &[DraftService]) {
 
 fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
     let service = &draft.service;
-    if draft.real_servers.is_empty() && draft.real_servers_complete {
-        ctx.warning_at(
-            at,
-            "has no [[service.real_server]]; connections to it will be refused",
-        );
+    if draft.real_servers.is_empty() {
+        let message = "has no [[service.real_server]]; connections to it will be refused";
+        ctx.warning_at(at, message);
     }
     let family = service.key.family();
     let reals = at.key("real_server");
-    for (n, real) in draft.real_servers.iter().enumerate() {
-        let server = &real.server;
-        let index = reals.index(real.index);
+    for (n, (i, real)) in draft.real_servers.iter().enumerate() {
+        let (server, ip) = (&real.server, real.server.address.ip());
+        let index = reals.index(*i);
         let address = index.key("address");
         let earlier = draft.real_servers[..n]
             .iter()
-            .find(|r| r.server.address == server.address);
-        if let Some(e) = earlier {
+            .find(|(_, r)| r.server.address == server.address);
+        if let Some((j, _)) = earlier {
             let message = format!(
-                "{} is already real_server[{}] of this service",
-                server.address, e.index
+                "{} is already real_server[{j}] of this service",
+                server.address
             );
             ctx.error_at(&address, message);
         }
-        let real_family = Family::of(server.address.ip());
+        let real_family = Family::of(ip);
         if real_family != family {
-            let why = match draft.family_source {
-                FamilySource::Address => "the service address is",
-                FamilySource::Explicit => "the service's `family` is",
-                FamilySource::FirstRealServer => "its first real server (and so the service) is",
-                FamilySource::Default => "the service is",
-            };
             let with = match real.forwarding_known {
                 true => format!("with {} forwarding ", server.forwarding.name()),
                 false => String::new(),
             };
+            let (why, real_family) = (draft.family_why, family_name(real_family));
             let message = format!(
-                "{} is {} but {why} {}; {with}a real server must have its service's address family",
-                server.address.ip(),
-                family_name(real_family),
-                family_name(family),
+                "{ip} is {real_family} but {why} {}; {with}a real server must have its service's \
+                 address family",
+                family_name(family)
             );
             ctx.error_at(&address, message);
         }
         let check = &server.health_check;
         if server.address.port() == 0 && check.kind != CheckKind::None && check.port.is_none() {
             let message = format!(
-                "{} has no port to check: give the address a port, set health_check.port \
+                "{ip} has no port to check: give the address a port, set health_check.port \
                  (in the service's or this real server's [health_check]), or \
-                 health_check.type = \"none\"",
-                server.address.ip()
+                 health_check.type = \"none\""
             );
             ctx.error_at(&address, message);
         }
@@ -236,7 +201,7 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
         ..
     } = service.key
         && !draft.typed_check
-        && draft.real_servers.iter().any(|r| !r.typed_check)
+        && draft.real_servers.iter().any(|(_, r)| !r.typed_check)
     {
         let name = protocol.name().to_uppercase();
         let message = format!(
@@ -250,13 +215,13 @@ fn check_real_servers(ctx: &mut Ctx, draft: &DraftService, at: &Path<'_>) {
         ctx.report.error(&span, at.key("health_check"), message);
     }
     if let Some(sorry) = service.sorry_server {
-        let problem = if Family::of(sorry.ip()) != family {
+        let (ip, reals) = (sorry.ip(), &draft.real_servers);
+        let problem = if Family::of(ip) != family {
             format!(
-                "{} is not of the service's address family; the sorry server stands in for its \
-                 real servers and must be reachable the same way",
-                sorry.ip()
+                "{ip} is not of the service's address family; the sorry server stands in for its \
+                 real servers and must be reachable the same way"
             )
-        } else if draft.real_servers.iter().any(|r| r.server.address == sorry) {
+        } else if reals.iter().any(|(_, r)| r.server.address == sorry) {
             format!(
                 "{sorry} is also a real server of this service; a sorry server stands in when \
                  every real server is down, so it must be another one"
@@ -276,26 +241,19 @@ fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
     let at = Path::ROOT.key("vrrp");
     check_sender(ctx, draft, &at.key("interface"), &vrrp.interface, "adverts");
     if let Some(sync) = &vrrp.sync_interface {
-        check_sender(
-            ctx,
-            draft,
-            &at.key("sync_interface"),
-            sync,
-            "the sync daemon's messages",
-        );
+        let what = "the sync daemon's messages";
+        check_sender(ctx, draft, &at.key("sync_interface"), sync, what);
     }
     let vips = at.key("virtual_addresses");
     for (i, vip) in vrrp.virtual_addresses.iter().enumerate() {
         let at = vips.index(i);
         check_interface_name(ctx, draft, &at.key("interface"), &vip.interface);
         for (j, interface) in &draft.interfaces {
-            let Some(k) = interface
+            let same = interface
                 .addresses
                 .iter()
-                .position(|a| a.addr == vip.address.addr)
-            else {
-                continue;
-            };
+                .position(|a| a.addr == vip.address.addr);
+            let Some(k) = same else { continue };
             let message = format!(
                 "{} is also interface[{j}].addresses[{k}] ({}); a virtual address is \
                  added by the VRRP master only: remove it from the interface's addresses",
@@ -306,8 +264,8 @@ fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
     }
     let tracked = at.key("track_services");
     for (i, name) in vrrp.track_services.iter().enumerate() {
-        if !draft.services.iter().any(|s| &s.service.name == name) {
-            let known = configured(draft.services.iter().map(|s| s.service.name.as_str()));
+        if !draft.services.iter().any(|(_, s)| &s.service.name == name) {
+            let known = configured(draft.services.iter().map(|(_, s)| s.service.name.as_str()));
             let message = format!(
                 "{} is not the name of any [[service]] ({known})",
                 quote(name)
@@ -320,17 +278,11 @@ fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
 /// `name` must be a configured interface, with a static IPv4 address to
 /// send `what` from.
 fn check_sender(ctx: &mut Ctx, draft: &Draft, at: &Path<'_>, name: &str, what: &str) {
-    if !check_interface_name(ctx, draft, at, name) {
-        return;
-    }
-    let Some((_, interface)) = draft.interfaces.iter().find(|(_, i)| i.name == name) else {
-        // The interface had errors of its own, already reported.
-        return;
-    };
-    if !interface
-        .addresses
-        .iter()
-        .any(|a| Family::of(a.addr) == Family::Inet)
+    // An interface with errors of its own (reported) is not in the draft.
+    let interface = draft.interfaces.iter().find(|(_, i)| i.name == name);
+    if check_interface_name(ctx, draft, at, name)
+        && let Some((_, interface)) = interface
+        && !interface.addresses.iter().any(|a| a.addr.is_ipv4())
     {
         let message = format!(
             "{name:?} has no IPv4 address of its own in `addresses`; {what} are sent \

@@ -2,10 +2,6 @@
 //! addresses between two directors, in keepalived's words
 //! (`vrrp_instance`, `virtual_router_id`, `priority`, `advert_int`,
 //! `preempt_delay`, `unicast_peer`, `lvs_sync_daemon`).
-//!
-//! Read in two steps like the other sections: [`read_vrrp`] checks the
-//! table on its own (ranges, types, duplicates), `validate.rs` checks it
-//! against the interfaces and services once every entry is known.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -39,12 +35,8 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
     let help = "1..=255, the same on both directors, like virtual_router_id = 51";
     let virtual_router_id = t.req(ctx, "virtual_router_id", help, int(1, 255));
     let priority = t.or(ctx, "priority", DEFAULT_PRIORITY, int(1, 255));
-    let advert_interval = t.or(
-        ctx,
-        "advert_interval",
-        DEFAULT_ADVERT_INTERVAL,
-        string(parse_advert_interval),
-    );
+    let interval = string(parse_advert_interval);
+    let advert_interval = t.or(ctx, "advert_interval", DEFAULT_ADVERT_INTERVAL, interval);
     let preempt = t.or(ctx, "preempt", true, boolean);
     let preempt_delay = t.or(ctx, "preempt_delay", Duration::ZERO, string(parse_duration));
     let listed = |ip: &IpAddr, earlier: &[IpAddr], path: &Path<'_>| {
@@ -57,8 +49,7 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
     let help = "the addresses the master holds, like \
          virtual_addresses = [{ interface = \"wan\", address = \"192.168.1.100/24\" }]";
     let virtual_addresses = t.req(ctx, "virtual_addresses", help, read_virtual_addresses);
-    let some_ifname = |ctx: &mut Ctx, f: &Field<'_, '_>| checked(check_ifname)(ctx, f).map(Some);
-    let (sync_field, sync_interface) = t.or_field(ctx, "sync_interface", None, some_ifname);
+    let (sync_field, sync_interface) = t.opt_field(ctx, "sync_interface", checked(check_ifname));
     let router_id = virtual_router_id.unwrap_or(0);
     let (sync_id_field, sync_id) = t.or_field(ctx, "sync_id", router_id, int(0, 255));
     if let (Some(f), None) = (&sync_id_field, &sync_field) {
@@ -84,11 +75,9 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
     let tracks = track_services.as_ref().is_some_and(|t| !t.is_empty());
     if let (Some(f), Some(priority), Some(delta), true) = (&track_field, priority, delta, tracks) {
         if priority == OWNER_PRIORITY {
-            ctx.key_error(
-                f,
-                "priority 255 is the address owner's, which tracking cannot lower; \
-                 give this director a priority of 254 or less",
-            );
+            let message = "priority 255 is the address owner's, which tracking cannot lower; \
+                 give this director a priority of 254 or less";
+            ctx.key_error(f, message);
         } else if delta >= priority {
             let message = format!(
                 "priority {priority} lowered by {delta} would leave no priority \
@@ -110,7 +99,7 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
         preempt_delay: preempt_delay?,
         unicast_peers: unicast_peers?,
         virtual_addresses: virtual_addresses?,
-        sync_interface: sync_interface?,
+        sync_interface,
         sync_id: sync_id?,
         track_services: track_services?,
         track_priority_delta: delta?,
