@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -21,6 +21,19 @@ pub fn since_boot() -> Duration {
         Ok(ts) => Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32),
         Err(_) => Duration::ZERO,
     }
+}
+
+/// Gets a copy of every line logged: its level, the time since boot and
+/// the message (without the `error: ` prefix). Set once, by
+/// [`set_hook`]; it must not block (the management log ring is one).
+pub type Hook = Box<dyn Fn(Level, Duration, &str) + Send + Sync>;
+
+static HOOK: OnceLock<Hook> = OnceLock::new();
+
+/// Copy every later line to `hook` as well. Only the first call takes
+/// effect; false for a later one.
+pub fn set_hook(hook: Hook) -> bool {
+    HOOK.set(hook).is_ok()
 }
 
 /// The two ways of writing log lines.
@@ -75,6 +88,9 @@ impl Log for Console {
         };
         // One write per line so that lines from two threads never interleave.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        if let Some(hook) = HOOK.get() {
+            hook(record.level(), since_boot(), &record.args().to_string());
+        }
     }
 
     fn flush(&self) {
