@@ -16,3 +16,4 @@ pub mod log;
 pub mod metrics;
 pub mod process;
 pub mod snapshot;
+pub mod status;
