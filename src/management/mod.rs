@@ -11,9 +11,11 @@
 
 pub mod clock;
 pub mod config;
+pub mod history;
 pub mod limits;
 pub mod log;
 pub mod metrics;
+pub mod page;
 pub mod process;
 pub mod snapshot;
 pub mod status;
