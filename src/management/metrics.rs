@@ -761,4 +761,62 @@ mod tests {
         assert!(done.status.success(), "promtool: {said}\n{text}");
         assert!(said.trim().is_empty(), "promtool lints: {said}");
     }
+
+    /// Counts what is written, and the biggest single write.
+    #[derive(Default)]
+    struct Sink {
+        total: usize,
+        biggest: usize,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            self.total += data.len();
+            self.biggest = self.biggest.max(data.len());
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// 10,000 services of one real server each: about 10 MB, written in
+    /// pieces of a line at most, never gathered whole.
+    #[test]
+    fn a_big_table_is_written_as_it_goes() {
+        let mut s = sample();
+        let template_service = s.services[0].clone();
+        let template_entry = s.table.services[0].clone();
+        s.services.clear();
+        s.table.services.clear();
+        for i in 0..10_000u32 {
+            let vip: SocketAddr = format!("10.{}.{}.{}:80", i / 65536, i / 256 % 256, i % 256)
+                .parse()
+                .unwrap();
+            let key = ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                address: vip,
+            };
+            let mut svc = template_service.clone();
+            svc.name = format!("web{i}");
+            svc.key = key;
+            svc.real_servers.truncate(1);
+            let mut entry = template_entry.clone();
+            entry.service.key = key;
+            entry.dests.truncate(1);
+            s.services.push(svc);
+            s.table.services.push(entry);
+        }
+        let mut sink = Sink::default();
+        render(
+            &mut sink,
+            &s,
+            &Counters::default(),
+            &Process::default(),
+            "0.1.0",
+        )
+        .unwrap();
+        assert!(sink.total > 8_000_000, "{} bytes", sink.total);
+        assert!(sink.biggest < 1024, "a write of {} bytes", sink.biggest);
+    }
 }

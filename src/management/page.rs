@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::history::{History, SAMPLE_EVERY, SAMPLES, Series};
@@ -52,7 +52,7 @@ pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:90%}svg{background
 pub fn render<W: Write>(
     w: &mut W,
     snapshot: &Snapshot,
-    history: &History,
+    history: &Mutex<History>,
     log: &[Arc<Line>],
     version: &str,
 ) -> io::Result<()> {
@@ -151,7 +151,7 @@ fn service_name(key: &ServiceKey) -> String {
 fn write_service<W: Write>(
     w: &mut W,
     s: &Snapshot,
-    history: &History,
+    history: &Mutex<History>,
     j: &Joined<'_>,
 ) -> io::Result<()> {
     let svc = j.service;
@@ -168,8 +168,14 @@ fn write_service<W: Write>(
             ""
         },
     )?;
-    if let Some(series) = history.series(&svc.name) {
-        w.write_all(chart(s, history, series).as_bytes())?;
+    // The lock is held for one chart only, never while writing to a
+    // (maybe slow) client.
+    let svg = history
+        .lock()
+        .ok()
+        .and_then(|h| h.series(&svc.name).map(|series| chart(s, &h, series)));
+    if let Some(svg) = svg {
+        w.write_all(svg.as_bytes())?;
     }
     writeln!(
         w,
@@ -320,7 +326,7 @@ mod tests {
             text: "health: <script>alert(1)</script> down".into(),
         })];
         let mut out = Vec::new();
-        render(&mut out, &s, &h, &log, "0.1.0").unwrap();
+        render(&mut out, &s, &Mutex::new(h), &log, "0.1.0").unwrap();
         String::from_utf8(out).unwrap()
     }
 
