@@ -21,6 +21,7 @@ pub mod process;
 pub mod server;
 pub mod snapshot;
 pub mod status;
+pub mod syslog;
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,8 @@ pub struct Keep {
 pub struct Setup {
     pub management: Option<config::Management>,
     pub listeners: Vec<std::net::TcpListener>,
+    /// `[[syslog]]`: every console line goes to each.
+    pub syslog: Vec<config::Syslog>,
     pub limits: Limits,
     /// The build, for `/status` and `lvsinit_build_info`.
     pub version: String,
@@ -108,6 +111,13 @@ fn run(setup: Setup, keep: Keep, fresh: fresh::Fresh, stopped: oneshot::Receiver
         }
     };
     runtime.block_on(async move {
+        for target in setup.syslog {
+            tokio::spawn(syslog::run(
+                target,
+                keep.log.subscribe(),
+                Arc::clone(&keep.counters),
+            ));
+        }
         if let Some(management) = setup.management {
             let context = Arc::new(server::Context::new(
                 management,

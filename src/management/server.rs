@@ -424,6 +424,7 @@ mod tests {
                 tls: false,
             }),
             listeners: vec![listener],
+            syslog: vec![],
             limits,
             version: "0.1.0".into(),
         };
