@@ -22,6 +22,7 @@ pub mod server;
 pub mod snapshot;
 pub mod status;
 pub mod syslog;
+pub mod webhook;
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,8 @@ pub struct Keep {
     pub log: Arc<log::LogRing>,
     pub history: Arc<Mutex<history::History>>,
     pub counters: Arc<Counters>,
+    /// The last webhook event's number.
+    pub webhook_seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What to run: the config's sections, and the listening sockets for
@@ -50,6 +53,8 @@ pub struct Setup {
     pub listeners: Vec<std::net::TcpListener>,
     /// `[[syslog]]`: every console line goes to each.
     pub syslog: Vec<config::Syslog>,
+    /// `[[webhook]]`: every [`webhook::Event`] goes to each.
+    pub webhooks: Vec<config::Webhook>,
     pub limits: Limits,
     /// The build, for `/status` and `lvsinit_build_info`.
     pub version: String,
@@ -60,6 +65,7 @@ pub struct Setup {
 pub struct Handle {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    webhooks: webhook::Webhooks,
 }
 
 impl Handle {
@@ -72,18 +78,35 @@ impl Handle {
         keep: &Keep,
     ) -> io::Result<(Handle, mpsc::Receiver<SnapshotRequest>)> {
         let (fresh, requests) = fresh::Fresh::new(Arc::clone(&keep.counters));
+        let (webhooks, workers) = webhook::Webhooks::new(
+            &setup.webhooks,
+            Arc::clone(&keep.webhook_seq),
+            Arc::clone(&keep.counters),
+        );
         let (stop, stopped) = oneshot::channel::<()>();
         let keep = keep.clone();
         let thread = std::thread::Builder::new()
             .name("management".into())
-            .spawn(move || run(setup, keep, fresh, stopped))?;
+            .spawn(move || run(setup, keep, fresh, workers, stopped))?;
         Ok((
             Handle {
                 stop: Some(stop),
                 thread: Some(thread),
+                webhooks,
             },
             requests,
         ))
+    }
+
+    /// Tell the webhooks about `event`; never blocks (a full queue drops
+    /// it, counted).
+    pub fn event(&self, event: &webhook::Event) {
+        self.webhooks.send(event);
+    }
+
+    /// The webhooks' enqueueing side, to hand to whoever has events.
+    pub fn webhooks(&self) -> &webhook::Webhooks {
+        &self.webhooks
     }
 }
 
@@ -98,7 +121,13 @@ impl Drop for Handle {
 
 /// The management thread: its runtime, the listeners and the sampler,
 /// until told to stop.
-fn run(setup: Setup, keep: Keep, fresh: fresh::Fresh, stopped: oneshot::Receiver<()>) {
+fn run(
+    setup: Setup,
+    keep: Keep,
+    fresh: fresh::Fresh,
+    workers: Vec<webhook::Worker>,
+    stopped: oneshot::Receiver<()>,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(limits::RENDERERS)
@@ -111,6 +140,9 @@ fn run(setup: Setup, keep: Keep, fresh: fresh::Fresh, stopped: oneshot::Receiver
         }
     };
     runtime.block_on(async move {
+        for worker in workers {
+            tokio::spawn(worker.run(Arc::clone(&keep.counters)));
+        }
         for target in setup.syslog {
             tokio::spawn(syslog::run(
                 target,

@@ -425,6 +425,7 @@ mod tests {
             }),
             listeners: vec![listener],
             syslog: vec![],
+            webhooks: vec![],
             limits,
             version: "0.1.0".into(),
         };
