@@ -129,6 +129,38 @@ impl Drop for Slot {
     }
 }
 
+/// Listening sockets for `[management] listen`. Each is bound with
+/// `IP_FREEBIND`, so that an address that is not (yet) on the box, a
+/// `[vrrp]` virtual address while backup, can be listened on: it answers
+/// once the address arrives, while this box is master.
+pub fn bind(listen: &[SocketAddr]) -> io::Result<Vec<std::net::TcpListener>> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, setsockopt, socket, sockopt,
+    };
+    listen
+        .iter()
+        .map(|addr| {
+            let family = match addr {
+                SocketAddr::V4(_) => AddressFamily::Inet,
+                SocketAddr::V6(_) => AddressFamily::Inet6,
+            };
+            let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+            setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+            setsockopt(&fd, sockopt::IpFreebind, &true)?;
+            if addr.is_ipv6() {
+                setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+            }
+            nix::sys::socket::bind(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &SockaddrStorage::from(*addr),
+            )?;
+            nix::sys::socket::listen(&fd, Backlog::new(128)?)?;
+            Ok(std::net::TcpListener::from(fd))
+        })
+        .collect::<Result<_, nix::Error>>()
+        .map_err(io::Error::from)
+}
+
 /// Accept connections on `listener` and serve each on its own task,
 /// until the runtime stops.
 pub async fn serve(listener: TcpListener, context: Arc<Context>) {
@@ -409,7 +441,7 @@ mod tests {
 
     /// [`start`] with a director that takes `delay` to answer.
     fn start_slow(limits: Limits, allow: &[&str], delay: Duration) -> Box_ {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = bind(&["127.0.0.1:0".parse().unwrap()]).unwrap().remove(0);
         let addr = listener.local_addr().unwrap();
         let keep = Keep::default();
         keep.log.push(
