@@ -66,6 +66,21 @@ impl<W: Write> Out<'_, W> {
         writeln!(self.w, " {value}")
     }
 
+    /// A counter family with one label, a sample for each of its values.
+    fn by_label(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        values: &[(&str, u64)],
+    ) -> io::Result<()> {
+        self.head(name, Kind::Counter, help)?;
+        for (value, n) in values {
+            self.sample(name, &[(label, value)], n)?;
+        }
+        Ok(())
+    }
+
     /// A family with one unlabelled sample.
     fn single(
         &mut self,
@@ -513,15 +528,16 @@ fn vrrp<W: Write>(out: &mut Out<'_, W>, s: &Snapshot) -> io::Result<()> {
 }
 
 fn config<W: Write>(out: &mut Out<'_, W>, s: &Snapshot, version: &str) -> io::Result<()> {
-    let name = "lvsinit_config_reloads_total";
-    out.head(name, Kind::Counter, "Config reloads by result: ok, invalid (nothing applied), failed (applied in part, retrying).")?;
-    for (result, n) in [
-        ("ok", s.reloads.ok),
-        ("invalid", s.reloads.invalid),
-        ("failed", s.reloads.failed),
-    ] {
-        out.sample(name, &[("result", result)], n)?;
-    }
+    out.by_label(
+        "lvsinit_config_reloads_total",
+        "Config reloads by result: ok, invalid (nothing applied), failed (applied in part, retrying).",
+        "result",
+        &[
+            ("ok", s.reloads.ok),
+            ("invalid", s.reloads.invalid),
+            ("failed", s.reloads.failed),
+        ],
+    )?;
     let ok = s
         .last_apply
         .as_ref()
@@ -561,71 +577,72 @@ fn config<W: Write>(out: &mut Out<'_, W>, s: &Snapshot, version: &str) -> io::Re
 
 fn management<W: Write>(out: &mut Out<'_, W>, c: &Counters) -> io::Result<()> {
     let get = Counters::get;
-    let name = "lvsinit_management_connections_refused_total";
-    out.head(name, Kind::Counter, "Connections to the management API closed at once, by reason: allow (client not allowed), client_limit, total_limit.")?;
-    out.sample(name, &[("reason", "allow")], get(&c.refused_allow))?;
-    out.sample(
-        name,
-        &[("reason", "client_limit")],
-        get(&c.refused_client_limit),
+    out.by_label(
+        "lvsinit_management_connections_refused_total",
+        "Connections to the management API closed at once, by reason: allow (client not allowed), client_limit, total_limit.",
+        "reason",
+        &[
+            ("allow", get(&c.refused_allow)),
+            ("client_limit", get(&c.refused_client_limit)),
+            ("total_limit", get(&c.refused_total_limit)),
+        ],
     )?;
-    out.sample(
-        name,
-        &[("reason", "total_limit")],
-        get(&c.refused_total_limit),
+    out.by_label(
+        "lvsinit_management_requests_refused_total",
+        "Requests to the management API refused, by reason: header_timeout, header_size, method, body, not_found.",
+        "reason",
+        &[
+            ("header_timeout", get(&c.header_timeouts)),
+            ("header_size", get(&c.header_too_large)),
+            ("method", get(&c.bad_method)),
+            ("body", get(&c.with_body)),
+            ("not_found", get(&c.not_found)),
+        ],
     )?;
-    let name = "lvsinit_management_requests_refused_total";
-    out.head(name, Kind::Counter, "Requests to the management API refused, by reason: header_timeout, header_size, method, body, not_found.")?;
-    for (reason, n) in [
-        ("header_timeout", &c.header_timeouts),
-        ("header_size", &c.header_too_large),
-        ("method", &c.bad_method),
-        ("body", &c.with_body),
-        ("not_found", &c.not_found),
-    ] {
-        out.sample(name, &[("reason", reason)], get(n))?;
+    let singles = [
+        (
+            "lvsinit_management_requests_total",
+            "Requests to the management API answered.",
+            &c.requests,
+        ),
+        (
+            "lvsinit_management_snapshots_total",
+            "Snapshots (IPVS dumps) asked of the director; concurrent requests share one.",
+            &c.snapshots,
+        ),
+        (
+            "lvsinit_management_log_follow_lost_lines_total",
+            "Log lines /log?follow=1 clients lost by reading too slowly.",
+            &c.follow_lost,
+        ),
+        (
+            "lvsinit_webhook_retries_total",
+            "Webhook deliveries tried again after a failure.",
+            &c.webhook_retries,
+        ),
+    ];
+    for (name, help, counter) in singles {
+        out.single(name, Kind::Counter, help, get(counter))?;
     }
-    out.single(
-        "lvsinit_management_requests_total",
-        Kind::Counter,
-        "Requests to the management API answered.",
-        get(&c.requests),
-    )?;
-    out.single(
-        "lvsinit_management_snapshots_total",
-        Kind::Counter,
-        "Snapshots (IPVS dumps) asked of the director; concurrent requests share one.",
-        get(&c.snapshots),
-    )?;
-    out.single(
-        "lvsinit_management_log_follow_lost_lines_total",
-        Kind::Counter,
-        "Log lines /log?follow=1 clients lost by reading too slowly.",
-        get(&c.follow_lost),
-    )?;
-    let name = "lvsinit_webhook_events_total";
-    out.head(
-        name,
-        Kind::Counter,
+    out.by_label(
+        "lvsinit_webhook_events_total",
         "Webhook events by result: delivered, dropped (queue full), rejected (4xx answer).",
+        "result",
+        &[
+            ("delivered", get(&c.webhook_delivered)),
+            ("dropped", get(&c.webhook_dropped)),
+            ("rejected", get(&c.webhook_rejected)),
+        ],
     )?;
-    out.sample(name, &[("result", "delivered")], get(&c.webhook_delivered))?;
-    out.sample(name, &[("result", "dropped")], get(&c.webhook_dropped))?;
-    out.sample(name, &[("result", "rejected")], get(&c.webhook_rejected))?;
-    out.single(
-        "lvsinit_webhook_retries_total",
-        Kind::Counter,
-        "Webhook deliveries tried again after a failure.",
-        get(&c.webhook_retries),
-    )?;
-    let name = "lvsinit_syslog_lines_total";
-    out.head(
-        name,
-        Kind::Counter,
+    out.by_label(
+        "lvsinit_syslog_lines_total",
         "Log lines for remote syslog by result: sent, dropped.",
-    )?;
-    out.sample(name, &[("result", "sent")], get(&c.syslog_sent))?;
-    out.sample(name, &[("result", "dropped")], get(&c.syslog_dropped))
+        "result",
+        &[
+            ("sent", get(&c.syslog_sent)),
+            ("dropped", get(&c.syslog_dropped)),
+        ],
+    )
 }
 
 fn process_metrics<W: Write>(out: &mut Out<'_, W>, p: &Process) -> io::Result<()> {
