@@ -130,3 +130,29 @@ fn install(console: Console) {
         log::set_max_level(level);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Every line logged also reaches the hook, with its level and
+    /// without the console's prefix.
+    #[test]
+    fn the_hook_gets_every_line() {
+        let seen: Arc<Mutex<Vec<(Level, String)>>> = Arc::default();
+        let copy = Arc::clone(&seen);
+        assert!(set_hook(Box::new(move |level, _, text| {
+            copy.lock().unwrap().push((level, text.to_string()));
+        })));
+        init_tool(false);
+        log::warn!("health: tcp 10.0.0.2:80 down (connection refused)");
+        log::info!("ready");
+        let seen = seen.lock().unwrap();
+        assert!(seen.contains(&(
+            Level::Warn,
+            "health: tcp 10.0.0.2:80 down (connection refused)".to_string()
+        )));
+        assert!(seen.contains(&(Level::Info, "ready".to_string())));
+    }
+}
