@@ -36,6 +36,10 @@ pub const CHUNK_BYTES: usize = 16 * 1024;
 /// `CHUNK_BYTES × CHUNKS_IN_FLIGHT` of memory however big it is.
 pub const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// How long a streamed answer waits for a client to take its next chunk
+/// before it is cut off (a reader that stalls holds a renderer).
+pub const SLOW_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Renderers (threads of the blocking pool) working at once; more
 /// requests wait for one.
 pub const RENDERERS: usize = 4;
@@ -74,6 +78,7 @@ pub fn backoff(failures: u32) -> Duration {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_read_timeout: Duration,
+    pub slow_client_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_client: usize,
 }
@@ -82,6 +87,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             header_read_timeout: HEADER_READ_TIMEOUT,
+            slow_client_timeout: SLOW_CLIENT_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
             max_connections_per_client: MAX_CONNECTIONS_PER_CLIENT,
         }
@@ -100,6 +106,9 @@ pub struct Counters {
     pub refused_total_limit: AtomicU64,
     /// Connections cut: no full request head within the timeout.
     pub header_timeouts: AtomicU64,
+    /// Streamed answers cut off: the client took no chunk for
+    /// [`SLOW_CLIENT_TIMEOUT`].
+    pub slow_clients: AtomicU64,
     /// Requests refused: head over [`MAX_HEADER_BYTES`] (431).
     pub header_too_large: AtomicU64,
     /// ... not GET (405).

@@ -589,7 +589,7 @@ fn management<W: Write>(out: &mut Out<'_, W>, c: &Counters) -> io::Result<()> {
     )?;
     out.by_label(
         "lvsinit_management_requests_refused_total",
-        "Requests to the management API refused, by reason: header_timeout, header_size, method, body, not_found.",
+        "Requests to the management API refused or cut, by reason: header_timeout, header_size, method, body, not_found, slow_client (took no data for the timeout).",
         "reason",
         &[
             ("header_timeout", get(&c.header_timeouts)),
@@ -597,6 +597,7 @@ fn management<W: Write>(out: &mut Out<'_, W>, c: &Counters) -> io::Result<()> {
             ("method", get(&c.bad_method)),
             ("body", get(&c.with_body)),
             ("not_found", get(&c.not_found)),
+            ("slow_client", get(&c.slow_clients)),
         ],
     )?;
     let singles = [
@@ -801,29 +802,7 @@ mod tests {
     /// pieces of a line at most, never gathered whole.
     #[test]
     fn a_big_table_is_written_as_it_goes() {
-        let mut s = sample();
-        let template_service = s.services[0].clone();
-        let template_entry = s.table.services[0].clone();
-        s.services.clear();
-        s.table.services.clear();
-        for i in 0..10_000u32 {
-            let vip: SocketAddr = format!("10.{}.{}.{}:80", i / 65536, i / 256 % 256, i % 256)
-                .parse()
-                .unwrap();
-            let key = ServiceKey::Addr {
-                protocol: Protocol::Tcp,
-                address: vip,
-            };
-            let mut svc = template_service.clone();
-            svc.name = format!("web{i}");
-            svc.key = key;
-            svc.real_servers.truncate(1);
-            let mut entry = template_entry.clone();
-            entry.service.key = key;
-            entry.dests.truncate(1);
-            s.services.push(svc);
-            s.table.services.push(entry);
-        }
+        let s = crate::management::snapshot::tests::big(10_000);
         let mut sink = Sink::default();
         render(
             &mut sink,

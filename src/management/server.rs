@@ -39,7 +39,9 @@ use super::process::Process;
 use super::snapshot::Snapshot;
 use super::{metrics, page, status};
 
-type Body = UnsyncBoxBody<Bytes, Infallible>;
+/// A body whose error (an answer cut short) makes hyper abort the
+/// connection instead of ending the body as if it were whole.
+type Body = UnsyncBoxBody<Bytes, io::Error>;
 
 /// What every connection's handler reads.
 pub struct Context {
@@ -180,13 +182,13 @@ pub async fn serve(listener: TcpListener, context: Arc<Context>) {
         };
         let context = Arc::clone(&context);
         tokio::spawn(async move {
-            connection(stream, peer, context).await;
+            connection(stream, context).await;
             drop(slot);
         });
     }
 }
 
-async fn connection(stream: tokio::net::TcpStream, _peer: SocketAddr, context: Arc<Context>) {
+async fn connection(stream: tokio::net::TcpStream, context: Arc<Context>) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -235,7 +237,7 @@ async fn respond(context: &Arc<Context>, request: Request<Incoming>) -> Response
                 return unavailable();
             };
             let c = Arc::clone(context);
-            streamed(metrics::CONTENT_TYPE, move |w| {
+            streamed(context, metrics::CONTENT_TYPE, move |w| {
                 metrics::render(w, &snapshot, &c.counters, &Process::read(), &c.version)
             })
         }
@@ -244,7 +246,7 @@ async fn respond(context: &Arc<Context>, request: Request<Incoming>) -> Response
                 return unavailable();
             };
             let c = Arc::clone(context);
-            streamed("application/json", move |w| {
+            streamed(context, "application/json", move |w| {
                 status::render(w, &snapshot, &c.version)
             })
         }
@@ -253,7 +255,7 @@ async fn respond(context: &Arc<Context>, request: Request<Incoming>) -> Response
                 return unavailable();
             };
             let c = Arc::clone(context);
-            streamed("text/html; charset=utf-8", move |w| {
+            streamed(context, "text/html; charset=utf-8", move |w| {
                 page::render(w, &snapshot, &c.history, &c.log.lines(), &c.version)
             })
         }
@@ -282,7 +284,11 @@ fn has_body(request: &Request<Incoming>) -> bool {
 }
 
 fn plain(status: StatusCode, text: impl Into<Bytes>) -> Response<Body> {
-    let mut r = Response::new(Full::new(text.into()).boxed_unsync());
+    let mut r = Response::new(
+        Full::new(text.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *r.status_mut() = status;
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -300,22 +306,34 @@ fn unavailable() -> Response<Body> {
 
 /// A response whose body `render` writes on the blocking pool, in chunks
 /// handed over as the client takes them.
-fn streamed<F>(content_type: &'static str, render: F) -> Response<Body>
+fn streamed<F>(context: &Arc<Context>, content_type: &'static str, render: F) -> Response<Body>
 where
     F: FnOnce(&mut Chunks) -> io::Result<()> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    let runtime = tokio::runtime::Handle::current();
+    let timeout = context.limits.slow_client_timeout;
+    let counters = Arc::clone(&context.counters);
     tokio::task::spawn_blocking(move || {
         let mut chunks = Chunks {
             buf: Vec::with_capacity(CHUNK_BYTES),
             tx,
+            runtime,
+            timeout,
+            counters,
         };
         // An error is the client gone: nothing more to do.
-        let _ = render(&mut chunks).and_then(|()| chunks.flush());
+        let _ = render(&mut chunks).and_then(|()| chunks.finish());
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        let chunk = rx.recv().await?;
-        Some((Ok::<_, Infallible>(Frame::data(chunk)), rx))
+        match rx.recv().await {
+            Some(Some(chunk)) => Some((Ok(Frame::data(chunk)), rx)),
+            // The end, as the renderer marked it.
+            Some(None) => None,
+            // The renderer stopped short (an error, a stalled client):
+            // abort, so the client cannot take half an answer for all.
+            None => Some((Err(io::Error::from(io::ErrorKind::UnexpectedEof)), rx)),
+        }
     });
     let mut r = Response::new(BodyExt::boxed_unsync(StreamBody::new(stream)));
     r.headers_mut()
@@ -324,10 +342,17 @@ where
 }
 
 /// A writer that hands [`CHUNK_BYTES`] at a time to the connection,
-/// waiting while [`CHUNKS_IN_FLIGHT`] are not yet taken.
+/// waiting while [`CHUNKS_IN_FLIGHT`] are not yet taken, and giving up
+/// on a client that takes none for the slow-client timeout (so that a
+/// few stalled readers cannot hold every renderer).
 pub struct Chunks {
     buf: Vec<u8>,
-    tx: mpsc::Sender<Bytes>,
+    /// `None` marks the end: a channel closed without it is an answer
+    /// cut short.
+    tx: mpsc::Sender<Option<Bytes>>,
+    runtime: tokio::runtime::Handle,
+    timeout: std::time::Duration,
+    counters: Arc<Counters>,
 }
 
 impl Write for Chunks {
@@ -347,9 +372,30 @@ impl Write for Chunks {
             &mut self.buf,
             Vec::with_capacity(CHUNK_BYTES),
         ));
-        self.tx
-            .blocking_send(chunk)
-            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+        self.send(Some(chunk))
+    }
+}
+
+impl Chunks {
+    /// Hand over what is left and mark the end.
+    fn finish(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.send(None)
+    }
+
+    fn send(&mut self, chunk: Option<Bytes>) -> io::Result<()> {
+        // On the blocking pool: waiting here holds no runtime thread.
+        match self
+            .runtime
+            .block_on(self.tx.send_timeout(chunk, self.timeout))
+        {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                Counters::hit(&self.counters.slow_clients);
+                Err(io::ErrorKind::TimedOut.into())
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(io::ErrorKind::BrokenPipe.into()),
+        }
     }
 }
 
@@ -364,7 +410,8 @@ fn follow_log(context: &Arc<Context>) -> Response<Body> {
         (Some(first), rx, counters),
         |(first, mut rx, counters)| async move {
             if let Some(first) = first {
-                return Some((Ok(Frame::data(Bytes::from(first))), (None, rx, counters)));
+                let first = Ok::<_, io::Error>(Frame::data(Bytes::from(first)));
+                return Some((first, (None, rx, counters)));
             }
             let text = match rx.recv().await {
                 Ok(line) => line.console(),
@@ -375,7 +422,7 @@ fn follow_log(context: &Arc<Context>) -> Response<Body> {
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
             Some((
-                Ok::<_, Infallible>(Frame::data(Bytes::from(text))),
+                Ok::<_, io::Error>(Frame::data(Bytes::from(text))),
                 (None, rx, counters),
             ))
         },
@@ -441,6 +488,11 @@ mod tests {
 
     /// [`start`] with a director that takes `delay` to answer.
     fn start_slow(limits: Limits, allow: &[&str], delay: Duration) -> Box_ {
+        start_with(limits, allow, delay, sample)
+    }
+
+    /// [`start_slow`] with the director's snapshots made by `make`.
+    fn start_with(limits: Limits, allow: &[&str], delay: Duration, make: fn() -> Snapshot) -> Box_ {
         let listener = bind(&["127.0.0.1:0".parse().unwrap()]).unwrap().remove(0);
         let addr = listener.local_addr().unwrap();
         let keep = Keep::default();
@@ -465,7 +517,7 @@ mod tests {
         let director = std::thread::spawn(move || {
             while let Some(request) = requests.blocking_recv() {
                 std::thread::sleep(delay);
-                request.answer(sample());
+                request.answer(make());
             }
         });
         Box_ {
@@ -525,17 +577,19 @@ mod tests {
         Some((status, body))
     }
 
+    /// Undo chunked encoding; the body must end with its end mark.
     fn dechunk(mut body: &str) -> String {
         let mut out = String::new();
-        while let Some((size, rest)) = body.split_once("\r\n") {
+        loop {
+            let (size, rest) = body.split_once("\r\n").expect("a chunk size line");
             let n = usize::from_str_radix(size.trim(), 16).unwrap();
             if n == 0 {
-                break;
+                assert_eq!(rest, "\r\n", "the end mark ends the answer");
+                return out;
             }
             out.push_str(&rest[..n]);
             body = &rest[n + 2..];
         }
-        out
     }
 
     fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -741,5 +795,38 @@ mod tests {
         // Five scrapes within the director's 300 ms: one question, or two
         // when a scrape came just after the first answer.
         assert!((1..=2).contains(&asked), "{asked} snapshots for 5 scrapes");
+    }
+
+    /// A client that asks for a big scrape and reads nothing is cut off
+    /// after the slow-client timeout; the renderer is free again.
+    #[test]
+    fn a_stalled_reader_is_cut_off() {
+        let b = start_with(
+            Limits {
+                slow_client_timeout: Duration::from_millis(300),
+                ..Limits::default()
+            },
+            &[],
+            Duration::ZERO,
+            || crate::management::snapshot::tests::big(10_000),
+        );
+        let mut s = connect_from(b.addr, Ipv4Addr::LOCALHOST);
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: lvs\r\n\r\n")
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Counters::get(&b.keep.counters.slow_clients) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the stalled reader was not cut off"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // What it gets now ends short, without chunked encoding's end
+        // mark: no client can take it for the whole scrape.
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(got.len() < 8_000_000, "{} bytes", got.len());
+        assert!(!got.ends_with(b"\r\n0\r\n\r\n"), "a cut answer looks whole");
+        assert_eq!(get(b.addr, "/log").0, 200);
     }
 }

@@ -589,6 +589,32 @@ pub(crate) mod tests {
         }
     }
 
+    /// `n` TCP services of one real server each, made from the sample's
+    /// first.
+    pub(crate) fn big(n: u32) -> Snapshot {
+        let mut s = sample();
+        let template_service = s.services[0].clone();
+        let template_entry = s.table.services[0].clone();
+        s.services.clear();
+        s.table.services.clear();
+        for i in 0..n {
+            let key = ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                address: SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 80)),
+            };
+            let mut svc = template_service.clone();
+            svc.name = format!("web{i}");
+            svc.key = key;
+            svc.real_servers.truncate(1);
+            let mut entry = template_entry.clone();
+            entry.service.key = key;
+            entry.dests.truncate(1);
+            s.services.push(svc);
+            s.table.services.push(entry);
+        }
+        s
+    }
+
     #[test]
     fn joins_config_and_kernel() {
         let s = sample();
