@@ -59,12 +59,17 @@ impl Fresh {
     pub async fn get(&self) -> Option<Arc<Snapshot>> {
         let mut rx = {
             let mut pending = self.pending.lock().ok()?;
+            // A full queue (the director is not reading) counts as a
+            // failure too.
             match &*pending {
                 // Out and not answered yet: share it.
                 Some(rx) if rx.borrow().is_none() && rx.has_changed().is_ok() => rx.clone(),
                 _ => {
                     let (reply, rx) = watch::channel(None);
-                    self.requests.try_send(SnapshotRequest { reply }).ok()?;
+                    if self.requests.try_send(SnapshotRequest { reply }).is_err() {
+                        Counters::hit(&self.counters.snapshot_failures);
+                        return None;
+                    }
                     Counters::hit(&self.counters.snapshots);
                     *pending = Some(rx.clone());
                     rx
@@ -73,7 +78,14 @@ impl Fresh {
         };
         let answered = tokio::time::timeout(SNAPSHOT_TIMEOUT, rx.wait_for(Option::is_some)).await;
         // The guard borrows `rx`: clone the snapshot out before it goes.
-        answered.ok()?.ok()?.clone()
+        let snapshot = match answered {
+            Ok(Ok(answer)) => answer.clone(),
+            _ => None,
+        };
+        if snapshot.is_none() {
+            Counters::hit(&self.counters.snapshot_failures);
+        }
+        snapshot
     }
 }
 
@@ -122,6 +134,7 @@ mod tests {
         let waiter = tokio::spawn(async move { f.get().await });
         drop(inbox.recv().await.unwrap());
         assert!(waiter.await.unwrap().is_none());
+        assert_eq!(Counters::get(&fresh.counters.snapshot_failures), 1);
         let f = Arc::clone(&fresh);
         let again = tokio::spawn(async move { f.get().await });
         inbox.recv().await.unwrap().answer(sample());

@@ -122,6 +122,10 @@ pub struct Counters {
     /// Snapshots asked of the director (one per scrape at most, shared
     /// by concurrent requests).
     pub snapshots: AtomicU64,
+    /// Snapshots not had: the director did not answer within
+    /// [`SNAPSHOT_TIMEOUT`], dropped the request, or was not reading
+    /// (answered 503).
+    pub snapshot_failures: AtomicU64,
     /// Lines a `/log?follow=1` client lost by reading too slowly.
     pub follow_lost: AtomicU64,
     pub webhook_delivered: AtomicU64,

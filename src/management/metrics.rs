@@ -612,6 +612,11 @@ fn management<W: Write>(out: &mut Out<'_, W>, c: &Counters) -> io::Result<()> {
             &c.snapshots,
         ),
         (
+            "lvsinit_management_snapshot_failures_total",
+            "Snapshots the director did not give in time (the request answered 503).",
+            &c.snapshot_failures,
+        ),
+        (
             "lvsinit_management_log_follow_lost_lines_total",
             "Log lines /log?follow=1 clients lost by reading too slowly.",
             &c.follow_lost,
