@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -21,6 +21,19 @@ pub fn since_boot() -> Duration {
         Ok(ts) => Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32),
         Err(_) => Duration::ZERO,
     }
+}
+
+/// Gets a copy of every line logged: its level, the time since boot and
+/// the message (without the `error: ` prefix). Set once, by
+/// [`set_hook`]; it must not block (the management log ring is one).
+pub type Hook = Box<dyn Fn(Level, Duration, &str) + Send + Sync>;
+
+static HOOK: OnceLock<Hook> = OnceLock::new();
+
+/// Copy every later line to `hook` as well. Only the first call takes
+/// effect; false for a later one.
+pub fn set_hook(hook: Hook) -> bool {
+    HOOK.set(hook).is_ok()
 }
 
 /// The two ways of writing log lines.
@@ -75,6 +88,9 @@ impl Log for Console {
         };
         // One write per line so that lines from two threads never interleave.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        if let Some(hook) = HOOK.get() {
+            hook(record.level(), since_boot(), &record.args().to_string());
+        }
     }
 
     fn flush(&self) {
@@ -108,5 +124,31 @@ fn install(console: Console) {
     // A second call (tests, or a re-exec) keeps the first logger.
     if log::set_boxed_logger(Box::new(console)).is_ok() {
         log::set_max_level(level);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Every line logged also reaches the hook, with its level and
+    /// without the console's prefix.
+    #[test]
+    fn the_hook_gets_every_line() {
+        let seen: Arc<Mutex<Vec<(Level, String)>>> = Arc::default();
+        let copy = Arc::clone(&seen);
+        assert!(set_hook(Box::new(move |level, _, text| {
+            copy.lock().unwrap().push((level, text.to_string()));
+        })));
+        init_tool(false);
+        log::warn!("health: tcp 10.0.0.2:80 down (connection refused)");
+        log::info!("ready");
+        let seen = seen.lock().unwrap();
+        assert!(seen.contains(&(
+            Level::Warn,
+            "health: tcp 10.0.0.2:80 down (connection refused)".to_string()
+        )));
+        assert!(seen.contains(&(Level::Info, "ready".to_string())));
     }
 }

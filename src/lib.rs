@@ -8,6 +8,7 @@ pub mod config;
 pub mod console;
 pub mod health;
 pub mod ipvs;
+pub mod management;
 pub mod netlink;
 pub mod pid1;
 pub mod source;

@@ -1,0 +1,223 @@
+//! The box seen from the network: Prometheus metrics, a status page, its
+//! log, remote syslog and event webhooks (issue 11).
+//!
+//! Everything runs on a thread of its own ([`Handle::start`]) with a
+//! current-thread runtime: the HTTP server, the history sampler, the
+//! syslog senders and the webhook workers. The director never waits on
+//! it: it answers snapshot requests from a channel, enqueues webhook
+//! events with a non-blocking send, and the console copies each line
+//! into a ring under a short lock.
+//!
+//! # Wiring it into the director
+//!
+//! 1. At boot, before the first log line worth keeping:
+//!    `let keep = Keep::default(); console::set_hook(keep.log.hook());`
+//!    (the ring then holds the boot's lines for `/log`, `/` and syslog).
+//! 2. Once the config is read: bind `[management] listen` (a listener on
+//!    a `[vrrp]` virtual address needs `IP_FREEBIND`, see
+//!    [`server::bind`]), then
+//!    `let (handle, mut requests) = Handle::start(Setup { .. }, &keep)?;`
+//!    With no `[management]`, pass `management: None` and no listeners:
+//!    nothing listens, syslog and webhooks still run.
+//! 3. In the director's `select!`:
+//!    `Some(request) = requests.recv() => request.answer(snapshot)`,
+//!    where the [`Snapshot`] is the director's state plus one IPVS dump
+//!    (`Ipvs::dump`) and [`snapshot::read_totals`]. For a 1,000 × 10
+//!    table the dump is the expensive part: do it on a blocking thread
+//!    with its own IPVS socket and answer from there (a
+//!    [`SnapshotRequest`] is `Send`), so VRRP adverts stay on time.
+//!    Concurrent scrapes share one request; at most one is pending.
+//! 4. On each event: `handle.event(&webhook::Event::RealServerDown { .. })`
+//!    (and `RealServerUp`, `VrrpState`, `ConfigReload`, `SorryServer`).
+//! 5. On a reload that changes `[management]`, `[[syslog]]` or
+//!    `[[webhook]]`: drop the old [`Handle`] (its thread stops, every
+//!    connection closes) and start a new one with the same [`Keep`]: the
+//!    log, the charts' history, the counters and the webhook numbering
+//!    carry over.
+//! 6. When NTP has set the clock: [`clock::set`]`(true)`; UTC fields and
+//!    syslog timestamps appear from then on.
+//!
+//! Files: `config` (what `[management]`, `[[syslog]]`, `[[webhook]]` say),
+//! `snapshot` (what the director publishes), `fresh` (asking it for
+//! one, shared by concurrent requests), `clock` (UTC once the clock is
+//! set), `log` (the ring of console lines), `metrics`, `status` (JSON),
+//! `page` (HTML and SVG), `history` (10 s samples of the last hour),
+//! `process` (PID 1's `process_*`), `limits` (every bound and the
+//! counters of hitting them), `server` (hyper), `syslog`, `webhook`.
+//!
+//! Memory, bounded: the log ring about 1.1 MB at most, the history about
+//! 2.9 MB for 1,000 services, per open connection hyper's 16 KiB head
+//! buffer and for a streamed answer 4 × 16 KiB chunks, 256 events per
+//! webhook target, 1,024 lines of follow buffer shared by every follower.
+
+pub mod clock;
+pub mod config;
+pub mod fresh;
+pub mod history;
+pub mod limits;
+pub mod log;
+pub mod metrics;
+pub mod page;
+pub mod process;
+pub mod server;
+pub mod snapshot;
+pub mod status;
+pub mod syslog;
+pub mod webhook;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use fresh::SnapshotRequest;
+pub use limits::{Counters, Limits};
+pub use snapshot::Snapshot;
+
+/// What outlives a restart of the subsystem (a reload that changes
+/// `[management]` stops it and starts another): the log, the charts'
+/// history, the counters.
+#[derive(Clone, Default)]
+pub struct Keep {
+    pub log: Arc<log::LogRing>,
+    pub history: Arc<Mutex<history::History>>,
+    pub counters: Arc<Counters>,
+    /// The last webhook event's number.
+    pub webhook_seq: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// What to run: the config's sections, and the listening sockets for
+/// `[management] listen` (bound by the caller; see [`server`]).
+pub struct Setup {
+    pub management: Option<config::Management>,
+    pub listeners: Vec<std::net::TcpListener>,
+    /// `[[syslog]]`: every console line goes to each.
+    pub syslog: Vec<config::Syslog>,
+    /// `[[webhook]]`: every [`webhook::Event`] goes to each.
+    pub webhooks: Vec<config::Webhook>,
+    pub limits: Limits,
+    /// The build, for `/status` and `lvsinit_build_info`.
+    pub version: String,
+}
+
+/// The running subsystem: a thread with its own current-thread runtime.
+/// Dropping it stops the thread (and closes every connection).
+pub struct Handle {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    webhooks: webhook::Webhooks,
+}
+
+impl Handle {
+    /// Start the management thread. The receiver is where snapshot
+    /// requests arrive: the director answers each
+    /// ([`SnapshotRequest::answer`]). Without `[management]` nothing
+    /// listens.
+    pub fn start(
+        setup: Setup,
+        keep: &Keep,
+    ) -> io::Result<(Handle, mpsc::Receiver<SnapshotRequest>)> {
+        let (fresh, requests) = fresh::Fresh::new(Arc::clone(&keep.counters));
+        let (webhooks, workers) = webhook::Webhooks::new(
+            &setup.webhooks,
+            Arc::clone(&keep.webhook_seq),
+            Arc::clone(&keep.counters),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let keep = keep.clone();
+        let thread = std::thread::Builder::new()
+            .name("management".into())
+            .spawn(move || run(setup, keep, fresh, workers, stopped))?;
+        Ok((
+            Handle {
+                stop: Some(stop),
+                thread: Some(thread),
+                webhooks,
+            },
+            requests,
+        ))
+    }
+
+    /// Tell the webhooks about `event`; never blocks (a full queue drops
+    /// it, counted).
+    pub fn event(&self, event: &webhook::Event) {
+        self.webhooks.send(event);
+    }
+
+    /// The webhooks' enqueueing side, to hand to whoever has events.
+    pub fn webhooks(&self) -> &webhook::Webhooks {
+        &self.webhooks
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The management thread: its runtime, the listeners and the sampler,
+/// until told to stop.
+fn run(
+    setup: Setup,
+    keep: Keep,
+    fresh: fresh::Fresh,
+    workers: Vec<webhook::Worker>,
+    stopped: oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(limits::RENDERERS)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            ::log::error!("management: cannot start its runtime: {e}");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        for worker in workers {
+            tokio::spawn(worker.run(Arc::clone(&keep.counters)));
+        }
+        for target in setup.syslog {
+            tokio::spawn(syslog::run(
+                target,
+                keep.log.subscribe(),
+                Arc::clone(&keep.counters),
+            ));
+        }
+        if let Some(management) = setup.management {
+            let context = Arc::new(server::Context::new(
+                management,
+                setup.limits,
+                fresh,
+                Arc::clone(&keep.log),
+                Arc::clone(&keep.history),
+                Arc::clone(&keep.counters),
+                setup.version,
+            ));
+            for listener in setup.listeners {
+                match listener
+                    .set_nonblocking(true)
+                    .and_then(|()| tokio::net::TcpListener::from_std(listener))
+                {
+                    Ok(l) => {
+                        tokio::spawn(server::serve(l, Arc::clone(&context)));
+                    }
+                    Err(e) => ::log::error!("management: listener: {e}"),
+                }
+            }
+            tokio::spawn(server::sample_history(context));
+        }
+        // Stop when told, or when the handle is gone.
+        let _ = stopped.await;
+    });
+    // Dropping the runtime ends every task; renderers on the blocking
+    // pool end when their client is gone.
+    runtime.shutdown_background();
+}

@@ -1,0 +1,832 @@
+//! The HTTP API: hyper's HTTP/1 server on the management thread's
+//! runtime, read-only, every limit of [`super::limits`] applied.
+//!
+//! Per connection, in this order: a client outside `allow` is closed at
+//! once; so is one over the per-client or the total connection limit.
+//! hyper then reads the request head within the header timeout (an idle
+//! keep-alive connection is held to it too) and within
+//! [`MAX_HEADER_BYTES`]. Only `GET` with no body is answered; unknown
+//! paths get 404. Each refusal is counted.
+//!
+//! Big answers (`/metrics`, `/status`, `/`) are rendered on the blocking
+//! pool into chunks the connection takes as the client reads them:
+//! memory per answer stays at `CHUNK_BYTES × CHUNKS_IN_FLIGHT`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+
+use super::config::{self, Management};
+use super::fresh::Fresh;
+use super::history::History;
+use super::limits::{
+    CHUNK_BYTES, CHUNKS_IN_FLIGHT, Counters, Limits, MAX_HEADER_BYTES, MAX_HEADERS,
+};
+use super::log::LogRing;
+use super::process::Process;
+use super::snapshot::Snapshot;
+use super::{metrics, page, status};
+
+/// A body whose error (an answer cut short) makes hyper abort the
+/// connection instead of ending the body as if it were whole.
+type Body = UnsyncBoxBody<Bytes, io::Error>;
+
+/// What every connection's handler reads.
+pub struct Context {
+    pub management: Management,
+    pub limits: Limits,
+    pub fresh: Fresh,
+    pub log: Arc<LogRing>,
+    pub history: Arc<Mutex<History>>,
+    pub counters: Arc<Counters>,
+    pub version: String,
+    /// Open connections: in all and per client address.
+    open: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+impl Context {
+    pub fn new(
+        management: Management,
+        limits: Limits,
+        fresh: Fresh,
+        log: Arc<LogRing>,
+        history: Arc<Mutex<History>>,
+        counters: Arc<Counters>,
+        version: String,
+    ) -> Context {
+        Context {
+            management,
+            limits,
+            fresh,
+            log,
+            history,
+            counters,
+            version,
+            open: Mutex::new(Open::default()),
+        }
+    }
+
+    /// Count a new connection from `client`, or say which limit refuses
+    /// it (counted).
+    fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
+        let client = config::canonical(client);
+        if !self.management.allows(client) {
+            Counters::hit(&self.counters.refused_allow);
+            return None;
+        }
+        let mut open = self.open.lock().ok()?;
+        if open.total >= self.limits.max_connections {
+            Counters::hit(&self.counters.refused_total_limit);
+            return None;
+        }
+        let mine = open.per_client.entry(client).or_insert(0);
+        if *mine >= self.limits.max_connections_per_client {
+            Counters::hit(&self.counters.refused_client_limit);
+            return None;
+        }
+        *mine += 1;
+        open.total += 1;
+        Some(Slot {
+            context: Arc::clone(self),
+            client,
+        })
+    }
+}
+
+/// A connection's place in the counts, given back when dropped.
+struct Slot {
+    context: Arc<Context>,
+    client: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.context.open.lock() {
+            open.total -= 1;
+            if let Some(n) = open.per_client.get_mut(&self.client) {
+                *n -= 1;
+                if *n == 0 {
+                    open.per_client.remove(&self.client);
+                }
+            }
+        }
+    }
+}
+
+/// Listening sockets for `[management] listen`. Each is bound with
+/// `IP_FREEBIND`, so that an address that is not (yet) on the box, a
+/// `[vrrp]` virtual address while backup, can be listened on: it answers
+/// once the address arrives, while this box is master.
+pub fn bind(listen: &[SocketAddr]) -> io::Result<Vec<std::net::TcpListener>> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, setsockopt, socket, sockopt,
+    };
+    listen
+        .iter()
+        .map(|addr| {
+            let family = match addr {
+                SocketAddr::V4(_) => AddressFamily::Inet,
+                SocketAddr::V6(_) => AddressFamily::Inet6,
+            };
+            let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+            setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+            setsockopt(&fd, sockopt::IpFreebind, &true)?;
+            if addr.is_ipv6() {
+                setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+            }
+            nix::sys::socket::bind(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &SockaddrStorage::from(*addr),
+            )?;
+            nix::sys::socket::listen(&fd, Backlog::new(128)?)?;
+            Ok(std::net::TcpListener::from(fd))
+        })
+        .collect::<Result<_, nix::Error>>()
+        .map_err(io::Error::from)
+}
+
+/// Accept connections on `listener` and serve each on its own task,
+/// until the runtime stops.
+pub async fn serve(listener: TcpListener, context: Arc<Context>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors or memory: wait a little, go on.
+                log::warn!("management: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Refused: dropping the stream closes it.
+        let Some(slot) = context.admit(peer.ip()) else {
+            continue;
+        };
+        let context = Arc::clone(&context);
+        tokio::spawn(async move {
+            connection(stream, context).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn connection(stream: tokio::net::TcpStream, context: Arc<Context>) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(context.limits.header_read_timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS);
+    let handler = Arc::clone(&context);
+    let service = hyper::service::service_fn(move |request| {
+        let context = Arc::clone(&handler);
+        async move { Ok::<_, Infallible>(respond(&context, request).await) }
+    });
+    if let Err(e) = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        if e.is_timeout() {
+            Counters::hit(&context.counters.header_timeouts);
+        } else if e.is_parse_too_large() {
+            Counters::hit(&context.counters.header_too_large);
+        }
+    }
+}
+
+/// The answer to one request.
+async fn respond(context: &Arc<Context>, request: Request<Incoming>) -> Response<Body> {
+    let counters = &context.counters;
+    if request.method() != Method::GET {
+        Counters::hit(&counters.bad_method);
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return r;
+    }
+    if has_body(&request) {
+        Counters::hit(&counters.with_body);
+        return plain(StatusCode::PAYLOAD_TOO_LARGE, "no request body here\n");
+    }
+    Counters::hit(&counters.requests);
+    let follow = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "follow=1"));
+    match request.uri().path() {
+        "/metrics" => {
+            let Some(snapshot) = context.fresh.get().await else {
+                return unavailable();
+            };
+            let c = Arc::clone(context);
+            streamed(context, metrics::CONTENT_TYPE, move |w| {
+                metrics::render(w, &snapshot, &c.counters, &Process::read(), &c.version)
+            })
+        }
+        "/status" => {
+            let Some(snapshot) = context.fresh.get().await else {
+                return unavailable();
+            };
+            let c = Arc::clone(context);
+            streamed(context, "application/json", move |w| {
+                status::render(w, &snapshot, &c.version)
+            })
+        }
+        "/" => {
+            let Some(snapshot) = context.fresh.get().await else {
+                return unavailable();
+            };
+            let c = Arc::clone(context);
+            streamed(context, "text/html; charset=utf-8", move |w| {
+                page::render(w, &snapshot, &c.history, &c.log.lines(), &c.version)
+            })
+        }
+        "/log" if follow => follow_log(context),
+        "/log" => {
+            let text: String = context.log.lines().iter().map(|l| l.console()).collect();
+            plain(StatusCode::OK, text)
+        }
+        _ => {
+            Counters::hit(&counters.not_found);
+            plain(
+                StatusCode::NOT_FOUND,
+                "not found: try /, /status, /metrics or /log\n",
+            )
+        }
+    }
+}
+
+/// True when the request says it carries a body.
+fn has_body(request: &Request<Incoming>) -> bool {
+    let headers = request.headers();
+    headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        || headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+fn plain(status: StatusCode, text: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(text.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn unavailable() -> Response<Body> {
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the director did not answer in time; try again\n",
+    )
+}
+
+/// A response whose body `render` writes on the blocking pool, in chunks
+/// handed over as the client takes them.
+fn streamed<F>(context: &Arc<Context>, content_type: &'static str, render: F) -> Response<Body>
+where
+    F: FnOnce(&mut Chunks) -> io::Result<()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    let runtime = tokio::runtime::Handle::current();
+    let timeout = context.limits.slow_client_timeout;
+    let counters = Arc::clone(&context.counters);
+    tokio::task::spawn_blocking(move || {
+        let mut chunks = Chunks {
+            buf: Vec::with_capacity(CHUNK_BYTES),
+            tx,
+            runtime,
+            timeout,
+            counters,
+        };
+        // An error is the client gone: nothing more to do.
+        let _ = render(&mut chunks).and_then(|()| chunks.finish());
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Some(Some(chunk)) => Some((Ok(Frame::data(chunk)), rx)),
+            // The end, as the renderer marked it.
+            Some(None) => None,
+            // The renderer stopped short (an error, a stalled client):
+            // abort, so the client cannot take half an answer for all.
+            None => Some((Err(io::Error::from(io::ErrorKind::UnexpectedEof)), rx)),
+        }
+    });
+    let mut r = Response::new(BodyExt::boxed_unsync(StreamBody::new(stream)));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// A writer that hands [`CHUNK_BYTES`] at a time to the connection,
+/// waiting while [`CHUNKS_IN_FLIGHT`] are not yet taken, and giving up
+/// on a client that takes none for the slow-client timeout (so that a
+/// few stalled readers cannot hold every renderer).
+pub struct Chunks {
+    buf: Vec<u8>,
+    /// `None` marks the end: a channel closed without it is an answer
+    /// cut short.
+    tx: mpsc::Sender<Option<Bytes>>,
+    runtime: tokio::runtime::Handle,
+    timeout: std::time::Duration,
+    counters: Arc<Counters>,
+}
+
+impl Write for Chunks {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK_BYTES {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHUNK_BYTES),
+        ));
+        self.send(Some(chunk))
+    }
+}
+
+impl Chunks {
+    /// Hand over what is left and mark the end.
+    fn finish(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.send(None)
+    }
+
+    fn send(&mut self, chunk: Option<Bytes>) -> io::Result<()> {
+        // On the blocking pool: waiting here holds no runtime thread.
+        match self
+            .runtime
+            .block_on(self.tx.send_timeout(chunk, self.timeout))
+        {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                Counters::hit(&self.counters.slow_clients);
+                Err(io::ErrorKind::TimedOut.into())
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+}
+
+/// `/log?follow=1`: the lines kept, then every new one as it comes; a
+/// reader too slow for [`super::log::FOLLOW_BUFFER`] is told how many it
+/// lost.
+fn follow_log(context: &Arc<Context>) -> Response<Body> {
+    let (kept, rx) = context.log.follow();
+    let first: String = kept.iter().map(|l| l.console()).collect();
+    let counters = Arc::clone(&context.counters);
+    let stream = futures::stream::unfold(
+        (Some(first), rx, counters),
+        |(first, mut rx, counters)| async move {
+            if let Some(first) = first {
+                let first = Ok::<_, io::Error>(Frame::data(Bytes::from(first)));
+                return Some((first, (None, rx, counters)));
+            }
+            let text = match rx.recv().await {
+                Ok(line) => line.console(),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    Counters::add(&counters.follow_lost, n);
+                    format!("... {n} lines lost (reading too slowly)\n")
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((
+                Ok::<_, io::Error>(Frame::data(Bytes::from(text))),
+                (None, rx, counters),
+            ))
+        },
+    );
+    let mut r = Response::new(BodyExt::boxed_unsync(StreamBody::new(stream)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// A snapshot every [`super::history::SAMPLE_EVERY`] for the charts.
+pub async fn sample_history(context: Arc<Context>) {
+    let mut tick = tokio::time::interval(super::history::SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Some(snapshot) = context.fresh.get().await {
+            record(&context.history, &snapshot);
+        }
+    }
+}
+
+fn record(history: &Mutex<History>, snapshot: &Snapshot) {
+    if let Ok(mut h) = history.lock() {
+        h.record(snapshot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write as _};
+    use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::management::log::Severity;
+    use crate::management::snapshot::tests::sample;
+    use crate::management::{Handle, Keep, Setup};
+
+    /// A server on 127.0.0.1 with a stand-in director answering every
+    /// snapshot request with the sample box.
+    struct Box_ {
+        handle: Option<Handle>,
+        addr: SocketAddr,
+        keep: Keep,
+        director: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Drop for Box_ {
+        fn drop(&mut self) {
+            drop(self.handle.take());
+            if let Some(d) = self.director.take() {
+                d.join().unwrap();
+            }
+        }
+    }
+
+    fn start(limits: Limits, allow: &[&str]) -> Box_ {
+        start_slow(limits, allow, Duration::ZERO)
+    }
+
+    /// [`start`] with a director that takes `delay` to answer.
+    fn start_slow(limits: Limits, allow: &[&str], delay: Duration) -> Box_ {
+        start_with(limits, allow, delay, sample)
+    }
+
+    /// [`start_slow`] with the director's snapshots made by `make`.
+    fn start_with(limits: Limits, allow: &[&str], delay: Duration, make: fn() -> Snapshot) -> Box_ {
+        let listener = bind(&["127.0.0.1:0".parse().unwrap()]).unwrap().remove(0);
+        let addr = listener.local_addr().unwrap();
+        let keep = Keep::default();
+        keep.log.push(
+            Severity::Info,
+            Duration::from_millis(980),
+            "ready boot_ms=980",
+        );
+        let setup = Setup {
+            management: Some(Management {
+                listen: vec![addr],
+                allow: allow.iter().map(|a| a.parse().unwrap()).collect(),
+                tls: false,
+            }),
+            listeners: vec![listener],
+            syslog: vec![],
+            webhooks: vec![],
+            limits,
+            version: "0.1.0".into(),
+        };
+        let (handle, mut requests) = Handle::start(setup, &keep).unwrap();
+        let director = std::thread::spawn(move || {
+            while let Some(request) = requests.blocking_recv() {
+                std::thread::sleep(delay);
+                request.answer(make());
+            }
+        });
+        Box_ {
+            handle: Some(handle),
+            addr,
+            keep,
+            director: Some(director),
+        }
+    }
+
+    /// A TCP connection to the server from `from` (a loopback address).
+    fn connect_from(to: SocketAddr, from: Ipv4Addr) -> TcpStream {
+        use nix::sys::socket::{
+            AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket,
+        };
+        use std::os::fd::AsRawFd;
+        let fd = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        bind(
+            fd.as_raw_fd(),
+            &SockaddrIn::from(SocketAddrV4::new(from, 0)),
+        )
+        .unwrap();
+        let SocketAddr::V4(to) = to else {
+            panic!("IPv4 only")
+        };
+        connect(fd.as_raw_fd(), &SockaddrIn::from(to)).unwrap();
+        let stream = TcpStream::from(fd);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    }
+
+    /// Send `request`, read the answer to the end: status and body
+    /// (chunked encoding undone).
+    fn exchange(stream: &mut TcpStream, request: &str) -> Option<(u16, String)> {
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        Some((status, body))
+    }
+
+    /// Undo chunked encoding; the body must end with its end mark.
+    fn dechunk(mut body: &str) -> String {
+        let mut out = String::new();
+        loop {
+            let (size, rest) = body.split_once("\r\n").expect("a chunk size line");
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                assert_eq!(rest, "\r\n", "the end mark ends the answer");
+                return out;
+            }
+            out.push_str(&rest[..n]);
+            body = &rest[n + 2..];
+        }
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut s = connect_from(addr, Ipv4Addr::LOCALHOST);
+        exchange(
+            &mut s,
+            &format!("GET {path} HTTP/1.1\r\nHost: lvs\r\nConnection: close\r\n\r\n"),
+        )
+        .expect("an answer")
+    }
+
+    /// Wait up to a second for `done`.
+    fn eventually(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !done() {
+            assert!(Instant::now() < deadline, "not within a second");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// True when the server closes `stream` without answering.
+    fn closed_unanswered(stream: &mut TcpStream) -> bool {
+        let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: lvs\r\n\r\n");
+        let mut buf = [0u8; 64];
+        matches!(stream.read(&mut buf), Ok(0) | Err(_))
+    }
+
+    #[test]
+    fn every_endpoint_answers() {
+        let b = start(Limits::default(), &[]);
+        let (code, page) = get(b.addr, "/");
+        assert_eq!(code, 200);
+        assert!(page.contains("<h3>postgres"), "{page}");
+        let (code, status) = get(b.addr, "/status");
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+        assert_eq!(v["hostname"], "lvs-a");
+        let (code, metrics) = get(b.addr, "/metrics");
+        assert_eq!(code, 200);
+        assert!(metrics.contains("\nnode_ipvs_connections_total 11\n"));
+        let (code, log) = get(b.addr, "/log");
+        assert_eq!(code, 200);
+        assert_eq!(log, "[    0.980] ready boot_ms=980\n");
+        assert_eq!(get(b.addr, "/nope").0, 404);
+        let c = &b.keep.counters;
+        assert_eq!(Counters::get(&c.not_found), 1);
+        // The history sampler asked once at start; each page asked once.
+        assert!(Counters::get(&c.snapshots) <= 4);
+    }
+
+    #[test]
+    fn only_get_without_a_body() {
+        let b = start(Limits::default(), &[]);
+        let mut s = connect_from(b.addr, Ipv4Addr::LOCALHOST);
+        let (code, _) = exchange(
+            &mut s,
+            "POST /metrics HTTP/1.1\r\nHost: lvs\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(code, 405);
+        let mut s = connect_from(b.addr, Ipv4Addr::LOCALHOST);
+        let (code, _) = exchange(&mut s, "GET /status HTTP/1.1\r\nHost: lvs\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc").unwrap();
+        assert_eq!(code, 413);
+        let mut s = connect_from(b.addr, Ipv4Addr::LOCALHOST);
+        let big = "x".repeat(MAX_HEADER_BYTES + 1);
+        let answer = exchange(
+            &mut s,
+            &format!("GET / HTTP/1.1\r\nHost: lvs\r\nX-Big: {big}\r\n\r\n"),
+        );
+        assert_eq!(answer.map(|a| a.0), Some(431));
+        let c = &b.keep.counters;
+        assert_eq!(Counters::get(&c.bad_method), 1);
+        assert_eq!(Counters::get(&c.with_body), 1);
+        // Counted when the connection's task ends, maybe just after the
+        // client saw it close.
+        eventually(|| Counters::get(&c.header_too_large) == 1);
+    }
+
+    #[test]
+    fn log_follow_streams_new_lines() {
+        let b = start(Limits::default(), &[]);
+        let mut s = connect_from(b.addr, Ipv4Addr::LOCALHOST);
+        s.write_all(b"GET /log?follow=1 HTTP/1.1\r\nHost: lvs\r\n\r\n")
+            .unwrap();
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut pushed = false;
+        while !seen.contains("a new line") && Instant::now() < deadline {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "closed early: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if seen.contains("ready boot_ms=980") && !pushed {
+                b.keep
+                    .log
+                    .push(Severity::Warning, Duration::from_secs(5), "a new line");
+                pushed = true;
+            }
+        }
+        assert!(seen.contains("[    5.000] warning: a new line\n"), "{seen}");
+    }
+
+    /// A client that sends half a request and waits, and one that sends
+    /// nothing, are cut off after the header timeout.
+    #[test]
+    fn slowloris_is_cut_off() {
+        let timeout = Duration::from_millis(400);
+        let b = start(
+            Limits {
+                header_read_timeout: timeout,
+                ..Limits::default()
+            },
+            &[],
+        );
+        let started = Instant::now();
+        let mut slow = connect_from(b.addr, Ipv4Addr::LOCALHOST);
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: l").unwrap();
+        let mut idle = connect_from(b.addr, Ipv4Addr::LOCALHOST);
+        let mut buf = [0u8; 256];
+        for s in [&mut slow, &mut idle] {
+            // hyper may say 408 before closing; either way, then EOF.
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"))
+                    }
+                }
+            }
+        }
+        let took = started.elapsed();
+        assert!(took >= timeout, "cut after {took:?}");
+        assert!(took < timeout * 5, "cut only after {took:?}");
+        eventually(|| Counters::get(&b.keep.counters.header_timeouts) == 2);
+        // The server still answers others.
+        assert_eq!(get(b.addr, "/log").0, 200);
+    }
+
+    #[test]
+    fn connection_limits() {
+        let b = start(
+            Limits {
+                max_connections: 3,
+                max_connections_per_client: 2,
+                ..Limits::default()
+            },
+            &[],
+        );
+        let a = Ipv4Addr::new(127, 0, 0, 1);
+        let held: Vec<TcpStream> = (0..2).map(|_| connect_from(b.addr, a)).collect();
+        // Give the server time to count them.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut third = connect_from(b.addr, a);
+        assert!(
+            closed_unanswered(&mut third),
+            "a third from one client is closed"
+        );
+        let other = connect_from(b.addr, Ipv4Addr::new(127, 0, 0, 2));
+        std::thread::sleep(Duration::from_millis(200));
+        let mut fourth = connect_from(b.addr, Ipv4Addr::new(127, 0, 0, 3));
+        assert!(closed_unanswered(&mut fourth), "a fourth in all is closed");
+        let c = &b.keep.counters;
+        assert_eq!(Counters::get(&c.refused_client_limit), 1);
+        assert_eq!(Counters::get(&c.refused_total_limit), 1);
+        // Closing them frees the slots.
+        drop(held);
+        drop(other);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(get(b.addr, "/log").0, 200);
+    }
+
+    #[test]
+    fn allow_list_closes_others() {
+        let b = start(Limits::default(), &["127.0.0.2/32"]);
+        let mut outsider = connect_from(b.addr, Ipv4Addr::LOCALHOST);
+        assert!(closed_unanswered(&mut outsider));
+        let mut insider = connect_from(b.addr, Ipv4Addr::new(127, 0, 0, 2));
+        let (code, _) = exchange(
+            &mut insider,
+            "GET /log HTTP/1.1\r\nHost: lvs\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(code, 200);
+        assert_eq!(Counters::get(&b.keep.counters.refused_allow), 1);
+    }
+
+    #[test]
+    fn concurrent_scrapes_share_one_snapshot() {
+        let b = start_slow(Limits::default(), &[], Duration::from_millis(300));
+        // Let the history sampler's first question be answered.
+        std::thread::sleep(Duration::from_millis(500));
+        let before = Counters::get(&b.keep.counters.snapshots);
+        let addr = b.addr;
+        let scrapes: Vec<_> = (0..5)
+            .map(|_| std::thread::spawn(move || get(addr, "/metrics")))
+            .collect();
+        for s in scrapes {
+            let (code, text) = s.join().unwrap();
+            assert_eq!(code, 200);
+            assert!(text.contains("node_ipvs_backend_weight"));
+        }
+        let asked = Counters::get(&b.keep.counters.snapshots) - before;
+        // Five scrapes within the director's 300 ms: one question, or two
+        // when a scrape came just after the first answer.
+        assert!((1..=2).contains(&asked), "{asked} snapshots for 5 scrapes");
+    }
+
+    /// A client that asks for a big scrape and reads nothing is cut off
+    /// after the slow-client timeout; the renderer is free again.
+    #[test]
+    fn a_stalled_reader_is_cut_off() {
+        let b = start_with(
+            Limits {
+                slow_client_timeout: Duration::from_millis(300),
+                ..Limits::default()
+            },
+            &[],
+            Duration::ZERO,
+            || crate::management::snapshot::tests::big(10_000),
+        );
+        let mut s = connect_from(b.addr, Ipv4Addr::LOCALHOST);
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: lvs\r\n\r\n")
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Counters::get(&b.keep.counters.slow_clients) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the stalled reader was not cut off"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // What it gets now ends short, without chunked encoding's end
+        // mark: no client can take it for the whole scrape.
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(got.len() < 8_000_000, "{} bytes", got.len());
+        assert!(!got.ends_with(b"\r\n0\r\n\r\n"), "a cut answer looks whole");
+        assert_eq!(get(b.addr, "/log").0, 200);
+    }
+}
