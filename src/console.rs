@@ -141,7 +141,7 @@ mod tests {
         assert!(set_hook(Box::new(move |level, _, text| {
             copy.lock().unwrap().push((level, text.to_string()));
         })));
-        init_tool(false);
+        init_tool();
         log::warn!("health: tcp 10.0.0.2:80 down (connection refused)");
         log::info!("ready");
         let seen = seen.lock().unwrap();
