@@ -6,7 +6,7 @@
 //! that did not read hold stand-ins then, which never reach a [`Config`]:
 //! an error was reported, so the file is rejected.
 
-use super::{Config, Interface, RealServer, Route, Service, ServiceKey, Vrrp};
+use super::{Config, Interface, Protocol, RealServer, Route, Service, ServiceKey, Vrrp};
 
 /// What the walk produced.
 pub(super) struct Draft {
@@ -62,11 +62,21 @@ impl Draft {
 
 /// The service as `ipvsadm -L -n` names it: `TCP 192.168.1.100:5432`,
 /// `UDP [2001:db8::10]:53`, `FWM 1`.
+/// Written into a string of its final size (a thousand services are
+/// labelled at every load).
 pub(super) fn label(key: &ServiceKey) -> String {
-    match key {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(56);
+    let _ = match key {
         ServiceKey::Addr { protocol, address } => {
-            format!("{} {address}", protocol.name().to_uppercase())
+            out.push_str(match protocol {
+                Protocol::Tcp => "TCP ",
+                Protocol::Udp => "UDP ",
+                Protocol::Sctp => "SCTP ",
+            });
+            write!(out, "{address}")
         }
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    }
+        ServiceKey::Fwmark { mark, .. } => write!(out, "FWM {mark}"),
+    };
+    out
 }

@@ -24,6 +24,7 @@ mod service;
 mod sysctl;
 #[cfg(test)]
 mod test_support;
+mod tree;
 mod validate;
 mod vrrp;
 mod walk;

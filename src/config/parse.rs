@@ -9,8 +9,6 @@
 
 use std::cell::RefCell;
 
-use toml::de::DeTable;
-
 use super::draft::Draft;
 use super::error::{Reporter, Severity, cut};
 use super::interface::read_interface;
@@ -18,6 +16,7 @@ use super::names::check_hostname;
 use super::route::read_route;
 use super::service::read_service;
 use super::sysctl::read_sysctls;
+use super::tree;
 use super::validate;
 use super::vrrp::read_vrrp;
 use super::walk::{Ctx, Field, Path, Table, checked, tables};
@@ -32,18 +31,18 @@ pub const DEFAULT_HOSTNAME: &str = "lvs-router";
 /// Ok: the config plus warnings (`Severity::Warning` diagnostics).
 /// Err: every error at once, in file order.
 pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
-    let (root, syntax_errors) = DeTable::parse_recoverable(text);
+    let (root, syntax_errors) = tree::parse(text);
     let mut ctx = Ctx {
         report: Reporter::new(file, text),
-        root: root.get_ref(),
+        root: &root,
     };
     if !syntax_errors.is_empty() {
         // The tree after a syntax error is a guess; checking it would only
         // add confusing follow-up errors.
         for error in syntax_errors {
-            let span = error.span().unwrap_or(0..0);
-            let mut message = format!("TOML syntax: {}", error.message());
-            if error.message() == "duplicate key"
+            let span = error.span.unwrap_or(0..0);
+            let mut message = format!("TOML syntax: {}", error.message);
+            if error.message == "duplicate key"
                 && let Some(key) = text.get(span.clone())
             {
                 message = format!("TOML syntax: duplicate key {}", cut(key));
@@ -169,7 +168,8 @@ mod tests {
     /// keys starting with one of `skip`.
     fn uncomment(text: &str, skip: &[&str]) -> String {
         let is_toml = |rest: &str| {
-            rest.starts_with('#') || DeTable::parse(rest).is_ok_and(|t| !t.get_ref().is_empty())
+            let (table, errors) = tree::parse(rest);
+            rest.starts_with('#') || (errors.is_empty() && !table.is_empty())
         };
         let lines: Vec<String> = text
             .lines()

@@ -3,10 +3,9 @@
 //! `net.ipv4.ip_forward = 1` is always applied by the appliance, so the
 //! file may not turn it off.
 
-use toml::de::{DeTable, DeValue};
-
 use super::error::Span;
 use super::names::check_sysctl_name;
+use super::tree::{Kind, Table};
 use super::walk::{Ctx, Field, Path, int};
 
 /// `[sysctl]`: free-form names with integer, string or boolean values.
@@ -14,8 +13,8 @@ use super::walk::{Ctx, Field, Path, int};
 /// TOML; they are flattened back into dotted names.
 pub(super) fn read_sysctls(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vec<(String, String)>> {
     let mut found = Vec::new();
-    match field.value.get_ref() {
-        DeValue::Table(table) => collect(ctx, &field.path, "", table, &mut found),
+    match field.value.kind() {
+        Kind::Table(table) => collect(ctx, &field.path, "", table, &mut found),
         _ => ctx.type_error(field, "a table ([sysctl])"),
     }
     // Dotted keys sharing a prefix are merged into one nested table by
@@ -38,21 +37,21 @@ fn collect(
     ctx: &mut Ctx,
     at: &Path<'_>,
     prefix: &str,
-    table: &DeTable<'_>,
+    table: &Table<'_>,
     found: &mut Vec<(String, String, Span)>,
 ) {
     for (key, value) in table.iter() {
         let name = match prefix {
-            "" => key.get_ref().to_string(),
-            _ => format!("{prefix}.{}", key.get_ref()),
+            "" => key.name.to_string(),
+            _ => format!("{prefix}.{}", key.name),
         };
-        if let DeValue::Table(table) = value.get_ref() {
+        if let Kind::Table(table) = value.kind() {
             collect(ctx, at, &name, table, found);
             continue;
         }
         // For a dotted key (`net.ipv4.vs.conntrack = 1`) TOML gives the span
         // of its last word only; point at the whole key instead.
-        let key_span = ctx.report.key_start(key.span().start)..key.span().end;
+        let key_span = ctx.report.key_start(key.span.start)..key.span.end;
         let field = Field {
             path: at.key(&name),
             key_span: key_span.clone(),
@@ -62,16 +61,16 @@ fn collect(
             ctx.key_error(&field, message);
             continue;
         }
-        let text = match value.get_ref() {
-            DeValue::Integer(_) => {
+        let text = match value.kind() {
+            Kind::Integer(_) => {
                 int(i128::from(i64::MIN), i128::from(u64::MAX))(ctx, &field).map(|n| n.to_string())
             }
-            DeValue::Boolean(b) => Some(if *b { "1" } else { "0" }.to_string()),
-            DeValue::String(s) if s.contains(['\n', '\r']) => {
+            Kind::Boolean(b) => Some(if *b { "1" } else { "0" }.to_string()),
+            Kind::String(s) if s.contains(['\n', '\r']) => {
                 ctx.error(&field, "a sysctl value must be one line");
                 None
             }
-            DeValue::String(s) => Some(s.to_string()),
+            Kind::String(s) => Some(s.to_string()),
             _ => {
                 ctx.type_error(&field, "a string, integer or boolean");
                 None

@@ -19,13 +19,9 @@
 
 use std::fmt;
 
-use toml::Spanned;
-use toml::de::{DeString, DeTable, DeValue};
-
 use super::error::{Reporter, Span, cut, quote};
-
-/// A TOML value with its byte span.
-pub(super) type Value<'i> = Spanned<DeValue<'i>>;
+pub(super) use super::tree::Value;
+use super::tree::{Kind, Table as TomlTable};
 
 /// A key longer than this (in bytes) gets no "did you mean": the edit
 /// distance costs its length times each known key's.
@@ -37,7 +33,7 @@ const MAX_KEYS: usize = 16;
 /// The diagnostics sink and the document, threaded through the walk.
 pub(super) struct Ctx<'t> {
     pub(super) report: Reporter<'t>,
-    pub(super) root: &'t DeTable<'t>,
+    pub(super) root: &'t TomlTable<'t>,
 }
 
 /// A key path, as a link to its parent: building one costs nothing,
@@ -140,15 +136,15 @@ impl fmt::Display for Path<'_> {
 }
 
 /// "a string", "an integer", ...: the type of `value` as the user reads it.
-pub(super) fn kind(value: &DeValue<'_>) -> &'static str {
+pub(super) fn kind(value: &Kind<'_>) -> &'static str {
     match value {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a boolean",
-        DeValue::Datetime(_) => "a date-time",
-        DeValue::Array(_) => "an array",
-        DeValue::Table(_) => "a table",
+        Kind::String(_) => "a string",
+        Kind::Integer(_) => "an integer",
+        Kind::Float => "a float",
+        Kind::Boolean(_) => "a boolean",
+        Kind::Datetime => "a date-time",
+        Kind::Array(_) => "an array",
+        Kind::Table(_) => "a table",
     }
 }
 
@@ -177,7 +173,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn type_error(&mut self, field: &Field<'_, '_>, expected: &str) {
-        let found = kind(field.value.get_ref());
+        let found = kind(field.value.kind());
         self.error(field, format!("expected {expected}, found {found}"));
     }
 
@@ -196,9 +192,9 @@ impl Ctx<'_> {
             };
             let Some(value) = value else { break };
             span = value.span();
-            (table, array) = match value.get_ref() {
-                DeValue::Table(t) => (Some(t), None),
-                DeValue::Array(a) => (None, Some(&a[..])),
+            (table, array) = match value.kind() {
+                Kind::Table(t) => (Some(t), None),
+                Kind::Array(a) => (None, Some(a.items())),
                 _ => (None, None),
             };
         }
@@ -229,13 +225,13 @@ where
     T: Copy + Into<i128> + TryFrom<i128>,
 {
     move |ctx: &mut Ctx, f: &Field<'_, '_>| {
-        let DeValue::Integer(int) = f.value.get_ref() else {
+        let Kind::Integer(int) = f.value.kind() else {
             ctx.type_error(f, "an integer");
             return None;
         };
         let (min, max) = (min.into(), max.into());
-        match i128::from_str_radix(int.as_str(), int.radix()) {
-            Ok(n) if (min..=max).contains(&n) => T::try_from(n).ok(),
+        match int.value() {
+            Some(n) if (min..=max).contains(&n) => T::try_from(n).ok(),
             _ => {
                 ctx.error(f, format!("{int} is out of range; expected {min}..={max}"));
                 None
@@ -246,8 +242,8 @@ where
 
 /// `true` or `false`.
 pub(super) fn boolean(ctx: &mut Ctx, f: &Field<'_, '_>) -> Option<bool> {
-    match f.value.get_ref() {
-        DeValue::Boolean(b) => Some(*b),
+    match f.value.kind() {
+        Kind::Boolean(b) => Some(*b),
         _ => {
             ctx.type_error(f, "true or false");
             None
@@ -268,7 +264,7 @@ pub(super) fn typed_string<T>(
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> impl Read<T> {
     move |ctx: &mut Ctx, f: &Field<'_, '_>| {
-        let DeValue::String(text) = f.value.get_ref() else {
+        let Kind::String(text) = f.value.kind() else {
             ctx.type_error(f, expected);
             return None;
         };
@@ -323,11 +319,11 @@ pub(super) fn items<'f, 'i>(
     f: &'f Field<'f, 'i>,
     expected: &str,
 ) -> Option<Vec<Field<'f, 'i>>> {
-    let DeValue::Array(items) = f.value.get_ref() else {
+    let Kind::Array(items) = f.value.kind() else {
         ctx.type_error(f, expected);
         return None;
     };
-    let items = items.iter().enumerate().map(|(i, value)| Field {
+    let items = items.items().iter().enumerate().map(|(i, value)| Field {
         path: f.path.index(i),
         key_span: value.span(),
         value,
@@ -366,7 +362,7 @@ pub(super) fn tables<T>(
     read: impl Fn(&mut Ctx, &Field<'_, '_>, usize) -> Option<T>,
 ) -> impl Read<Vec<(usize, T)>> {
     move |ctx: &mut Ctx, f: &Field<'_, '_>| {
-        let DeValue::Array(_) = f.value.get_ref() else {
+        let Kind::Array(_) = f.value.kind() else {
             ctx.type_error(f, &format!("an array of tables ([[{}]])", f.path.header()));
             return Some(Vec::new());
         };
@@ -383,8 +379,10 @@ pub(super) fn tables<T>(
 pub(super) struct Table<'a, 'i> {
     path: &'a Path<'a>,
     span: Span,
-    /// The entries, each with whether a read asked for it.
-    entries: Vec<(&'a Spanned<DeString<'i>>, &'a Value<'i>, bool)>,
+    table: &'a TomlTable<'i>,
+    /// Bit `i`: a read asked for entry `i` (of the first 64; the others
+    /// are checked against `known` at the end).
+    read: u64,
     /// The keys asked for so far, in the order asked: the valid keys.
     known: [&'static str; MAX_KEYS],
     known_len: usize,
@@ -396,8 +394,8 @@ impl<'a, 'i> Table<'a, 'i> {
     /// Start reading `field` as a table; reports and returns `None` if it is
     /// something else (`expected` says what).
     pub(super) fn new(ctx: &mut Ctx, field: &'a Field<'a, 'i>, expected: &str) -> Option<Self> {
-        match field.value.get_ref() {
-            DeValue::Table(table) => Some(Table::of(ctx, &field.path, field.span(), table)),
+        match field.value.kind() {
+            Kind::Table(table) => Some(Table::of(ctx, &field.path, field.span(), table)),
             _ => {
                 ctx.type_error(field, expected);
                 None
@@ -406,11 +404,12 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     /// Read an already unwrapped table (the document root).
-    pub(super) fn of(ctx: &Ctx, path: &'a Path<'a>, span: Span, table: &'a DeTable<'i>) -> Self {
+    pub(super) fn of(ctx: &Ctx, path: &'a Path<'a>, span: Span, table: &'a TomlTable<'i>) -> Self {
         Table {
             path,
             span,
-            entries: table.iter().map(|(k, v)| (k, v, false)).collect(),
+            table,
+            read: 0,
             known: [""; MAX_KEYS],
             known_len: 0,
             errors: ctx.report.errors(),
@@ -435,15 +434,14 @@ impl<'a, 'i> Table<'a, 'i> {
         );
         self.known[self.known_len] = key;
         self.known_len += 1;
-        let (k, value, read) = self
-            .entries
-            .iter_mut()
-            .find(|(k, _, _)| k.get_ref() == key)?;
-        *read = true;
-        let (k, value) = (*k, *value);
+        let at = self.table.position(key)?;
+        if at < 64 {
+            self.read |= 1 << at;
+        }
+        let (k, value) = self.table.entry(at);
         Some(Field {
-            path: self.path.key(k.get_ref()),
-            key_span: k.span(),
+            path: self.path.key(&k.name),
+            key_span: k.span.clone(),
             value,
         })
     }
@@ -533,8 +531,16 @@ impl<'a, 'i> Table<'a, 'i> {
     /// unknown key rejects the file but does not fail its table.
     pub(super) fn finish(self, ctx: &mut Ctx) -> Option<()> {
         let known = &self.known[..self.known_len];
-        for (key, _, _) in self.entries.iter().filter(|(_, _, read)| !read) {
-            let name: &str = key.get_ref();
+        let unread = self
+            .table
+            .iter()
+            .enumerate()
+            .filter(|(i, (key, _))| match *i {
+                i if i < 64 => self.read & (1 << i) == 0,
+                _ => !known.contains(&&*key.name),
+            });
+        for (_, (key, _)) in unread {
+            let name: &str = &key.name;
             let valid = known.join(", ");
             let message = match suggest(name, known) {
                 Some(near) => {
@@ -543,7 +549,7 @@ impl<'a, 'i> Table<'a, 'i> {
                 None => format!("unknown key; valid keys here: {valid}"),
             };
             ctx.report
-                .error_aside(&key.span(), self.path.key(name), message);
+                .error_aside(&key.span, self.path.key(name), message);
         }
         self.clean(ctx).then_some(())
     }
@@ -602,10 +608,11 @@ mod tests {
     /// Key `x` of `text` read by `read`: its value, or the diagnostics
     /// (`PATH: message`) of the whole document.
     fn read<T>(text: &str, read: impl Read<T>) -> Result<T, Vec<String>> {
-        let root = DeTable::parse(text).unwrap();
+        let (root, errors) = super::super::tree::parse(text);
+        assert_eq!(errors, []);
         let mut ctx = Ctx {
             report: Reporter::new("f", text),
-            root: root.get_ref(),
+            root: &root,
         };
         let mut t = Table::of(&ctx, &Path::ROOT, 0..0, ctx.root);
         let value = t.opt(&mut ctx, "x", read);
@@ -824,10 +831,10 @@ mod tests {
     #[test]
     fn locate_falls_back_to_the_nearest_parent() {
         let text = "[[service]]\nfwmark = 1\n[[service.real_server]]\naddress = \"10.0.0.2\"\n";
-        let root = DeTable::parse(text).unwrap();
+        let (root, _) = super::super::tree::parse(text);
         let ctx = Ctx {
             report: Reporter::new("f", text),
-            root: root.get_ref(),
+            root: &root,
         };
         let service = Path::ROOT.key("service");
         let first = service.index(0);

@@ -270,7 +270,9 @@ mod tests {
                       bad = {'hostname': 1}\n\
                       assert not v.is_valid(bad)\n\
                       print('ok')\n";
-        let done = Command::new("python3")
+        // Debian's python, which python3-jsonschema is for (not one a
+        // PATH may put first).
+        let done = Command::new("/usr/bin/python3")
             .arg("-c")
             .arg(script)
             .arg(&schema_file)
