@@ -109,6 +109,11 @@ fn real_server(j: usize) -> String {
     format!("192.168.3.{}:80", 2 + j)
 }
 
+/// The 1,000 × 10 router.toml (item 7 reads it natively).
+pub fn big_router_toml() -> String {
+    router_toml(SIZES[1], false)
+}
+
 /// router.toml for `size`; `bumped` gives service 0's first real server
 /// weight 2 instead of 1.
 fn router_toml(size: Size, bumped: bool) -> String {
