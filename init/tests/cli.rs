@@ -47,7 +47,7 @@ fn check_accepts_the_default_config() {
 fn check_summarises_vrrp() {
     let out = run(Command::new(BIN)
         .arg("check")
-        .arg(repo().join("tests/lab/configs/vrrp-a.toml")));
+        .arg(repo().join("testkit/configs/vrrp-a.toml")));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains(

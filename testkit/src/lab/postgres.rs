@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::cmd;
-use super::netns::Netns;
+use crate::cmd;
+use crate::netns::Netns;
 
 /// Where Debian keeps the PostgreSQL 15 programs.
 pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -60,7 +60,7 @@ impl RealServer {
         gateway: Ipv4Addr,
         dir: PathBuf,
     ) -> RealServer {
-        let ns = Netns::create(ns_name);
+        let ns = Netns::with_loopback(ns_name);
         lab.ip(&[
             "link", "add", lab_link, "type", "veth", "peer", "name", "eth0", "netns", ns_name,
         ]);
