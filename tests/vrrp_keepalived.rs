@@ -100,20 +100,7 @@ impl Segment {
     fn router(&mut self, name: &str, addr: &str) -> String {
         let ns = Netns::with_loopback(&format!("{}-{name}", self.prefix));
         let port = format!("p{name}");
-        self.switch.ip(&[
-            "link",
-            "add",
-            &port,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            ns.name(),
-        ]);
-        self.switch
-            .ip(&["link", "set", &port, "master", "br0", "up"]);
+        self.switch.plug("br0", &port, &ns, "eth0");
         ns.ip(&["addr", "add", addr, "dev", "eth0"]);
         ns.ip(&["link", "set", "eth0", "up"]);
         ns.ip(&[

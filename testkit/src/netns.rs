@@ -85,6 +85,24 @@ impl Netns {
         self.ip(&["link", "set", peer, "up"]);
     }
 
+    /// A veth pair into `other`: `link` here, on `bridge` and up, and
+    /// `inner` in `other`, down and without an address yet.
+    pub fn plug(&self, bridge: &str, link: &str, other: &Netns, inner: &str) {
+        self.ip(&[
+            "link",
+            "add",
+            link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            inner,
+            "netns",
+            other.name(),
+        ]);
+        self.ip(&["link", "set", link, "master", bridge, "up"]);
+    }
+
     /// A command that runs `program` inside the namespace. `ip netns exec`
     /// exec's the program, so the spawned child's pid is the program's own.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {

@@ -106,19 +106,7 @@ impl Lab {
         }
 
         let client_ns = Netns::with_loopback(&format!("{id}-cl"));
-        ns.ip(&[
-            "link",
-            "add",
-            "vcl",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            client_ns.name(),
-        ]);
-        ns.ip(&["link", "set", "vcl", "master", CLIENT_BRIDGE, "up"]);
+        ns.plug(CLIENT_BRIDGE, "vcl", &client_ns, "eth0");
         client_ns.ip(&["addr", "add", &format!("{CLIENT_ADDR}/24"), "dev", "eth0"]);
         client_ns.ip(&["link", "set", "eth0", "up"]);
         client_ns.ip(&[
@@ -227,19 +215,7 @@ impl Lab {
             ("vrw", CLIENT_BRIDGE, "eth0", DIRECTOR_OUTSIDE),
             ("vrl", SERVER_BRIDGE, "eth1", DIRECTOR_INSIDE),
         ] {
-            self.ns.ip(&[
-                "link",
-                "add",
-                link,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                inner,
-                "netns",
-                rt.name(),
-            ]);
-            self.ns.ip(&["link", "set", link, "master", bridge, "up"]);
+            self.ns.plug(bridge, link, &rt, inner);
             rt.ip(&["addr", "add", &format!("{addr}/24"), "dev", inner]);
             rt.ip(&["link", "set", inner, "up"]);
         }

@@ -61,10 +61,7 @@ impl RealServer {
         dir: PathBuf,
     ) -> RealServer {
         let ns = Netns::with_loopback(ns_name);
-        lab.ip(&[
-            "link", "add", lab_link, "type", "veth", "peer", "name", "eth0", "netns", ns_name,
-        ]);
-        lab.ip(&["link", "set", lab_link, "master", bridge, "up"]);
+        lab.plug(bridge, lab_link, &ns, "eth0");
         ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
         ns.ip(&["link", "set", "eth0", "up"]);
         ns.ip(&["route", "add", "default", "via", &gateway.to_string()]);
@@ -222,25 +219,23 @@ impl RealServer {
     /// Cut its network link (`ip link set LINK down` on its veth in the
     /// lab namespace): the server keeps running but gets no packets.
     pub fn cut_link(&self) {
-        cmd::check(Command::new("ip").args([
-            "-n",
-            &self.lab_ns,
-            "link",
-            "set",
-            &self.lab_link,
-            "down",
-        ]));
+        self.set_lab_link("down");
     }
 
     /// Undo [`RealServer::cut_link`].
     pub fn restore_link(&self) {
+        self.set_lab_link("up");
+    }
+
+    /// `ip link set LINK up|down` on its veth in the lab namespace.
+    fn set_lab_link(&self, state: &str) {
         cmd::check(Command::new("ip").args([
             "-n",
             &self.lab_ns,
             "link",
             "set",
             &self.lab_link,
-            "up",
+            state,
         ]));
     }
 
