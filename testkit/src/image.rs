@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::cmd;
-use crate::repo;
+use crate::paths::repo;
 
 /// Run `image/build --test-layer` once for this process (it rebuilds only
 /// what is stale); panics with its output if the build fails (nothing can

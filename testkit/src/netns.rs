@@ -29,7 +29,7 @@ impl Netns {
     /// died before its guard could remove it) is removed first. Fails,
     /// saying so, when not root.
     pub fn create(name: &str) -> Netns {
-        crate::require_root("creating network namespaces");
+        crate::host::require_root("creating network namespaces");
         if Path::new("/run/netns").join(name).exists() {
             kill_all_in(name);
             let _ = cmd::try_check(Command::new("ip").args(["netns", "del", name]));

@@ -26,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::netns::Netns;
-use crate::repo;
+use crate::paths::repo;
 use crate::serial::DebugShell;
 
 /// One NIC of a VM: a tap on one of the lab's bridges, with a MAC.
@@ -52,30 +52,6 @@ pub struct VmOptions {
     pub disk_image: Option<PathBuf>,
     /// More QEMU arguments (after qemu/run's `--`).
     pub extra_args: Vec<String>,
-}
-
-impl VmOptions {
-    /// The director of the classic setup: `wan` (52:54:00:00:01:01) on the
-    /// client bridge, `lan` (52:54:00:00:03:01) on the server bridge, the
-    /// test layer for the debug shell, and `config` by fw_cfg.
-    pub fn director(config: PathBuf) -> VmOptions {
-        use crate::lab::{CLIENT_BRIDGE, LAN_MAC, SERVER_BRIDGE, WAN_MAC};
-        VmOptions {
-            config: Some(config),
-            nics: vec![
-                Nic {
-                    bridge: CLIENT_BRIDGE,
-                    mac: WAN_MAC.to_string(),
-                },
-                Nic {
-                    bridge: SERVER_BRIDGE,
-                    mac: LAN_MAC.to_string(),
-                },
-            ],
-            test_layer: true,
-            ..VmOptions::default()
-        }
-    }
 }
 
 /// The built image must be there: fail loudly (never skip) when it is not.

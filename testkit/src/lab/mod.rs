@@ -54,6 +54,30 @@ pub const VIP: &str = "192.168.1.100";
 pub const WAN_MAC: &str = "52:54:00:00:01:01";
 pub const LAN_MAC: &str = "52:54:00:00:03:01";
 
+/// The VM the lab boots most: its director.
+impl VmOptions {
+    /// The director of the classic setup: `wan` (52:54:00:00:01:01) on the
+    /// client bridge, `lan` (52:54:00:00:03:01) on the server bridge, the
+    /// test layer for the debug shell, and `config` by fw_cfg.
+    pub fn director(config: PathBuf) -> VmOptions {
+        VmOptions {
+            config: Some(config),
+            nics: vec![
+                Nic {
+                    bridge: CLIENT_BRIDGE,
+                    mac: WAN_MAC.to_string(),
+                },
+                Nic {
+                    bridge: SERVER_BRIDGE,
+                    mac: LAN_MAC.to_string(),
+                },
+            ],
+            test_layer: true,
+            ..VmOptions::default()
+        }
+    }
+}
+
 static LABS: AtomicU32 = AtomicU32::new(0);
 
 /// One lab: its namespaces, real servers, client and VMs.
@@ -292,7 +316,9 @@ pub fn remove_stale() {
 /// The lab needs root (namespaces, taps) and its tools: fail loudly, never
 /// skip, when they are missing.
 fn require_root_and_tools() {
-    crate::require_root("the end-to-end lab (network namespaces, taps, postgres user switch)");
+    crate::host::require_root(
+        "the end-to-end lab (network namespaces, taps, postgres user switch)",
+    );
     for tool in [
         "/usr/sbin/ip".to_string(),
         "/usr/bin/setpriv".to_string(),
