@@ -25,7 +25,7 @@ const MAC_B: &str = "52:54:00:00:01:02";
 const MAC_C: &str = "52:54:00:00:01:03";
 
 // ---------------------------------------------------------------------------
-// Commands and the config pieces.
+// The config pieces.
 
 fn net(s: &str) -> IpNet {
     let (addr, len) = s.split_once('/').expect("addr/len");
