@@ -1,21 +1,20 @@
 //! End-to-end acceptance tests of the classic setup: the director booted
 //! in QEMU, balancing real PostgreSQL servers in network namespaces (see
-//! `tests/lab/`), driven from a client namespace through the VIP.
+//! `testkit/src/lab/`), driven from a client namespace through the VIP.
 //!
 //! Needs root, QEMU, PostgreSQL 15 and a built image (`image/build
 //! --test-layer`); each test fails loudly, never skips, when one is missing.
-//! The configs booted are in `tests/lab/configs/`.
-
-mod lab;
+//! The configs booted are in `testkit/configs/`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
-use lab::ipvsadm::{self, IpvsService};
-use lab::{Lab, VIP, VmOptions};
+use testkit::config;
+use testkit::lab;
+use testkit::lab::ipvsadm::{self, IpvsService};
+use testkit::lab::{Lab, VIP, VmOptions};
 
 /// How long a `-kernel` boot under TCG may take to reach `ready`.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -27,10 +26,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn config(name: &str) -> PathBuf {
-    lab::vm::repo().join("tests/lab/configs").join(name)
 }
 
 /// A lab with two real servers (192.168.3.2, .3) and the director booted
@@ -381,7 +376,7 @@ fn lab_plumbing_with_stand_in_router() {
     let session = lab.client.session("192.168.3.2").unwrap();
     let pid = lab.servers[0].pid().unwrap() as i32;
     lab.servers[0].kill();
-    assert!(!lab::netns::alive(pid));
+    assert!(!testkit::netns::alive(pid));
     assert!(lab.servers[0].ns().pids().is_empty());
     drop(session);
     assert!(lab.client.server_addr("192.168.3.2").is_err());
@@ -403,16 +398,16 @@ fn lab_plumbing_with_stand_in_router() {
     let names = lab.namespaces();
     let pids: Vec<i32> = names
         .iter()
-        .flat_map(|n| lab::netns::Netns::pids_of(n))
+        .flat_map(|n| testkit::netns::Netns::pids_of(n))
         .collect();
     assert!(!pids.is_empty());
     drop(lab);
-    let left = lab::netns::list();
+    let left = testkit::netns::list();
     for name in &names {
         assert!(!left.contains(name), "namespace {name} left behind");
     }
     for pid in pids {
-        assert!(!lab::netns::alive(pid), "pid {pid} left running");
+        assert!(!testkit::netns::alive(pid), "pid {pid} left running");
     }
 }
 
@@ -428,7 +423,7 @@ fn lab_sweeps_what_an_interrupted_run_left() {
     let name = format!("{}-{dead}-0-lab", lab::PREFIX);
     let dir = std::env::temp_dir().join(format!("{}-{dead}-0", lab::PREFIX));
     std::fs::create_dir_all(dir.join("rs1")).unwrap();
-    let ns = lab::netns::Netns::create(&name);
+    let ns = testkit::netns::Netns::create(&name);
     let mut sleeper = ns.command("sleep").arg("600").spawn().unwrap();
     // Forget the guard: this namespace stands for one nobody cleaned up.
     std::mem::forget(ns);
@@ -436,13 +431,13 @@ fn lab_sweeps_what_an_interrupted_run_left() {
 
     let lab = Lab::new();
     assert!(
-        !lab::netns::list().contains(&name),
+        !testkit::netns::list().contains(&name),
         "stale namespace {name} kept"
     );
     assert!(!dir.exists(), "stale dir {} kept", dir.display());
     // The leftover process was killed (reap it: it is our child here).
     sleeper.wait().unwrap();
-    assert!(!lab::netns::alive(sleeper_pid));
+    assert!(!testkit::netns::alive(sleeper_pid));
     drop(lab);
 }
 

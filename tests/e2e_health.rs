@@ -1,5 +1,5 @@
 //! End-to-end tests of the health checks (issue 5): the director booted in
-//! QEMU with `tests/lab/configs/health.toml`, two PostgreSQL real servers
+//! QEMU with `testkit/configs/health.toml`, two PostgreSQL real servers
 //! (192.168.3.2, .3) checked with `type = "postgres"`, and a third
 //! PostgreSQL (192.168.3.4) as the sorry server.
 //!
@@ -12,17 +12,15 @@
 //! Needs root, QEMU, PostgreSQL 15 and a built image (`image/build
 //! --test-layer`); each test fails loudly, never skips, when one is missing.
 
-mod lab;
-
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lab::ipvsadm::{self, IpvsService};
-use lab::{Client, Lab, VIP, Vm, VmOptions};
+use testkit::config;
+use testkit::lab::ipvsadm::{self, IpvsService};
+use testkit::lab::{Client, Lab, VIP, Vm, VmOptions};
 
 /// How long a `-kernel` boot under TCG may take to reach `ready`.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -38,10 +36,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn config(name: &str) -> PathBuf {
-    lab::vm::repo().join("tests/lab/configs").join(name)
 }
 
 /// The lab of these tests, booted to `ready`, with both real servers in

@@ -12,25 +12,22 @@
 //!                             └─ rs2 192.168.3.3 postgres
 //! ```
 //!
-//! Configs: `tests/lab/configs/vrrp-a.toml` and `vrrp-b.toml`. Needs root,
+//! Configs: `testkit/configs/vrrp-a.toml` and `vrrp-b.toml`. Needs root,
 //! QEMU, PostgreSQL 15 and a built image, like `e2e_classic.rs`; two TCG
 //! VMs at once on two cores are slow, so every wait is generous (it ends
 //! as soon as what it waits for happens). Timings are measured and
 //! printed, never asserted tightly.
 
-mod lab;
-
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lab::{Lab, Nic, VIP, Vm, VmOptions};
-use nix::sched::CloneFlags;
+use testkit::config;
+use testkit::lab;
+use testkit::lab::{Lab, Nic, VIP, Vm, VmOptions};
 
 /// Two VMs booting at once under TCG on two cores.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
@@ -52,10 +49,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn config(name: &str) -> PathBuf {
-    lab::vm::repo().join("tests/lab/configs").join(name)
 }
 
 /// One director of the pair: its config and its NICs' MACs.
@@ -202,13 +195,10 @@ impl Probe {
     fn start(netns: &str, target: SocketAddr) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let results = Arc::new(Mutex::new(Vec::new()));
-        let path = format!("/run/netns/{netns}");
         let (stop2, results2) = (Arc::clone(&stop), Arc::clone(&results));
-        let thread = thread::spawn(move || {
-            let ns = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            // setns(2) moves only this thread into the client namespace;
-            // the current-thread runtime opens every socket from it.
-            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).expect("setns into the client");
+        // The thread is in the client namespace; the current-thread
+        // runtime opens every socket from it.
+        let thread = testkit::netns::spawn_in(netns, move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -3,18 +3,15 @@
 //! its router.toml from the right place: fw_cfg wins over the boot
 //! partition, which wins over the built-in default.
 //!
-//! Needs QEMU, OVMF and mtools (tests/run installs them); the image is built
-//! by the first test to start (`image/build --test-layer`). Nothing here is
-//! skipped: a missing tool fails the test.
-
-mod support;
+//! Needs QEMU, OVMF, gdisk and mtools (tests/run installs them); the image
+//! is built by the first test to start (`image/build --test-layer`).
+//! Nothing here is skipped: a missing tool fails the test.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use support::vm::{TempDir, Vm, build_image, repo};
+use testkit::image::{self, copy_router_img, put_on_boot_partition, read_boot_partition};
+use testkit::{TempDir, Vm, VmOptions, repo};
 
 /// `-kernel` boots under TCG take a few seconds; leave room for a busy host.
 const KERNEL_BOOT: Duration = Duration::from_secs(60);
@@ -25,12 +22,9 @@ const UEFI_BOOT: Duration = Duration::from_secs(120);
 /// would also match kernel lines saying "already").
 const READY: &str = "ready boot_ms=";
 
-/// Byte offset of the boot partition in router.img (image/build puts it at
-/// 1 MiB), for mtools' `-i FILE@@OFFSET`.
-const BOOT_PARTITION_OFFSET: u64 = 1024 * 1024;
-
-fn wait(vm: &mut Vm, pattern: &str, timeout: Duration) -> String {
-    vm.wait_for(pattern, timeout)
+/// The next console line with `pattern`, after the last one waited for.
+fn wait(vm: &Vm, pattern: &str, timeout: Duration) -> String {
+    vm.wait_next(pattern, timeout)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -71,63 +65,23 @@ fn config_with_hostname(hostname: &str) -> String {
     lines.join("\n") + "\n"
 }
 
-/// A private copy of out/router.img in `dir`.
-fn copy_of_image(dir: &Path) -> PathBuf {
-    let image = repo().join("out/router.img");
-    let copy = dir.join("router.img");
-    fs::copy(&image, &copy).unwrap_or_else(|e| panic!("cannot copy {}: {e}", image.display()));
-    copy
-}
-
-/// Replace router.toml on the boot partition of `image` with `config`.
-fn put_on_boot_partition(image: &Path, config: &Path) {
-    let target = format!("{}@@{BOOT_PARTITION_OFFSET}", image.display());
-    let output = Command::new("mcopy")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .args(["-o", "-i", &target])
-        .arg(config)
-        .arg("::router.toml")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run mcopy (apt-get install mtools): {e}"));
-    assert!(
-        output.status.success(),
-        "mcopy failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Read router.toml back from the boot partition of `image`.
-fn read_boot_partition(image: &Path) -> String {
-    let target = format!("{}@@{BOOT_PARTITION_OFFSET}", image.display());
-    let output = Command::new("mtype")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .args(["-i", &target, "::router.toml"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run mtype (apt-get install mtools): {e}"));
-    assert!(
-        output.status.success(),
-        "mtype failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// Boot directly with no disk and no fw_cfg: the built-in default config.
 #[test]
 fn kernel_boot_uses_built_in_default() {
-    let mut vm = Vm::start(&[]);
-    let source = wait(&mut vm, "config:", KERNEL_BOOT);
+    image::build();
+    let vm = Vm::boot(&VmOptions::default());
+    let source = wait(&vm, "config:", KERNEL_BOOT);
     assert!(
         source.contains("built-in /etc/lvsinit/router.toml"),
         "expected the built-in default, got {source:?}\n{}",
         vm.console()
     );
     wait(
-        &mut vm,
+        &vm,
         &format!("hostname: {}", default_hostname()),
         KERNEL_BOOT,
     );
-    wait(&mut vm, READY, KERNEL_BOOT);
+    wait(&vm, READY, KERNEL_BOOT);
 }
 
 /// Boot out/router.img by UEFI firmware, no boot loader: BOOTX64.EFI is
@@ -135,42 +89,47 @@ fn kernel_boot_uses_built_in_default() {
 #[test]
 fn uefi_boot_of_router_img() {
     let dir = TempDir::new("uefi");
-    build_image();
-    let image = copy_of_image(dir.path());
-    let image_arg = image.to_str().expect("temp path is UTF-8");
-    let mut vm = Vm::start(&["--uefi", "--image", image_arg]);
-    let source = wait(&mut vm, "config:", UEFI_BOOT);
+    image::build();
+    let image = copy_router_img(dir.path());
+    let vm = Vm::boot(&VmOptions {
+        uefi_image: Some(image),
+        ..VmOptions::default()
+    });
+    let source = wait(&vm, "config:", UEFI_BOOT);
     assert!(
         source.contains("boot partition"),
         "expected the boot partition's router.toml, got {source:?}\n{}",
         vm.console()
     );
-    wait(&mut vm, READY, UEFI_BOOT);
+    wait(&vm, READY, UEFI_BOOT);
 }
 
 /// A router.toml dropped onto the boot partition wins over the built-in one.
 #[test]
 fn boot_partition_config_wins_over_built_in() {
     let dir = TempDir::new("dropin");
-    build_image();
-    let image = copy_of_image(dir.path());
+    image::build();
+    let image = copy_router_img(dir.path());
     let dropin = dir.path().join("router.toml");
     fs::write(&dropin, config_with_hostname("dropin-test")).unwrap();
-    put_on_boot_partition(&image, &dropin);
+    put_on_boot_partition(&image, &[(dropin, "router.toml")]);
     assert!(
-        read_boot_partition(&image).contains("\"dropin-test\""),
+        read_boot_partition(&image, "router.toml").contains("\"dropin-test\""),
         "mcopy did not replace router.toml"
     );
 
-    let mut vm = Vm::start(&["--image", image.to_str().expect("temp path is UTF-8")]);
-    let source = wait(&mut vm, "config:", KERNEL_BOOT);
+    let vm = Vm::boot(&VmOptions {
+        disk_image: Some(image),
+        ..VmOptions::default()
+    });
+    let source = wait(&vm, "config:", KERNEL_BOOT);
     assert!(
         source.contains("boot partition LVSBOOT"),
         "expected the boot partition, got {source:?}\n{}",
         vm.console()
     );
-    wait(&mut vm, "hostname: dropin-test", KERNEL_BOOT);
-    wait(&mut vm, READY, KERNEL_BOOT);
+    wait(&vm, "hostname: dropin-test", KERNEL_BOOT);
+    wait(&vm, READY, KERNEL_BOOT);
 }
 
 /// fw_cfg (`qemu/run --config`) wins over both the boot partition and the
@@ -178,26 +137,25 @@ fn boot_partition_config_wins_over_built_in() {
 #[test]
 fn fw_cfg_config_wins_over_boot_partition() {
     let dir = TempDir::new("fwcfg");
-    build_image();
-    let image = copy_of_image(dir.path());
+    image::build();
+    let image = copy_router_img(dir.path());
     let dropin = dir.path().join("dropin.toml");
     fs::write(&dropin, config_with_hostname("dropin-test")).unwrap();
-    put_on_boot_partition(&image, &dropin);
+    put_on_boot_partition(&image, &[(dropin, "router.toml")]);
     let fw_cfg = dir.path().join("fwcfg.toml");
     fs::write(&fw_cfg, config_with_hostname("fwcfg-test")).unwrap();
 
-    let mut vm = Vm::start(&[
-        "--image",
-        image.to_str().expect("temp path is UTF-8"),
-        "--config",
-        fw_cfg.to_str().expect("temp path is UTF-8"),
-    ]);
-    let source = wait(&mut vm, "config:", KERNEL_BOOT);
+    let vm = Vm::boot(&VmOptions {
+        config: Some(fw_cfg),
+        disk_image: Some(image),
+        ..VmOptions::default()
+    });
+    let source = wait(&vm, "config:", KERNEL_BOOT);
     assert!(
         source.contains("fw_cfg opt/lvsinit/router.toml"),
         "expected fw_cfg, got {source:?}\n{}",
         vm.console()
     );
-    wait(&mut vm, "hostname: fwcfg-test", KERNEL_BOOT);
-    wait(&mut vm, READY, KERNEL_BOOT);
+    wait(&vm, "hostname: fwcfg-test", KERNEL_BOOT);
+    wait(&vm, READY, KERNEL_BOOT);
 }

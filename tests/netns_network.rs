@@ -10,93 +10,22 @@
 //! message saying so: they never skip quietly.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::future::Future;
-use std::os::unix::fs::MetadataExt;
 use std::process::Command;
-use std::sync::Mutex;
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use lvsinit::config::{Interface, IpNet, LinkMatch, MacAddr, Route, VirtualAddress};
 use lvsinit::netlink::{Failure, NetlinkError, Network};
 use lvsinit::sysctl;
-use nix::sched::CloneFlags;
 use serde_json::Value;
+use testkit::Netns;
 
 const MAC_A: &str = "52:54:00:00:01:01";
 const MAC_B: &str = "52:54:00:00:01:02";
 const MAC_C: &str = "52:54:00:00:01:03";
 
 // ---------------------------------------------------------------------------
-// Log capture: each line is kept with the thread that logged it, so a test
-// sees exactly what its own apply logged even with tests running in parallel.
-
-struct Capture;
-
-static LOGS: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
-static CAPTURE: Capture = Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        let line = record.args().to_string();
-        eprintln!("[{}] {line}", record.level());
-        LOGS.lock()
-            .unwrap()
-            .push((std::thread::current().id(), line));
-    }
-    fn flush(&self) {}
-}
-
-fn init_logging() {
-    // Only the first test's call installs it; the others find it there.
-    let _ = log::set_logger(&CAPTURE);
-    log::set_max_level(log::LevelFilter::Info);
-}
-
-fn logs_of(thread: ThreadId) -> Vec<String> {
-    let mut logs = LOGS.lock().unwrap();
-    let (mine, others): (Vec<_>, Vec<_>) = logs.drain(..).partition(|(t, _)| *t == thread);
-    *logs = others;
-    mine.into_iter().map(|(_, line)| line).collect()
-}
-
-// ---------------------------------------------------------------------------
-// Preconditions and commands.
-
-fn require_root() {
-    let euid = std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .expect("cannot stat /proc/self");
-    assert_eq!(
-        euid, 0,
-        "these tests create network namespaces and must run as root (euid is {euid}); \
-         run `sudo cargo test --test netns_network`"
-    );
-    let ip = Command::new("ip").arg("-V").output();
-    assert!(
-        matches!(&ip, Ok(out) if out.status.success()),
-        "these tests need iproute2's `ip` on PATH: {ip:?}"
-    );
-}
-
-/// Run a command that must succeed; its stdout.
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
+// The config pieces.
 
 fn net(s: &str) -> IpNet {
     let (addr, len) = s.split_once('/').expect("addr/len");
@@ -149,10 +78,13 @@ fn route(
 }
 
 // ---------------------------------------------------------------------------
-// The namespace guard.
+// The namespaces.
 
-struct Netns {
-    name: String,
+/// A fresh namespace for `test` (`lvsinit-t-<test>-<pid>`), with the log
+/// capture installed; deleted when dropped, even when the test fails.
+fn netns(test: &str) -> Netns {
+    testkit::logs::init(log::LevelFilter::Info);
+    Netns::create(&format!("lvsinit-t-{test}-{}", std::process::id()))
 }
 
 /// What `ip` shows, reduced to what the config decides: link names, MACs,
@@ -165,45 +97,27 @@ struct State {
     routes: BTreeSet<String>,
 }
 
-impl Netns {
-    fn new(test: &str) -> Netns {
-        require_root();
-        init_logging();
-        let name = format!("lvsinit-t-{test}-{}", std::process::id());
-        run("ip", &["netns", "add", &name]);
-        Netns { name }
-    }
+/// What the tests read back from, and do in, one of their namespaces.
+trait Kernel {
+    fn enter<F, Fut>(&self, make: F) -> (Fut::Output, Vec<String>)
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future,
+        Fut::Output: Send;
+    fn apply(
+        &self,
+        interfaces: &[Interface],
+        routes: Option<&[Route]>,
+        wait: Duration,
+    ) -> (Vec<Failure>, Vec<String>);
+    fn link(&self, name: &str) -> Option<Value>;
+    fn addrs(&self, dev: &str) -> BTreeSet<String>;
+    fn routes(&self) -> BTreeSet<String>;
+    fn state(&self) -> State;
+    fn wait_for_link_local(&self, dev: &str);
+}
 
-    /// `ip -n NS ARGS...`
-    fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    /// `ip -n NS -j ARGS...`, parsed.
-    fn ip_json(&self, args: &[&str]) -> Vec<Value> {
-        let mut all = vec!["-j"];
-        all.extend_from_slice(args);
-        let text = self.ip(&all);
-        if text.trim().is_empty() {
-            return Vec::new();
-        }
-        match serde_json::from_str(&text).expect("ip -j prints JSON") {
-            Value::Array(items) => items,
-            other => panic!("ip -j printed {other}"),
-        }
-    }
-
-    /// A veth pair `name` (with MAC `mac`) / `peer`, the peer up so `name`
-    /// gets carrier once it is up.
-    fn veth(&self, name: &str, mac: &str, peer: &str) {
-        self.ip(&[
-            "link", "add", name, "address", mac, "type", "veth", "peer", "name", peer,
-        ]);
-        self.ip(&["link", "set", peer, "up"]);
-    }
-
+impl Kernel for Netns {
     /// Run the future `make()` builds in a thread that has entered this
     /// namespace, on a current-thread tokio runtime. Returns its output and
     /// the lines that thread logged.
@@ -213,24 +127,14 @@ impl Netns {
         Fut: Future,
         Fut::Output: Send,
     {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let ns = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                    // setns(2) moves only this thread into the namespace.
-                    nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET)
-                        .expect("setns into the test namespace");
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("tokio runtime");
-                    let out = runtime.block_on(make());
-                    drop(runtime);
-                    (out, logs_of(std::thread::current().id()))
-                })
-                .join()
-                .expect("the namespace thread panicked")
+        self.run(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            let out = runtime.block_on(make());
+            drop(runtime);
+            (out, testkit::logs::of(std::thread::current().id()))
         })
     }
 
@@ -351,17 +255,6 @@ impl Netns {
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let out = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-        if !matches!(&out, Ok(o) if o.status.success()) {
-            eprintln!("could not delete namespace {}: {out:?}", self.name);
-        }
-    }
-}
-
 fn assert_no_failures(failures: &[Failure]) {
     let text: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
     assert!(failures.is_empty(), "unexpected failures: {text:#?}");
@@ -379,7 +272,7 @@ fn assert_logged(logs: &[String], line: &str) {
 
 #[test]
 fn interfaces_by_mac_and_by_device_renamed_with_mtu_and_addresses() {
-    let ns = Netns::new("ifaces");
+    let ns = netns("ifaces");
     ns.veth("eth0", MAC_A, "peer0");
     ns.veth("eth1", MAC_B, "peer1");
     ns.ip(&["addr", "add", "172.16.0.9/16", "dev", "eth0"]);
@@ -452,7 +345,7 @@ fn interfaces_by_mac_and_by_device_renamed_with_mtu_and_addresses() {
 
 #[test]
 fn swapping_two_names_works() {
-    let ns = Netns::new("swap");
+    let ns = netns("swap");
     ns.veth("eth0", MAC_A, "peer0");
     ns.veth("eth1", MAC_B, "peer1");
     let interfaces = [
@@ -475,7 +368,7 @@ fn swapping_two_names_works() {
 
 #[test]
 fn renaming_onto_a_taken_name_fails_naming_both_links() {
-    let ns = Netns::new("taken");
+    let ns = netns("taken");
     ns.veth("eth0", MAC_A, "peer0");
     ns.veth("wan", MAC_C, "peer9"); // not in the config: nobody renames it away
     let interfaces = [
@@ -508,7 +401,7 @@ fn renaming_onto_a_taken_name_fails_naming_both_links() {
 
 #[test]
 fn one_link_cannot_serve_two_interfaces() {
-    let ns = Netns::new("claimed");
+    let ns = netns("claimed");
     ns.veth("eth0", MAC_A, "peer0");
     let interfaces = [
         by_mac("wan", MAC_A, &["192.168.1.1/24"], None),
@@ -532,20 +425,20 @@ fn one_link_cannot_serve_two_interfaces() {
 
 #[test]
 fn late_link_is_found_within_the_wait() {
-    let ns = Netns::new("late");
+    let ns = netns("late");
     ns.veth("eth0", MAC_A, "peer0");
     let interfaces = [
         by_mac("wan", MAC_A, &["192.168.1.1/24"], None),
         by_mac("lan", MAC_B, &["10.0.0.1/24"], Some(1400)),
     ];
-    let name = ns.name.clone();
+    let name = ns.name().to_string();
     let hotplug = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(1));
         let args = [
             "-n", &name, "link", "add", "eth1", "address", MAC_B, "type", "veth", "peer", "name",
             "peer1",
         ];
-        run("ip", &args);
+        testkit::cmd::check(Command::new("ip").args(args));
     });
     let started = Instant::now();
     let (failures, logs) = ns.apply(&interfaces, None, Duration::from_secs(10));
@@ -569,7 +462,7 @@ fn late_link_is_found_within_the_wait() {
 
 #[test]
 fn missing_link_fails_after_the_wait_and_the_others_are_configured() {
-    let ns = Netns::new("missing");
+    let ns = netns("missing");
     ns.veth("eth0", MAC_A, "peer0");
     let interfaces = [
         by_mac("wan", MAC_A, &["192.168.1.1/24"], None),
@@ -602,7 +495,7 @@ fn missing_link_fails_after_the_wait_and_the_others_are_configured() {
 
 #[test]
 fn loopback_comes_up_once() {
-    let ns = Netns::new("lo");
+    let ns = netns("lo");
     let lo_up = |ns: &Netns| {
         let lo = ns.link("lo").expect("lo");
         lo["flags"].as_array().unwrap().iter().any(|f| f == "UP")
@@ -624,7 +517,7 @@ fn loopback_comes_up_once() {
 
 /// One link `wan` (MAC A) with IPv4 and IPv6 addresses, its peer up.
 fn wan_namespace(test: &str) -> (Netns, Vec<Interface>) {
-    let ns = Netns::new(test);
+    let ns = netns(test);
     ns.veth("eth0", MAC_A, "peer0");
     let interfaces = vec![by_mac(
         "wan",
@@ -799,14 +692,14 @@ fn libc_enetunreach() -> i32 {
 
 /// Read a file as a process inside the namespace sees it.
 fn cat_in(ns: &Netns, file: &str) -> String {
-    run("ip", &["netns", "exec", &ns.name, "cat", file])
+    testkit::cmd::check(ns.command("cat").arg(file))
         .trim()
         .to_string()
 }
 
 #[test]
 fn sysctls_apply_inside_the_namespace_only() {
-    let ns = Netns::new("sysctl");
+    let ns = netns("sysctl");
     let host_forward = sysctl::get("net.ipv4.ip_forward").expect("host ip_forward");
     let host_rp = sysctl::get("net.ipv4.conf.default.rp_filter").expect("host rp_filter");
     let ns_before = cat_in(&ns, "/proc/sys/net/ipv4/ip_forward");
@@ -869,7 +762,7 @@ fn sysctls_apply_inside_the_namespace_only() {
 /// each change once. A config without `[vrrp]` removes a stray one.
 #[test]
 fn virtual_addresses_are_left_to_vrrp() {
-    let ns = Netns::new("vips");
+    let ns = netns("vips");
     ns.veth("eth0", MAC_A, "peer0");
     let interfaces = [by_mac("wan", MAC_A, &["192.168.1.2/24"], None)];
     let vips = [VirtualAddress {

@@ -4,17 +4,15 @@
 //! SIGUSR2 powers off), each after telling the console.
 //!
 //! Each test boots the director of the lab (test layer, debug shell on the
-//! second serial port) with `tests/lab/configs/classic.toml`; no real
+//! second serial port) with `testkit/configs/classic.toml`; no real
 //! servers are needed. Needs root, QEMU and a built image (`image/build
 //! --test-layer`); fails loudly, never skips, when one is missing.
-
-mod lab;
 
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lab::{Lab, VmOptions};
+use testkit::lab::{Lab, VmOptions};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -28,7 +26,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 /// A lab with just the director, booted to `ready`.
 fn booted() -> Lab {
     let mut lab = Lab::new();
-    let config = lab::vm::repo().join("tests/lab/configs/classic.toml");
+    let config = testkit::config("classic.toml");
     lab.start_vm(VmOptions::director(config));
     lab.vms[0]
         .wait_for("ready boot_ms=", BOOT_TIMEOUT)

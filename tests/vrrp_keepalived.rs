@@ -17,11 +17,9 @@
 
 use std::fs::{self, File};
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -30,9 +28,9 @@ use lvsinit::config::{IpNet, VirtualAddress, Vrrp};
 use lvsinit::vrrp::packet::{self, Advert};
 use lvsinit::vrrp::socket::VrrpSocket;
 use lvsinit::vrrp::{Control, Instance, Role, Transition};
-use nix::sched::CloneFlags;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use testkit::Netns;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 /// Generous: the machine has two cores shared with VM tests. Elections
@@ -43,53 +41,17 @@ const VRID: u8 = 51;
 const WAN_VIP: &str = "10.99.0.100/24";
 const LAN_VIP: &str = "192.168.3.1/24";
 
-// ---------------------------------------------------------------------------
-// Log capture: each line kept with the thread that logged it, so a test
-// reads what its own instance said even with tests running in parallel.
-
-struct Capture;
-
-static LOGS: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
-static CAPTURE: Capture = Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        let line = record.args().to_string();
-        eprintln!("[{}] {line}", record.level());
-        LOGS.lock().unwrap().push((thread::current().id(), line));
-    }
-    fn flush(&self) {}
-}
-
+/// Lines up to debug: the tests read the instance's reasons for ignoring
+/// an advert.
 fn init_logging() {
-    // The first test's call installs it; the others find it there.
-    let _ = log::set_logger(&CAPTURE);
-    log::set_max_level(log::LevelFilter::Debug);
-}
-
-fn logs_of(thread: ThreadId) -> Vec<String> {
-    LOGS.lock()
-        .unwrap()
-        .iter()
-        .filter(|(t, _)| *t == thread)
-        .map(|(_, l)| l.clone())
-        .collect()
+    testkit::logs::init(log::LevelFilter::Debug);
 }
 
 // ---------------------------------------------------------------------------
 // Preconditions, commands, the segment.
 
 fn require_tools() {
-    let euid = fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .expect("cannot stat /proc/self");
-    assert_eq!(
-        euid, 0,
-        "these tests create network namespaces and must run as root (euid is {euid})"
-    );
+    testkit::require_root("these tests create network namespaces");
     for (tool, arg) in [("ip", "-V"), ("keepalived", "--version")] {
         let out = Command::new(tool).arg(arg).output();
         assert!(
@@ -116,76 +78,39 @@ fn run(args: &[&str]) {
 /// Dropping it deletes every namespace it made.
 struct Segment {
     prefix: String,
-    switch: String,
-    routers: Vec<String>,
+    switch: Netns,
+    routers: Vec<Netns>,
 }
 
 impl Segment {
     fn new(tag: &str) -> Segment {
         let prefix = format!("lvv-{tag}-{}", std::process::id());
-        let switch = format!("{prefix}-sw");
-        run(&["ip", "netns", "add", &switch]);
-        let segment = Segment {
+        let switch = Netns::create(&format!("{prefix}-sw"));
+        switch.ip(&["link", "add", "br0", "type", "bridge"]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        Segment {
             prefix,
             switch,
             routers: Vec::new(),
-        };
-        let sw = segment.switch.as_str();
-        run(&["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
-        run(&["ip", "-n", sw, "link", "set", "br0", "up"]);
-        segment
+        }
     }
 
     /// A router namespace `NAME` with `eth0` (address `addr`) on the
     /// bridge and a `lan0` link of its own; its full namespace name.
     fn router(&mut self, name: &str, addr: &str) -> String {
-        let ns = format!("{}-{name}", self.prefix);
-        run(&["ip", "netns", "add", &ns]);
-        self.routers.push(ns.clone());
+        let ns = Netns::with_loopback(&format!("{}-{name}", self.prefix));
         let port = format!("p{name}");
-        run(&[
-            "ip",
-            "link",
-            "add",
-            &port,
-            "netns",
-            &self.switch,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &ns,
+        self.switch.plug("br0", &port, &ns, "eth0");
+        ns.ip(&["addr", "add", addr, "dev", "eth0"]);
+        ns.ip(&["link", "set", "eth0", "up"]);
+        ns.ip(&[
+            "link", "add", "lan0", "type", "veth", "peer", "name", "lan0p",
         ]);
-        run(&[
-            "ip",
-            "-n",
-            &self.switch,
-            "link",
-            "set",
-            &port,
-            "master",
-            "br0",
-            "up",
-        ]);
-        run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-        run(&["ip", "-n", &ns, "addr", "add", addr, "dev", "eth0"]);
-        run(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-        run(&[
-            "ip", "-n", &ns, "link", "add", "lan0", "type", "veth", "peer", "name", "lan0p",
-        ]);
-        run(&["ip", "-n", &ns, "link", "set", "lan0", "up"]);
-        run(&["ip", "-n", &ns, "link", "set", "lan0p", "up"]);
-        ns
-    }
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        for ns in self.routers.iter().chain([&self.switch]) {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
+        ns.ip(&["link", "set", "lan0", "up"]);
+        ns.ip(&["link", "set", "lan0p", "up"]);
+        let name = ns.name().to_string();
+        self.routers.push(ns);
+        name
     }
 }
 
@@ -239,28 +164,21 @@ impl Ours {
         let (transitions_tx, transitions) = unbounded_channel();
         let (control, control_rx) = unbounded_channel();
         let (opened_tx, opened) = std::sync::mpsc::channel();
-        let path = format!("/var/run/netns/{ns}");
-        let thread = thread::Builder::new()
-            .name(format!("vrrp-{ns}"))
-            .spawn(move || {
-                let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                // setns(2) moves only this thread into the namespace.
-                nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("tokio runtime");
-                match Instance::new(&cfg) {
-                    Ok(instance) => {
-                        let _ = opened_tx.send(Ok(()));
-                        runtime.block_on(instance.run(transitions_tx, control_rx));
-                    }
-                    Err(e) => {
-                        let _ = opened_tx.send(Err(e.to_string()));
-                    }
+        let thread = testkit::netns::spawn_in(ns, move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            match Instance::new(&cfg) {
+                Ok(instance) => {
+                    let _ = opened_tx.send(Ok(()));
+                    runtime.block_on(instance.run(transitions_tx, control_rx));
                 }
-            })
-            .expect("spawn the instance thread");
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e.to_string()));
+                }
+            }
+        });
         let tid = thread.thread().id();
         match opened.recv() {
             Ok(Ok(())) => {}
@@ -312,7 +230,7 @@ impl Ours {
     }
 
     fn logs(&self) -> Vec<String> {
-        logs_of(self.tid)
+        testkit::logs::of(self.tid)
     }
 }
 
@@ -647,10 +565,7 @@ fn ignores_adverts_with_a_bad_ttl_or_checksum() {
     let stop = Arc::new(AtomicBool::new(false));
     let injector = {
         let (mode, stop) = (mode.clone(), stop.clone());
-        let path = format!("/var/run/netns/{i_ns}");
-        thread::spawn(move || {
-            let file = File::open(&path).expect("open the injector namespace");
-            nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
+        testkit::netns::spawn_in(&i_ns, move || {
             let socket = VrrpSocket::open("eth0", &[], &[]).expect("injector socket");
             let src = socket.local_address();
             let dst = packet::MULTICAST_GROUP;
@@ -859,10 +774,7 @@ fn gratuitous_arp_moves_a_neighbours_cache_entry() {
         .expect("MAC column")
         .to_string();
 
-    let path = format!("/var/run/netns/{o_ns}");
-    thread::spawn(move || {
-        let file = File::open(&path).expect("open the namespace");
-        nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
+    testkit::netns::spawn_in(&o_ns, || {
         lvsinit::vrrp::arp::announce("eth0", &[Ipv4Addr::new(10, 99, 0, 100)])
     })
     .join()

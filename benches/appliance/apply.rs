@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::lab::{Lab, Vm, VmOptions};
 use crate::report::{Row, Section};
+use testkit::lab::{Lab, Vm, VmOptions};
 
 const ITEM: &str = "2 apply";
 /// The fw_cfg name of the tar the VM unpacks.

@@ -14,9 +14,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::lab::{Lab, VmOptions};
 use crate::report::{Row, Section, spread};
 use crate::{BOOT_TIMEOUT, number_after};
+use testkit::lab::{Lab, VmOptions};
 
 const ITEM: &str = "1 boot";
 /// Target: QEMU start to the VIP answering.
@@ -101,7 +101,7 @@ fn boot_once(
     let mut options = VmOptions::director(config.to_path_buf());
     options.test_layer = false;
     options.extra_args = extra.iter().map(|a| a.to_string()).collect();
-    let probe = crate::probe::spawn_in(lab.client.ns().name(), move || {
+    let probe = testkit::netns::spawn_in(lab.client.ns().name(), move || {
         crate::probe::first_connect(vip, Instant::now() + BOOT_TIMEOUT)
     });
     let t0 = Instant::now();

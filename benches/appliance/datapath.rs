@@ -14,9 +14,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::director::{SINGLE_SERVER, VIP_BALANCED, VIP_SINGLE};
-use crate::lab::Lab;
-use crate::lab::postgres::PG_BIN;
 use crate::report::{Row, Section, median};
+use testkit::lab::Lab;
+use testkit::lab::postgres::PG_BIN;
 
 const ITEM: &str = "5 data path";
 /// Target: TPS through the VIP relative to direct.

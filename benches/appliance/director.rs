@@ -56,7 +56,7 @@ forwarding = "nat"
   [[service.real_server]]
   address = "{SINGLE_SERVER}:5432"
 "#,
-        wan_mac = crate::lab::WAN_MAC,
-        lan_mac = crate::lab::LAN_MAC,
+        wan_mac = testkit::lab::WAN_MAC,
+        lan_mac = testkit::lab::LAN_MAC,
     )
 }

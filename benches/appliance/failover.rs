@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::lab::{self, Lab, Nic, VmOptions};
 use crate::probe::{self, Watch};
 use crate::report::{Row, Section, spread};
 use crate::{BOOT_TIMEOUT, VIP_PORT};
+use testkit::lab::{self, Lab, Nic, VmOptions};
 
 const ITEM: &str = "4 failover";
 /// Target: the client-observed gap at 100 ms adverts.
@@ -165,7 +165,7 @@ fn run_interval(lab: &mut Lab, centis: u32, kills_wanted: usize) -> Section {
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
-    let watcher = probe::spawn_in(lab.client.ns().name(), move || {
+    let watcher = testkit::netns::spawn_in(lab.client.ns().name(), move || {
         probe::watch(
             vip,
             Duration::from_millis(10),

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::lab::Lab;
 use crate::probe::{self, Watch};
 use crate::report::{Row, Section};
+use testkit::lab::Lab;
 
 const ITEM: &str = "3 health";
 /// Target: detection with the default checks.
@@ -85,7 +85,7 @@ fn one(lab: &mut Lab, vm: usize, vip: SocketAddr, server: usize, failure: Failur
     let mark = lab.vms[vm].mark();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
-    let watcher = probe::spawn_in(lab.client.ns().name(), move || {
+    let watcher = testkit::netns::spawn_in(lab.client.ns().name(), move || {
         probe::watch(
             vip,
             Duration::from_millis(20),

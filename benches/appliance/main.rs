@@ -25,9 +25,6 @@
 //! prints their table without writing `BENCHMARKS.md`, which always holds
 //! a whole run.
 
-#[path = "../../tests/lab/mod.rs"]
-mod lab;
-
 mod apply;
 mod boot;
 mod config;
@@ -46,8 +43,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use lab::{Lab, VmOptions};
 use report::{Machine, Row, Section};
+use testkit::lab::{Lab, VmOptions};
 
 /// How long a `-kernel` boot under TCG may take to reach `ready`.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -73,7 +70,7 @@ fn wanted(n: u32) -> bool {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let repo = lab::vm::repo();
+    let repo = testkit::repo();
     let machine = Machine::detect();
     let mut sections: Vec<(&str, Section)> = Vec::new();
 

@@ -13,9 +13,9 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::lab::{Lab, Vm, VmOptions};
+use crate::BOOT_TIMEOUT;
 use crate::report::{Row, Section};
-use crate::{BOOT_TIMEOUT, probe};
+use testkit::lab::{Lab, Vm, VmOptions};
 
 const ITEM: &str = "6 size";
 /// Target: the init's resident memory.
@@ -77,8 +77,8 @@ fn config() -> String {
          hostname = \"lab-bench-100\"\n\n\
          [[interface]]\nname = \"wan\"\nmac = \"{}\"\naddresses = [\"192.168.1.1/24\", \"192.168.1.100/24\"]\n\n\
          [[interface]]\nname = \"lan\"\nmac = \"{}\"\naddresses = [\"192.168.3.1/24\"]\n",
-        crate::lab::WAN_MAC,
-        crate::lab::LAN_MAC
+        testkit::lab::WAN_MAC,
+        testkit::lab::LAN_MAC
     );
     for s in 0..SERVICES {
         let _ = write!(
@@ -114,7 +114,7 @@ fn prepare_servers(lab: &Lab) {
     for server in &lab.servers[..2] {
         // Runs until the benchmark exits: accept and close, as a health
         // check needs.
-        let _detached = probe::spawn_in(server.ns().name(), || {
+        let _detached = testkit::netns::spawn_in(server.ns().name(), || {
             let listener = TcpListener::bind(("0.0.0.0", PORT))
                 .unwrap_or_else(|e| panic!("listen on port {PORT}: {e}"));
             for stream in listener.incoming() {

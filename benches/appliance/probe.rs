@@ -3,37 +3,19 @@
 //! handshake with a real server or it does not.
 //!
 //! Each probe runs on a thread of its own that first joins the namespace
-//! with `setns`: the network namespace is per thread, so the rest of the
-//! benchmark stays in the host's namespace.
+//! (`testkit::netns::spawn_in`): the network namespace is per thread, so
+//! the rest of the benchmark stays in the host's namespace.
 
-use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use nix::sched::{CloneFlags, setns};
-
 /// How long one connection attempt may wait for its handshake.
 const ATTEMPT: Duration = Duration::from_millis(200);
 /// How often a new attempt starts.
 const EVERY: Duration = Duration::from_millis(5);
-
-/// Run `f` on a new thread inside the named network namespace
-/// (`/run/netns/NAME`). Panics on the thread (join fails) when the
-/// namespace cannot be entered.
-pub fn spawn_in<T: Send + 'static>(
-    netns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> JoinHandle<T> {
-    let path = format!("/run/netns/{netns}");
-    thread::spawn(move || {
-        let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        setns(&file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
-        f()
-    })
-}
 
 /// Start a connection attempt to `addr` every [`EVERY`], side by side (an
 /// attempt whose SYN went nowhere waits out its [`ATTEMPT`] while later

@@ -6,11 +6,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lvsinit");
+use testkit::{Netns, repo};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+const BIN: &str = env!("CARGO_BIN_EXE_lvsinit");
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output()
@@ -47,7 +45,7 @@ fn check_accepts_the_default_config() {
 fn check_summarises_vrrp() {
     let out = run(Command::new(BIN)
         .arg("check")
-        .arg(repo().join("tests/lab/configs/vrrp-a.toml")));
+        .arg(testkit::config("vrrp-a.toml")));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains(
@@ -95,41 +93,6 @@ fn usage_errors_exit_2() {
     assert!(text(&out.stderr).contains("usage: lvsinit check FILE"));
 }
 
-/// A network namespace that is deleted when the test ends, pass or fail.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "the apply tests must run as root (they create network namespaces)"
-        );
-        let name = format!("lvsinit-cli-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        let ok = run(Command::new("ip").args(["netns", "add", &name]));
-        assert!(ok.status.success(), "ip netns add: {}", text(&ok.stderr));
-        Netns(name)
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let out = run(Command::new("ip").arg("-n").arg(&self.0).args(args));
-        assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
-        text(&out.stdout)
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        run(Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .args(args))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 const NETWORK_CONFIG: &str = r#"
 hostname = "cli-test"
 
@@ -161,34 +124,12 @@ forwarding = "nat"
   address = "192.168.3.2:5432"
 "#;
 
+/// A namespace that is deleted when the test ends, pass or fail, with
+/// the config's two NICs: `eth0` (the `wan` MAC) and `eth1`.
 fn lab(tag: &str) -> Netns {
-    let ns = Netns::new(tag);
-    ns.ip(&[
-        "link",
-        "add",
-        "eth0",
-        "address",
-        "52:54:00:00:01:01",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "peer0",
-    ]);
-    ns.ip(&[
-        "link",
-        "add",
-        "eth1",
-        "address",
-        "52:54:00:00:03:01",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "peer1",
-    ]);
-    ns.ip(&["link", "set", "peer0", "up"]);
-    ns.ip(&["link", "set", "peer1", "up"]);
+    let ns = Netns::create(&format!("lvsinit-cli-{tag}-{}", std::process::id()));
+    ns.veth("eth0", "52:54:00:00:01:01", "peer0");
+    ns.veth("eth1", "52:54:00:00:03:01", "peer1");
     ns
 }
 

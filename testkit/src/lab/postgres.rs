@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::cmd;
-use super::netns::Netns;
+use crate::cmd;
+use crate::netns::Netns;
 
 /// Where Debian keeps the PostgreSQL 15 programs.
 pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -60,11 +60,8 @@ impl RealServer {
         gateway: Ipv4Addr,
         dir: PathBuf,
     ) -> RealServer {
-        let ns = Netns::create(ns_name);
-        lab.ip(&[
-            "link", "add", lab_link, "type", "veth", "peer", "name", "eth0", "netns", ns_name,
-        ]);
-        lab.ip(&["link", "set", lab_link, "master", bridge, "up"]);
+        let ns = Netns::with_loopback(ns_name);
+        lab.plug(bridge, lab_link, &ns, "eth0");
         ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
         ns.ip(&["link", "set", "eth0", "up"]);
         ns.ip(&["route", "add", "default", "via", &gateway.to_string()]);
@@ -222,25 +219,23 @@ impl RealServer {
     /// Cut its network link (`ip link set LINK down` on its veth in the
     /// lab namespace): the server keeps running but gets no packets.
     pub fn cut_link(&self) {
-        cmd::check(Command::new("ip").args([
-            "-n",
-            &self.lab_ns,
-            "link",
-            "set",
-            &self.lab_link,
-            "down",
-        ]));
+        self.set_lab_link("down");
     }
 
     /// Undo [`RealServer::cut_link`].
     pub fn restore_link(&self) {
+        self.set_lab_link("up");
+    }
+
+    /// `ip link set LINK up|down` on its veth in the lab namespace.
+    fn set_lab_link(&self, state: &str) {
         cmd::check(Command::new("ip").args([
             "-n",
             &self.lab_ns,
             "link",
             "set",
             &self.lab_link,
-            "up",
+            state,
         ]));
     }
 

@@ -1,25 +1,33 @@
-//! The appliance under test: `qemu/run` started INSIDE the lab namespace
-//! (its taps live there), with its serial console collected line by line.
+//! The appliance under test: `qemu/run --no-build ... -- -no-reboot`, its
+//! serial console collected line by line (QEMU's own stderr lines among
+//! them, prefixed `qemu: `), its test layer's debug shell, killed by its
+//! pid when dropped.
 //!
-//! This is the lab's own minimal VM handle: the shared boot-test helper
-//! runs `qemu/run` in the host namespace, where the lab's taps do not
-//! exist. `ip netns exec` and `qemu/run` both exec, so the child pid held
-//! here is qemu's own pid; dropping the handle kills it by that pid.
+//! Booted two ways: in the host's namespace with no NICs ([`Vm::boot`], the
+//! boot tests), or inside the lab namespace where its taps live
+//! ([`crate::lab::Lab::start_vm`]). `ip netns exec` and `qemu/run` both
+//! exec, so the child pid held here is QEMU's own. `-no-reboot` makes a
+//! guest that panics or reboots end QEMU, so a wait fails at once with the
+//! console in its message instead of running into its timeout.
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use testkit::{Vm, VmOptions};
+//! testkit::image::build();
+//! let vm = Vm::boot(&VmOptions::default());
+//! let line = vm.wait_next("ready", Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"));
+//! ```
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::netns::Netns;
-use super::serial::DebugShell;
-
-/// The repository root (where `qemu/run` and `out/` are).
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::netns::Netns;
+use crate::paths::repo;
+use crate::serial::DebugShell;
 
 /// One NIC of a VM: a tap on one of the lab's bridges, with a MAC.
 #[derive(Debug, Clone)]
@@ -46,34 +54,11 @@ pub struct VmOptions {
     pub extra_args: Vec<String>,
 }
 
-impl VmOptions {
-    /// The director of the classic setup: `wan` (52:54:00:00:01:01) on the
-    /// client bridge, `lan` (52:54:00:00:03:01) on the server bridge, the
-    /// test layer for the debug shell, and `config` by fw_cfg.
-    pub fn director(config: PathBuf) -> VmOptions {
-        VmOptions {
-            config: Some(config),
-            nics: vec![
-                Nic {
-                    bridge: super::CLIENT_BRIDGE,
-                    mac: super::WAN_MAC.to_string(),
-                },
-                Nic {
-                    bridge: super::SERVER_BRIDGE,
-                    mac: super::LAN_MAC.to_string(),
-                },
-            ],
-            test_layer: true,
-            ..VmOptions::default()
-        }
-    }
-}
-
 /// The built image must be there: fail loudly (never skip) when it is not.
 ///
-/// The lab never builds it itself (`qemu/run --no-build`): a build runs
-/// cargo, whose lock the running `cargo test` holds. `tests/run` builds
-/// first; by hand, run `image/build --test-layer`.
+/// A VM never builds it itself (`qemu/run --no-build`): `tests/run` builds
+/// first, the boot tests call [`crate::image::build`]; by hand, run
+/// `image/build --test-layer`.
 pub fn require_image(options: &VmOptions) {
     let out = repo().join("out");
     let mut needed = vec![if options.uefi_image.is_some() {
@@ -109,23 +94,50 @@ pub struct Vm {
     // Held open so qemu's stdio serial never sees end-of-file.
     _stdin: Option<ChildStdin>,
     console: Console,
+    /// Index of the first console line [`Vm::wait_next`] has not looked at.
+    next: Mutex<usize>,
     debug_socket: Option<PathBuf>,
     shell: Mutex<Option<DebugShell>>,
 }
 
 impl Vm {
+    /// Boot `options` in the host's namespace: no NICs (they need the
+    /// lab's taps: [`crate::lab::Lab::start_vm`]) and no test layer.
+    pub fn boot(options: &VmOptions) -> Vm {
+        assert!(
+            options.nics.is_empty() && !options.test_layer,
+            "NICs and the debug shell need the lab: boot by Lab::start_vm"
+        );
+        Vm::spawn(Command::new(repo().join("qemu/run")), options, &[], None)
+    }
+
     /// Start `qemu/run` with `options` inside namespace `ns`; `taps` are
     /// the tap devices (already created there) matching `options.nics`.
-    pub(crate) fn start(
+    pub(crate) fn start_in(
         ns: &Netns,
         options: &VmOptions,
         taps: &[String],
         debug_socket: &Path,
     ) -> Vm {
+        let debug_socket = options.test_layer.then_some(debug_socket);
+        Vm::spawn(
+            ns.command(repo().join("qemu/run")),
+            options,
+            taps,
+            debug_socket,
+        )
+    }
+
+    /// Spawn `command` (a `qemu/run`) with the arguments `options` say.
+    fn spawn(
+        mut command: Command,
+        options: &VmOptions,
+        taps: &[String],
+        debug_socket: Option<&Path>,
+    ) -> Vm {
         let run = repo().join("qemu/run");
         assert!(run.exists(), "{} is missing", run.display());
         require_image(options);
-        let mut command = ns.command(&run);
         command.arg("--no-build");
         if let Some(config) = &options.config {
             command.arg("--config").arg(config);
@@ -133,15 +145,12 @@ impl Vm {
         for (nic, tap) in options.nics.iter().zip(taps) {
             command.arg("--nic").arg(format!("{tap},{}", nic.mac));
         }
-        let debug_socket = if options.test_layer {
+        if let Some(socket) = debug_socket {
             command
                 .arg("--test-layer")
                 .arg("--debug-serial")
-                .arg(debug_socket);
-            Some(debug_socket.to_path_buf())
-        } else {
-            None
-        };
+                .arg(socket);
+        }
         if let Some(image) = &options.uefi_image {
             command.arg("--uefi").arg("--image").arg(image);
         } else if let Some(image) = &options.disk_image {
@@ -178,7 +187,8 @@ impl Vm {
             _stdin: child.stdin.take(),
             child: Mutex::new(child),
             console,
-            debug_socket,
+            next: Mutex::new(0),
+            debug_socket: debug_socket.map(Path::to_path_buf),
             shell: Mutex::new(None),
         }
     }
@@ -227,6 +237,28 @@ impl Vm {
         pattern: &str,
         timeout: Duration,
     ) -> Result<String, String> {
+        self.find(from, pattern, timeout).map(|(_, line)| line)
+    }
+
+    /// Wait for a console line containing `pattern` after the line the last
+    /// `wait_next` returned (from the first line on the first call): a
+    /// boot's lines in the order they must come.
+    pub fn wait_next(&self, pattern: &str, timeout: Duration) -> Result<String, String> {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let (index, line) = self.find(*next, pattern, timeout)?;
+        *next = index + 1;
+        Ok(line)
+    }
+
+    /// The first console line at index `from` or later containing
+    /// `pattern`, waited for up to `timeout`: its index and text. Err: why
+    /// not, with the whole console.
+    fn find(
+        &self,
+        from: usize,
+        pattern: &str,
+        timeout: Duration,
+    ) -> Result<(usize, String), String> {
         let deadline = Instant::now() + timeout;
         let (state, signal) = &*self.console;
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -234,7 +266,7 @@ impl Vm {
         loop {
             while next < state.lines.len() {
                 if state.lines[next].contains(pattern) {
-                    return Ok(state.lines[next].clone());
+                    return Ok((next, state.lines[next].clone()));
                 }
                 next += 1;
             }

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use super::cmd;
-use super::netns::Netns;
 use super::postgres::PG_BIN;
+use crate::cmd;
+use crate::netns::Netns;
 
 /// The client's namespace and the commands run from it.
 pub struct Client {

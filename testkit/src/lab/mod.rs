@@ -17,16 +17,11 @@
 //! [`Lab::new`]: namespaces and dirs whose owner pid is dead are removed.
 //!
 //! Used by every end-to-end test binary (classic setup, health checks,
-//! VRRP, benchmarks), each using a part of it.
-#![allow(dead_code, unused_imports)]
+//! VRRP, PID 1) and the benchmark, each using a part of it.
 
 pub mod client;
-mod cmd;
 pub mod ipvsadm;
-pub mod netns;
 pub mod postgres;
-pub mod serial;
-pub mod vm;
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -36,9 +31,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 
 pub use client::{Client, PsqlSession};
-use netns::Netns;
 pub use postgres::RealServer;
-pub use vm::{Nic, Vm, VmOptions};
+
+use crate::netns::{self, Netns};
+pub use crate::vm::{Nic, Vm, VmOptions};
+use crate::{cmd, image};
 
 /// Prefix of every namespace and temp dir the lab makes.
 pub const PREFIX: &str = "lvslab";
@@ -56,6 +53,30 @@ pub const VIP: &str = "192.168.1.100";
 /// MACs the default config matches its interfaces by.
 pub const WAN_MAC: &str = "52:54:00:00:01:01";
 pub const LAN_MAC: &str = "52:54:00:00:03:01";
+
+/// The VM the lab boots most: its director.
+impl VmOptions {
+    /// The director of the classic setup: `wan` (52:54:00:00:01:01) on the
+    /// client bridge, `lan` (52:54:00:00:03:01) on the server bridge, the
+    /// test layer for the debug shell, and `config` by fw_cfg.
+    pub fn director(config: PathBuf) -> VmOptions {
+        VmOptions {
+            config: Some(config),
+            nics: vec![
+                Nic {
+                    bridge: CLIENT_BRIDGE,
+                    mac: WAN_MAC.to_string(),
+                },
+                Nic {
+                    bridge: SERVER_BRIDGE,
+                    mac: LAN_MAC.to_string(),
+                },
+            ],
+            test_layer: true,
+            ..VmOptions::default()
+        }
+    }
+}
 
 static LABS: AtomicU32 = AtomicU32::new(0);
 
@@ -76,6 +97,8 @@ impl Lab {
     /// Build the lab namespace with both bridges and the client, after
     /// sweeping away what interrupted earlier runs left. No real servers
     /// or VMs yet. Fails loudly when not root or a tool is missing.
+    // No `Default`: a lab is namespaces, bridges and a client, made here.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Lab {
         require_root_and_tools();
         remove_stale();
@@ -89,7 +112,7 @@ impl Lab {
         fs::create_dir_all(&dir).expect("create lab dir");
         eprintln!("lab {id}: namespaces {id}-*, files in {}", dir.display());
 
-        let ns = Netns::create(&format!("{id}-lab"));
+        let ns = Netns::with_loopback(&format!("{id}-lab"));
         for bridge in [CLIENT_BRIDGE, SERVER_BRIDGE] {
             // No STP and no multicast snooping: a plain switch, so VRRP
             // adverts and ARP reach every port at once.
@@ -106,20 +129,8 @@ impl Lab {
             ns.ip(&["link", "set", bridge, "up"]);
         }
 
-        let client_ns = Netns::create(&format!("{id}-cl"));
-        ns.ip(&[
-            "link",
-            "add",
-            "vcl",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            client_ns.name(),
-        ]);
-        ns.ip(&["link", "set", "vcl", "master", CLIENT_BRIDGE, "up"]);
+        let client_ns = Netns::with_loopback(&format!("{id}-cl"));
+        ns.plug(CLIENT_BRIDGE, "vcl", &client_ns, "eth0");
         client_ns.ip(&["addr", "add", &format!("{CLIENT_ADDR}/24"), "dev", "eth0"]);
         client_ns.ip(&["link", "set", "eth0", "up"]);
         client_ns.ip(&[
@@ -163,28 +174,8 @@ impl Lab {
     /// written onto its boot partition: `(file here, its name there)`, e.g.
     /// a drop-in `router.toml`.
     pub fn router_img_with(&self, files: &[(PathBuf, &str)]) -> PathBuf {
-        let original = vm::repo().join("out/router.img");
-        assert!(
-            original.exists(),
-            "{} is missing: run `image/build --test-layer` first (tests/run does)",
-            original.display()
-        );
-        let image = self.dir.join("router.img");
-        fs::copy(&original, &image).expect("copy router.img");
-        let target = format!("{}@@{}", image.display(), boot_partition_offset(&image));
-        for (file, on_disk) in files {
-            let out = Command::new("mcopy")
-                .args(["-o", "-i", &target])
-                .arg(file)
-                .arg(format!("::{on_disk}"))
-                .output()
-                .expect("run mcopy (apt-get install mtools)");
-            assert!(
-                out.status.success(),
-                "mcopy: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let image = image::copy_router_img(&self.dir);
+        image::put_on_boot_partition(&image, files);
         image
     }
 
@@ -231,7 +222,7 @@ impl Lab {
         }
         let socket = self.dir.join(format!("vm{index}.sock"));
         let _ = fs::remove_file(&socket);
-        let vm = Vm::start(&self.ns, &options, &taps, &socket);
+        let vm = Vm::start_in(&self.ns, &options, &taps, &socket);
         eprintln!("lab {}: vm{index} is qemu pid {}", self.id, vm.pid());
         self.vms.push(vm);
         index
@@ -243,24 +234,12 @@ impl Lab {
     /// bridge. It is not the product and no product test uses it.
     pub fn start_standin_router(&mut self) {
         assert!(self.standin.is_none(), "stand-in router already running");
-        let rt = Netns::create(&format!("{}-rt", self.id));
+        let rt = Netns::with_loopback(&format!("{}-rt", self.id));
         for (link, bridge, inner, addr) in [
             ("vrw", CLIENT_BRIDGE, "eth0", DIRECTOR_OUTSIDE),
             ("vrl", SERVER_BRIDGE, "eth1", DIRECTOR_INSIDE),
         ] {
-            self.ns.ip(&[
-                "link",
-                "add",
-                link,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                inner,
-                "netns",
-                rt.name(),
-            ]);
-            self.ns.ip(&["link", "set", link, "master", bridge, "up"]);
+            self.ns.plug(bridge, link, &rt, inner);
             rt.ip(&["addr", "add", &format!("{addr}/24"), "dev", inner]);
             rt.ip(&["link", "set", inner, "up"]);
         }
@@ -337,14 +316,8 @@ pub fn remove_stale() {
 /// The lab needs root (namespaces, taps) and its tools: fail loudly, never
 /// skip, when they are missing.
 fn require_root_and_tools() {
-    // /proc/self belongs to the process's effective uid.
-    use std::os::unix::fs::MetadataExt;
-    let euid = fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX);
-    assert!(
-        euid == 0,
-        "the end-to-end lab needs root (network namespaces, taps, postgres user switch)"
+    crate::host::require_root(
+        "the end-to-end lab (network namespaces, taps, postgres user switch)",
     );
     for tool in [
         "/usr/sbin/ip".to_string(),
@@ -361,23 +334,4 @@ fn require_root_and_tools() {
         );
     }
     fs::create_dir_all("/run/netns").expect("create /run/netns");
-}
-
-/// Byte offset of partition 1 of a GPT disk image, from `sgdisk -i 1`
-/// ("First sector: 2048 (at 1024.0 KiB)"; image files have 512-byte sectors).
-fn boot_partition_offset(image: &Path) -> u64 {
-    let out = Command::new("sgdisk")
-        .arg("-i")
-        .arg("1")
-        .arg(image)
-        .output()
-        .expect("run sgdisk (apt-get install gdisk)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let first: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("First sector: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no first sector in sgdisk -i 1:\n{text}"));
-    first * 512
 }
