@@ -34,7 +34,7 @@ pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigE
     let (root, syntax_errors) = tree::parse(text);
     let mut ctx = Ctx {
         report: Reporter::new(file, text),
-        root: &root,
+        root: root.root(),
     };
     if !syntax_errors.is_empty() {
         // The tree after a syntax error is a guess; checking it would only
@@ -169,7 +169,7 @@ mod tests {
     fn uncomment(text: &str, skip: &[&str]) -> String {
         let is_toml = |rest: &str| {
             let (table, errors) = tree::parse(rest);
-            rest.starts_with('#') || (errors.is_empty() && !table.is_empty())
+            rest.starts_with('#') || (errors.is_empty() && !table.root().is_empty())
         };
         let lines: Vec<String> = text
             .lines()

@@ -37,13 +37,13 @@ fn collect(
     ctx: &mut Ctx,
     at: &Path<'_>,
     prefix: &str,
-    table: &Table<'_>,
+    table: Table<'_, '_>,
     found: &mut Vec<(String, String, Span)>,
 ) {
-    for (key, value) in table.iter() {
+    for value in table.iter() {
         let name = match prefix {
-            "" => key.name.to_string(),
-            _ => format!("{prefix}.{}", key.name),
+            "" => value.key().to_string(),
+            _ => format!("{prefix}.{}", value.key()),
         };
         if let Kind::Table(table) = value.kind() {
             collect(ctx, at, &name, table, found);
@@ -51,7 +51,7 @@ fn collect(
         }
         // For a dotted key (`net.ipv4.vs.conntrack = 1`) TOML gives the span
         // of its last word only; point at the whole key instead.
-        let key_span = ctx.report.key_start(key.span.start)..key.span.end;
+        let key_span = ctx.report.key_start(value.key_span().start)..value.key_span().end;
         let field = Field {
             path: at.key(&name),
             key_span: key_span.clone(),
@@ -65,7 +65,7 @@ fn collect(
             Kind::Integer(_) => {
                 int(i128::from(i64::MIN), i128::from(u64::MAX))(ctx, &field).map(|n| n.to_string())
             }
-            Kind::Boolean(b) => Some(if *b { "1" } else { "0" }.to_string()),
+            Kind::Boolean(b) => Some(if b { "1" } else { "0" }.to_string()),
             Kind::String(s) if s.contains(['\n', '\r']) => {
                 ctx.error(&field, "a sysctl value must be one line");
                 None

@@ -5,10 +5,15 @@
 //! This file adds what the grammar leaves to its user: TOML's rules for
 //! keys and tables (a key once per table, a `[table]` defined once, `[[x]]`
 //! only for an array of tables, inline tables closed to later keys) and the
-//! byte span of every key and value for the diagnostics. The events are
-//! taken as they come, not collected; tables keep their entries in file
-//! order and add a hash index only once they grow, so neither a big file
-//! nor a table of a million keys costs more than linear time.
+//! byte span of every key and value for the diagnostics.
+//!
+//! Every value is a node of one vector, the [`Document`]; a table or an
+//! array links its children in file order, and a table adds a hash index
+//! once it grows. Reading a file of tens of thousands of tables thus costs
+//! one growing vector instead of an allocation per table, and neither a
+//! big file nor a table of a million keys costs more than linear time.
+//! Readers see the nodes through [`Value`], [`Table`] and [`Array`]
+//! handles.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -24,57 +29,288 @@ use super::error::Span;
 /// many: deeper is an error, not a deep recursion (the `toml` crate's limit).
 const MAX_DEPTH: u32 = 80;
 
-/// A table finds a key by scanning its entries until it has this many,
+/// A table finds a key by following its entries until it has this many,
 /// then by a hash index.
-const INDEX_FROM: usize = 16;
+const INDEX_FROM: u32 = 16;
 
-/// A value and the bytes of the file it was read from.
-#[derive(Debug)]
-pub(super) struct Value<'i> {
-    span: Span,
-    kind: Kind<'i>,
+/// No node: the end of a list of children.
+const NONE: u32 = u32::MAX;
+
+/// A parsed file: its nodes, the root table first.
+#[derive(Debug, Default)]
+pub(super) struct Document<'i> {
+    nodes: Vec<Node<'i>>,
+    /// The hash indexes of big tables, by [`Children::index`].
+    indexes: Vec<HashMap<Cow<'i, str>, u32>>,
 }
 
-impl<'i> Value<'i> {
-    fn new(span: Span, kind: Kind<'i>) -> Self {
-        Value { span, kind }
+/// One value, with the key it has in its table ("" in an array).
+#[derive(Debug)]
+struct Node<'i> {
+    key: Cow<'i, str>,
+    key_span: (u32, u32),
+    span: (u32, u32),
+    /// The next node of the same table or array.
+    next: u32,
+    data: Data<'i>,
+}
+
+#[derive(Debug)]
+enum Data<'i> {
+    String(Cow<'i, str>),
+    Integer(Integer<'i>),
+    Float,
+    Boolean(bool),
+    Datetime,
+    /// The children, and whether `[[header]]`s made it.
+    Array(Children, bool),
+    Table(Children, Flags),
+}
+
+/// The children of a table or an array: a list through [`Node::next`].
+#[derive(Debug, Clone, Copy)]
+struct Children {
+    first: u32,
+    last: u32,
+    len: u32,
+    /// Into [`Document::indexes`], or [`NONE`].
+    index: u32,
+}
+
+const NO_CHILDREN: Children = Children {
+    first: NONE,
+    last: NONE,
+    len: 0,
+    index: NONE,
+};
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Flags {
+    /// Made by a dotted key or a header's path, not by its own header.
+    implicit: bool,
+    /// Made by a dotted key.
+    dotted: bool,
+    /// Written `{ ... }`: nothing can be added to it later.
+    inline: bool,
+}
+
+fn to_span((start, end): (u32, u32)) -> Span {
+    start as usize..end as usize
+}
+
+fn pack(span: &Span) -> (u32, u32) {
+    (span.start as u32, span.end as u32)
+}
+
+impl<'i> Document<'i> {
+    /// The root table.
+    pub(super) fn root(&self) -> Table<'_, 'i> {
+        Table { doc: self, at: 0 }
+    }
+
+    fn push(&mut self, span: (u32, u32), data: Data<'i>) -> u32 {
+        let at = self.nodes.len() as u32;
+        self.nodes.push(Node {
+            key: Cow::Borrowed(""),
+            key_span: (0, 0),
+            span,
+            next: NONE,
+            data,
+        });
+        at
+    }
+
+    fn children(&self, at: u32) -> Children {
+        match &self.nodes[at as usize].data {
+            Data::Array(c, _) | Data::Table(c, _) => *c,
+            _ => NO_CHILDREN,
+        }
+    }
+
+    fn children_mut(&mut self, at: u32) -> &mut Children {
+        match &mut self.nodes[at as usize].data {
+            Data::Array(c, _) | Data::Table(c, _) => c,
+            _ => unreachable!("node {at} has no children"),
+        }
+    }
+
+    fn flags(&self, at: u32) -> Option<Flags> {
+        match &self.nodes[at as usize].data {
+            Data::Table(_, f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    fn flags_mut(&mut self, at: u32) -> Option<&mut Flags> {
+        match &mut self.nodes[at as usize].data {
+            Data::Table(_, f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The child of table `at` named `key`.
+    fn find(&self, at: u32, key: &str) -> Option<u32> {
+        let children = self.children(at);
+        if children.index != NONE {
+            return self.indexes[children.index as usize].get(key).copied();
+        }
+        let mut child = children.first;
+        while child != NONE {
+            let node = &self.nodes[child as usize];
+            if node.key == key {
+                return Some(child);
+            }
+            child = node.next;
+        }
+        None
+    }
+
+    /// Add `child` as the last of `at`'s children, named `key` (which a
+    /// table does not have yet).
+    fn append(&mut self, at: u32, child: u32, key: Option<&Key<'i>>) {
+        if let Some(key) = key {
+            let node = &mut self.nodes[child as usize];
+            node.key = key.name.clone();
+            node.key_span = pack(&key.span);
+        }
+        let children = self.children(at);
+        match children.last {
+            NONE => self.children_mut(at).first = child,
+            last => self.nodes[last as usize].next = child,
+        }
+        let children = self.children_mut(at);
+        children.last = child;
+        children.len += 1;
+        let children = *children;
+        if key.is_some() {
+            if children.index != NONE {
+                let name = self.nodes[child as usize].key.clone();
+                self.indexes[children.index as usize].insert(name, child);
+            } else if children.len >= INDEX_FROM {
+                self.build_index(at);
+            }
+        }
+    }
+
+    fn build_index(&mut self, at: u32) {
+        let mut index = HashMap::with_capacity(2 * INDEX_FROM as usize);
+        let mut child = self.children(at).first;
+        while child != NONE {
+            let node = &self.nodes[child as usize];
+            index.insert(node.key.clone(), child);
+            child = node.next;
+        }
+        let children = self.children(at);
+        match children.index {
+            NONE => {
+                self.children_mut(at).index = self.indexes.len() as u32;
+                self.indexes.push(index);
+            }
+            i => self.indexes[i as usize] = index,
+        }
+    }
+
+    /// Take `child` out of table `at`'s children.
+    fn unlink(&mut self, at: u32, child: u32) {
+        let children = self.children(at);
+        let mut before = NONE;
+        let mut node = children.first;
+        while node != child && node != NONE {
+            before = node;
+            node = self.nodes[node as usize].next;
+        }
+        if node == NONE {
+            return;
+        }
+        let next = self.nodes[child as usize].next;
+        self.nodes[child as usize].next = NONE;
+        match before {
+            NONE => self.children_mut(at).first = next,
+            b => self.nodes[b as usize].next = next,
+        }
+        let children = self.children_mut(at);
+        if children.last == child {
+            children.last = before;
+        }
+        children.len -= 1;
+        if children.index != NONE {
+            self.build_index(at);
+        }
+    }
+}
+
+/// A value of the document and where it was read from.
+#[derive(Clone, Copy)]
+pub(super) struct Value<'a, 'i> {
+    doc: &'a Document<'i>,
+    at: u32,
+}
+
+impl<'a, 'i> Value<'a, 'i> {
+    fn node(&self) -> &'a Node<'i> {
+        &self.doc.nodes[self.at as usize]
     }
 
     pub(super) fn span(&self) -> Span {
-        self.span.clone()
+        to_span(self.node().span)
     }
 
-    pub(super) fn kind(&self) -> &Kind<'i> {
-        &self.kind
+    /// Its key in its table, as decoded (`"a b"` is `a b`).
+    pub(super) fn key(&self) -> &'a str {
+        &self.node().key
+    }
+
+    /// Where its key is written.
+    pub(super) fn key_span(&self) -> Span {
+        to_span(self.node().key_span)
+    }
+
+    pub(super) fn kind(&self) -> Kind<'a, 'i> {
+        let (doc, at) = (self.doc, self.at);
+        match &self.node().data {
+            Data::String(s) => Kind::String(s),
+            Data::Integer(n) => Kind::Integer(n),
+            Data::Float => Kind::Float,
+            Data::Boolean(b) => Kind::Boolean(*b),
+            Data::Datetime => Kind::Datetime,
+            Data::Array(..) => Kind::Array(Array { doc, at }),
+            Data::Table(..) => Kind::Table(Table { doc, at }),
+        }
+    }
+}
+
+impl fmt::Debug for Value<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}@{:?}", self.node().data, self.span())
     }
 }
 
 /// What a value is. Integers keep their digits (the readers decide what
 /// range they take); no key takes a float or a date-time.
 #[derive(Debug)]
-pub(super) enum Kind<'i> {
-    String(Cow<'i, str>),
-    Integer(Integer<'i>),
+pub(super) enum Kind<'a, 'i> {
+    String(&'a str),
+    Integer(&'a Integer<'i>),
     Float,
     Boolean(bool),
     Datetime,
-    Array(Array<'i>),
-    Table(Table<'i>),
+    Array(Array<'a, 'i>),
+    Table(Table<'a, 'i>),
 }
 
-impl Kind<'_> {
+impl Data<'_> {
     /// The type's name in toml_parser's messages ("cannot extend value of
     /// type integer with a dotted key").
     fn type_name(&self) -> &'static str {
         match self {
-            Kind::String(_) => "string",
-            Kind::Integer(_) => "integer",
-            Kind::Float => "float",
-            Kind::Boolean(_) => "boolean",
-            Kind::Datetime => "datetime",
-            Kind::Array(_) => "array",
-            Kind::Table(t) if t.inline => "inline table",
-            Kind::Table(_) => "table",
+            Data::String(_) => "string",
+            Data::Integer(_) => "integer",
+            Data::Float => "float",
+            Data::Boolean(_) => "boolean",
+            Data::Datetime => "datetime",
+            Data::Array(..) => "array",
+            Data::Table(_, f) if f.inline => "inline table",
+            Data::Table(..) => "table",
         }
     }
 }
@@ -106,98 +342,87 @@ impl fmt::Display for Integer<'_> {
     }
 }
 
+/// The children of a table or array node, in file order.
+struct Walk<'a, 'i> {
+    doc: &'a Document<'i>,
+    next: u32,
+}
+
+impl<'a, 'i> Iterator for Walk<'a, 'i> {
+    type Item = Value<'a, 'i>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let at = self.next;
+        if at == NONE {
+            return None;
+        }
+        self.next = self.doc.nodes[at as usize].next;
+        Some(Value { doc: self.doc, at })
+    }
+}
+
 /// `[1, 2]`, or the tables of `[[name]]` headers.
-#[derive(Debug, Default)]
-pub(super) struct Array<'i> {
-    items: Vec<Value<'i>>,
-    of_tables: bool,
+#[derive(Clone, Copy)]
+pub(super) struct Array<'a, 'i> {
+    doc: &'a Document<'i>,
+    at: u32,
 }
 
-impl<'i> Array<'i> {
-    pub(super) fn items(&self) -> &[Value<'i>] {
-        &self.items
+impl<'a, 'i> Array<'a, 'i> {
+    pub(super) fn items(&self) -> impl Iterator<Item = Value<'a, 'i>> + use<'a, 'i> {
+        Walk {
+            doc: self.doc,
+            next: self.doc.children(self.at).first,
+        }
     }
 }
 
-/// A key as decoded (`"a b"` is `a b`) and where it is written.
-#[derive(Debug)]
-pub(super) struct Key<'i> {
-    pub(super) name: Cow<'i, str>,
-    pub(super) span: Span,
+impl fmt::Debug for Array<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.items()).finish()
+    }
 }
 
-/// A table's entries in file order.
-#[derive(Debug, Default)]
-pub(super) struct Table<'i> {
-    entries: Vec<(Key<'i>, Value<'i>)>,
-    /// Entry positions by key, once there are [`INDEX_FROM`] entries.
-    /// Boxed: most tables never have one, and a table inside every value
-    /// would make each value 40 bytes bigger (2.5 MB more for 1,000 x 10).
-    #[allow(clippy::box_collection)]
-    index: Option<Box<HashMap<Cow<'i, str>, usize>>>,
-    /// Made by a dotted key or a header's path, not by its own header.
-    implicit: bool,
-    /// Made by a dotted key.
-    dotted: bool,
-    /// Written `{ ... }`: nothing can be added to it later.
-    inline: bool,
+/// A table's entries, in file order.
+#[derive(Clone, Copy)]
+pub(super) struct Table<'a, 'i> {
+    doc: &'a Document<'i>,
+    at: u32,
 }
 
-impl<'i> Table<'i> {
-    pub(super) fn get(&self, key: &str) -> Option<&Value<'i>> {
-        self.position(key).map(|i| &self.entries[i].1)
+impl<'a, 'i> Table<'a, 'i> {
+    pub(super) fn get(&self, key: &str) -> Option<Value<'a, 'i>> {
+        let at = self.doc.find(self.at, key)?;
+        Some(Value { doc: self.doc, at })
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&Key<'i>, &Value<'i>)> {
-        self.entries.iter().map(|(k, v)| (k, v))
+    /// Every entry; [`Value::key`] names it.
+    pub(super) fn iter(&self) -> impl Iterator<Item = Value<'a, 'i>> + use<'a, 'i> {
+        Walk {
+            doc: self.doc,
+            next: self.doc.children(self.at).first,
+        }
     }
 
     #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.doc.children(self.at).len == 0
     }
+}
 
-    /// Entry `at`, as [`Table::position`] found it.
-    pub(super) fn entry(&self, at: usize) -> (&Key<'i>, &Value<'i>) {
-        let (key, value) = &self.entries[at];
-        (key, value)
+impl fmt::Debug for Table<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|v| (v.key(), v)))
+            .finish()
     }
+}
 
-    /// Where `key` is among the entries.
-    pub(super) fn position(&self, key: &str) -> Option<usize> {
-        match &self.index {
-            Some(index) => index.get(key).copied(),
-            None => self.entries.iter().position(|(k, _)| k.name == key),
-        }
-    }
-
-    /// Add `key`, which the table does not have.
-    fn push(&mut self, key: Key<'i>, value: Value<'i>) -> &mut Value<'i> {
-        let at = self.entries.len();
-        if let Some(index) = &mut self.index {
-            index.insert(key.name.clone(), at);
-        } else if at + 1 >= INDEX_FROM {
-            let mut index = HashMap::with_capacity(2 * INDEX_FROM);
-            for (i, (k, _)) in self.entries.iter().enumerate() {
-                index.insert(k.name.clone(), i);
-            }
-            index.insert(key.name.clone(), at);
-            self.index = Some(Box::new(index));
-        }
-        self.entries.push((key, value));
-        &mut self.entries[at].1
-    }
-
-    fn remove(&mut self, at: usize) -> (Key<'i>, Value<'i>) {
-        let entry = self.entries.remove(at);
-        if let Some(index) = &mut self.index {
-            index.clear();
-            for (i, (k, _)) in self.entries.iter().enumerate() {
-                index.insert(k.name.clone(), i);
-            }
-        }
-        entry
-    }
+/// A key as decoded and where it is written.
+#[derive(Debug)]
+struct Key<'i> {
+    name: Cow<'i, str>,
+    span: Span,
 }
 
 /// A TOML syntax error, or a broken rule of keys and tables.
@@ -207,23 +432,22 @@ pub(super) struct SyntaxError {
     pub(super) message: String,
 }
 
-/// Parse `text`: the document's root table and every error found. After an
-/// error the tree is a best guess, good only for not crashing.
-pub(super) fn parse(text: &str) -> (Table<'_>, Vec<SyntaxError>) {
+/// Parse `text`: the document (its root is [`Document::root`]) and every
+/// error found. After an error the tree is a best guess, good only for not
+/// crashing.
+pub(super) fn parse(text: &str) -> (Document<'_>, Vec<SyntaxError>) {
+    let mut errors = Errors(Vec::new());
+    if u32::try_from(text.len()).is_err() {
+        let message = "the file is too big to read (4 GiB or more)".to_string();
+        errors.0.push(SyntaxError {
+            span: None,
+            message,
+        });
+        return (Builder::new(Source::new("")).doc, errors.0);
+    }
     let source = Source::new(text);
     let tokens = source.lex().into_vec();
-    let mut errors = Errors(Vec::new());
-    let mut builder = Builder {
-        source,
-        root: Table::default(),
-        current: Table::default(),
-        header: None,
-        keys: Vec::new(),
-        header_start: 0,
-        spare: Vec::new(),
-        pending: Vec::new(),
-        stack: Vec::new(),
-    };
+    let mut builder = Builder::new(source);
     {
         let mut checked = ValidateWhitespace::new(&mut builder, source);
         let mut guarded = RecursionGuard::new(&mut checked, MAX_DEPTH);
@@ -231,7 +455,7 @@ pub(super) fn parse(text: &str) -> (Table<'_>, Vec<SyntaxError>) {
     }
     drop(tokens);
     builder.finish_table(&mut errors);
-    (builder.root, errors.0)
+    (builder.doc, errors.0)
 }
 
 /// toml_parser's errors as the `toml` crate words them:
@@ -276,21 +500,23 @@ struct Header<'i> {
     broken: bool,
 }
 
-/// A value being built between its open and close events.
+/// A value being built between its open and close events: the node, and
+/// for an inline table the key of the value being read inside it (empty:
+/// none).
 enum Frame<'i> {
-    Array(usize, Vec<Value<'i>>),
-    /// An inline table, and the key of the value being read inside it
-    /// (empty: none).
-    Inline(usize, Table<'i>, Vec<Key<'i>>),
+    Array(u32),
+    Inline(u32, Vec<Key<'i>>),
 }
 
 /// Takes the events and builds the tree as the `toml` crate does: the
-/// keys under a header go into `current`, which joins `root` at the next
+/// keys under a header go into `current`, which joins the root at the next
 /// header.
 struct Builder<'i> {
     source: Source<'i>,
-    root: Table<'i>,
-    current: Table<'i>,
+    doc: Document<'i>,
+    /// The table being filled, not yet in the tree; 0 (the root) before
+    /// the first header.
+    current: u32,
     /// The header `current` belongs to; `None` before the first one.
     header: Option<Header<'i>>,
     /// The parts of the key being read.
@@ -308,22 +534,67 @@ fn span(s: toml_parser::Span) -> Span {
     s.start()..s.end()
 }
 
+fn packed(s: toml_parser::Span) -> (u32, u32) {
+    (s.start() as u32, s.end() as u32)
+}
+
+fn table(flags: Flags) -> Data<'static> {
+    Data::Table(NO_CHILDREN, flags)
+}
+
 impl<'i> Builder<'i> {
+    fn new(source: Source<'i>) -> Self {
+        // About one node per 12 bytes of a router.toml (1,000 x 10: 67,000
+        // for 784 kB); capacity never written to costs no memory.
+        let mut doc = Document {
+            nodes: Vec::with_capacity(source.input().len() / 10 + 1),
+            indexes: Vec::new(),
+        };
+        doc.push((0, 0), table(Flags::default()));
+        Builder {
+            source,
+            doc,
+            current: 0,
+            header: None,
+            keys: Vec::new(),
+            header_start: 0,
+            spare: Vec::new(),
+            pending: Vec::new(),
+            stack: Vec::new(),
+        }
+    }
+
     fn raw(&self, at: toml_parser::Span, encoding: Option<Encoding>) -> Raw<'i> {
         let text = self.source.input().get(span(at)).unwrap_or("");
         Raw::new_unchecked(text, encoding, at)
     }
 
     /// A value is complete: into the array or table it belongs to.
-    fn deliver(&mut self, value: Value<'i>, errors: &mut dyn ErrorSink) {
+    fn deliver(&mut self, value: u32, errors: &mut dyn ErrorSink) {
         match self.stack.last_mut() {
-            Some(Frame::Array(_, items)) => items.push(value),
-            Some(Frame::Inline(_, table, keys)) => {
-                insert_inline(table, keys, value, errors);
+            Some(Frame::Array(array)) => {
+                let array = *array;
+                self.doc.append(array, value, None);
+            }
+            Some(Frame::Inline(table, keys)) => {
+                let table = *table;
+                let mut keys = std::mem::take(keys);
+                insert(&mut self.doc, table, &mut keys, value, true, errors);
                 keys.clear();
+                if let Some(Frame::Inline(_, slot)) = self.stack.last_mut() {
+                    *slot = keys;
+                }
             }
             None => {
-                insert_keyval(&mut self.current, &mut self.pending, value, errors);
+                let current = self.current;
+                insert(
+                    &mut self.doc,
+                    current,
+                    &mut self.pending,
+                    value,
+                    false,
+                    errors,
+                );
                 self.pending.clear();
             }
         }
@@ -331,72 +602,67 @@ impl<'i> Builder<'i> {
 
     /// A header starts: the table before it joins the root.
     fn finish_table(&mut self, errors: &mut dyn ErrorSink) {
-        let table = std::mem::take(&mut self.current);
+        let table = self.current;
         let Some(mut header) = self.header.take() else {
-            self.root = table;
             return;
         };
         let Some(key) = header.keys.pop().filter(|_| !header.broken) else {
             return;
         };
-        let value = Value::new(header.span.clone(), Kind::Table(table));
-        let parent = descend(&mut self.root, &header.keys, false, errors);
+        self.doc.nodes[table as usize].span = pack(&header.span);
+        let parent = descend(&mut self.doc, 0, &header.keys, false, errors);
         header.keys.clear();
         self.spare = header.keys;
         let Some(parent) = parent else { return };
         if !header.array {
-            parent.push(key, value);
+            self.doc.append(parent, table, Some(&key));
             return;
         }
-        let at = match parent.position(&key.name) {
+        let array = match self.doc.find(parent, &key.name) {
             Some(at) => at,
             None => {
-                let array = Array {
-                    items: Vec::new(),
-                    of_tables: true,
-                };
-                let array = Value::new(header.span.clone(), Kind::Array(array));
-                parent.push(
-                    Key {
-                        name: key.name.clone(),
-                        span: key.span.clone(),
-                    },
-                    array,
-                );
-                parent.entries.len() - 1
+                let at = self
+                    .doc
+                    .push(pack(&header.span), Data::Array(NO_CHILDREN, true));
+                self.doc.append(parent, at, Some(&key));
+                at
             }
         };
-        let existing = &mut parent.entries[at].1;
-        match &mut existing.kind {
-            Kind::Array(array) if array.of_tables => array.items.push(value),
-            _ => duplicate(errors, &key.span),
+        match matches!(self.doc.nodes[array as usize].data, Data::Array(_, true)) {
+            true => self.doc.append(array, table, None),
+            false => duplicate(errors, &key.span),
         }
     }
 
     /// A header ends: `current` starts empty, or as the implicit table
     /// an earlier header's path made (`[a.b]` before `[a]`).
     fn start_table(&mut self, mut header: Header<'i>, errors: &mut dyn ErrorSink) {
+        self.current = self.doc.push(pack(&header.span), table(Flags::default()));
         if !header.array
             && let Some((key, path)) = header.keys.split_last()
-            && let Some(parent) = descend(&mut self.root, path, false, errors).or_else(|| {
-                header.broken = true;
-                None
-            })
-            && let Some(at) = parent.position(&key.name)
         {
-            let (_, old) = parent.remove(at);
-            match old.kind {
-                Kind::Table(t) if t.implicit && !t.dotted => self.current = t,
-                kind => {
-                    duplicate(errors, &key.span);
-                    if let Kind::Table(t) = kind {
-                        self.current = t;
+            match descend(&mut self.doc, 0, path, false, errors) {
+                None => header.broken = true,
+                Some(parent) => {
+                    if let Some(old) = self.doc.find(parent, &key.name) {
+                        self.doc.unlink(parent, old);
+                        match self.doc.flags(old) {
+                            Some(f) if f.implicit && !f.dotted => self.current = old,
+                            f => {
+                                duplicate(errors, &key.span);
+                                if f.is_some() {
+                                    self.current = old;
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        self.current.implicit = false;
-        self.current.dotted = false;
+        if let Some(flags) = self.doc.flags_mut(self.current) {
+            flags.implicit = false;
+            flags.dotted = false;
+        }
         self.header = Some(header);
     }
 }
@@ -406,158 +672,156 @@ fn duplicate(errors: &mut dyn ErrorSink, key: &Span) {
     errors.report_error(ParseError::new("duplicate key").with_unexpected(at));
 }
 
-fn cannot_extend(errors: &mut dyn ErrorSink, key: &Span, type_name: &str) {
+/// Reports, and gives `None` for the descent it stops.
+fn cannot_extend(errors: &mut dyn ErrorSink, key: &Span, type_name: &str) -> Option<u32> {
     let at = toml_parser::Span::new_unchecked(key.start, key.end);
     let message = format!("cannot extend value of type {type_name} with a dotted key");
     errors.report_error(ParseError::new(message).with_unexpected(at));
+    None
 }
 
-/// `key = value` under a header (or at the top): `a.b.c = 1` makes the
-/// implicit tables `a` and `a.b` on the way.
-fn insert_keyval<'i>(
-    table: &mut Table<'i>,
+/// `key = value` into table `at` (`inline`: inside its `{ ... }`):
+/// `a.b.c = 1` makes the implicit tables `a` and `a.b` on the way.
+fn insert<'i>(
+    doc: &mut Document<'i>,
+    at: u32,
     keys: &mut Vec<Key<'i>>,
-    value: Value<'i>,
+    value: u32,
+    inline: bool,
     errors: &mut dyn ErrorSink,
 ) {
     let Some(key) = keys.pop() else { return };
     let dotted = !keys.is_empty();
-    let Some(parent) = descend(table, keys, dotted, errors) else {
-        return;
+    let parent = match inline {
+        true => descend_inline(doc, at, keys, errors),
+        false => descend(doc, at, keys, dotted, errors),
     };
-    if dotted && !parent.implicit {
+    let Some(parent) = parent else { return };
+    let flags = doc.flags(parent).unwrap_or_default();
+    // A table made by a header or written whole takes no dotted keys.
+    let mixed = match inline {
+        true => flags.dotted != dotted,
+        false => dotted && !flags.implicit,
+    };
+    if mixed || doc.find(parent, &key.name).is_some() {
         return duplicate(errors, &key.span);
     }
-    match parent.position(&key.name) {
-        Some(_) => duplicate(errors, &key.span),
-        None => {
-            parent.push(key, value);
-        }
-    }
+    doc.append(parent, value, Some(&key));
 }
 
-/// The table at `path` below `table`, made where missing. `dotted`: the
+/// The table at `path` below table `at`, made where missing. `dotted`: the
 /// path is a dotted key's (`a.b = 1`), not a header's (`[a.b]`).
-fn descend<'t, 'i>(
-    mut table: &'t mut Table<'i>,
+fn descend<'i>(
+    doc: &mut Document<'i>,
+    mut at: u32,
     path: &[Key<'i>],
     dotted: bool,
     errors: &mut dyn ErrorSink,
-) -> Option<&'t mut Table<'i>> {
+) -> Option<u32> {
     for key in path {
-        let at = match table.position(&key.name) {
-            Some(at) => at,
+        let child = match doc.find(at, &key.name) {
+            Some(child) => child,
             None => {
-                let new = Table {
+                let flags = Flags {
                     implicit: true,
                     dotted,
-                    ..Table::default()
+                    inline: false,
                 };
-                let new = Value::new(key.span.clone(), Kind::Table(new));
-                table.push(
-                    Key {
-                        name: key.name.clone(),
-                        span: key.span.clone(),
-                    },
-                    new,
-                );
-                table.entries.len() - 1
+                let child = doc.push(pack(&key.span), table(flags));
+                doc.append(at, child, Some(key));
+                child
             }
         };
-        let value = &mut table.entries[at].1;
-        let wrong = match &value.kind {
-            Kind::Array(a) if a.of_tables => match a.items.last() {
-                Some(Value {
-                    kind: Kind::Table(_),
-                    ..
-                }) => None,
-                Some(last) => Some(last.kind.type_name()),
-                None => Some("array"),
+        at = match &doc.nodes[child as usize].data {
+            // `[[a]]` then `[a.b]` or `a.b = 1`: into a's last table.
+            Data::Array(c, true) if c.last != NONE => match &doc.nodes[c.last as usize].data {
+                Data::Table(..) => c.last,
+                data => return cannot_extend(errors, &key.span, data.type_name()),
             },
-            Kind::Table(t) if dotted && !t.implicit && !t.inline => {
+            Data::Table(_, f) if f.inline => {
+                return cannot_extend(errors, &key.span, "inline table");
+            }
+            Data::Table(_, f) if dotted && !f.implicit => {
                 duplicate(errors, &key.span);
                 return None;
             }
-            Kind::Table(t) if !t.inline => None,
-            kind => Some(kind.type_name()),
-        };
-        if let Some(type_name) = wrong {
-            cannot_extend(errors, &key.span, type_name);
-            return None;
-        }
-        table = match &mut value.kind {
-            Kind::Array(a) => match a.items.last_mut() {
-                Some(Value {
-                    kind: Kind::Table(t),
-                    ..
-                }) => t,
-                _ => return None,
-            },
-            Kind::Table(t) => {
-                t.dotted |= dotted;
-                t
+            Data::Table(..) => {
+                if let (true, Some(flags)) = (dotted, doc.flags_mut(child)) {
+                    flags.dotted = true;
+                }
+                child
             }
-            _ => return None,
+            data => return cannot_extend(errors, &key.span, data.type_name()),
         };
     }
-    Some(table)
+    Some(at)
 }
 
-/// `key = value` inside `{ ... }`.
-fn insert_inline<'i>(
-    table: &mut Table<'i>,
-    keys: &mut Vec<Key<'i>>,
-    value: Value<'i>,
+/// [`descend`] inside an inline table.
+fn descend_inline<'i>(
+    doc: &mut Document<'i>,
+    mut at: u32,
+    path: &[Key<'i>],
     errors: &mut dyn ErrorSink,
-) {
-    let Some(key) = keys.pop() else { return };
-    let mut at_table = &mut *table;
-    for part in keys.iter() {
-        let at = match at_table.position(&part.name) {
-            Some(at) => at,
+) -> Option<u32> {
+    for part in path {
+        let child = match doc.find(at, &part.name) {
+            Some(child) => child,
             None => {
-                let new = Table {
+                let flags = Flags {
                     implicit: true,
                     dotted: true,
                     inline: true,
-                    ..Table::default()
                 };
-                let new = Value::new(part.span.clone(), Kind::Table(new));
-                at_table.push(
-                    Key {
-                        name: part.name.clone(),
-                        span: part.span.clone(),
-                    },
-                    new,
-                );
-                at_table.entries.len() - 1
+                let child = doc.push(pack(&part.span), table(flags));
+                doc.append(at, child, Some(part));
+                child
             }
         };
-        at_table = match &mut at_table.entries[at].1.kind {
-            Kind::Table(t) if !t.implicit => return duplicate(errors, &part.span),
-            Kind::Table(t) => t,
-            kind => return cannot_extend(errors, &part.span, kind.type_name()),
+        at = match &doc.nodes[child as usize].data {
+            Data::Table(_, f) if !f.implicit => {
+                duplicate(errors, &part.span);
+                return None;
+            }
+            Data::Table(..) => child,
+            data => return cannot_extend(errors, &part.span, data.type_name()),
         };
     }
-    if at_table.dotted == keys.is_empty() {
-        return duplicate(errors, &key.span);
-    }
-    match at_table.position(&key.name) {
-        Some(_) => duplicate(errors, &key.span),
-        None => {
-            at_table.push(key, value);
+    Some(at)
+}
+
+/// Bytes by kind, for the fast paths below: a table lookup per byte
+/// instead of a chain of comparisons.
+const BARE: u8 = 1;
+/// Taken as it is inside a basic string: not `"`, `\\`, DEL or a control
+/// character other than tab.
+const PLAIN: u8 = 2;
+const CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' {
+            class[b] |= BARE;
         }
+        if (c >= 0x20 || c == b'\t') && c != b'"' && c != b'\\' && c != 0x7f {
+            class[b] |= PLAIN;
+        }
+        b += 1;
     }
+    class
+};
+
+fn all(text: &str, class: u8) -> bool {
+    text.as_bytes()
+        .iter()
+        .all(|&b| CLASS[b as usize] & class != 0)
 }
 
 /// A key of only `A-Za-z0-9_-`, unquoted: as written, nothing to decode.
 fn bare_key<'i>(raw: Raw<'i>, encoding: Option<Encoding>) -> Option<&'i str> {
     let text = raw.as_str();
-    let bare = encoding.is_none()
-        && !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let bare = encoding.is_none() && !text.is_empty() && all(text, BARE);
     bare.then_some(text)
 }
 
@@ -565,20 +829,18 @@ fn bare_key<'i>(raw: Raw<'i>, encoding: Option<Encoding>) -> Option<&'i str> {
 /// general decoder: a basic string without escapes or control characters
 /// (`"10.0.0.1:80"`), and a decimal integer without sign, `_` or leading
 /// zero (`1`). Anything else goes through toml_parser's decoder.
-fn plain_scalar<'i>(raw: Raw<'i>, encoding: Option<Encoding>) -> Option<Kind<'i>> {
+fn plain_scalar<'i>(raw: Raw<'i>, encoding: Option<Encoding>) -> Option<Data<'i>> {
     let text = raw.as_str();
     match encoding {
         Some(Encoding::BasicString) => {
             let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-            let plain = inner
-                .bytes()
-                .all(|b| b != b'\\' && b != b'"' && b != 0x7f && (b >= 0x20 || b == b'\t'));
-            plain.then_some(Kind::String(Cow::Borrowed(inner)))
+            let plain = all(inner, PLAIN);
+            plain.then_some(Data::String(Cow::Borrowed(inner)))
         }
         None => {
             let decimal = matches!(text.as_bytes(), [b'1'..=b'9', rest @ ..] if rest.iter().all(u8::is_ascii_digit))
                 || text == "0";
-            decimal.then_some(Kind::Integer(Integer {
+            decimal.then_some(Data::Integer(Integer {
                 digits: Cow::Borrowed(text),
                 radix: 10,
             }))
@@ -594,25 +856,25 @@ impl EventReceiver for Builder<'_> {
         self.header_start = at.start();
     }
 
-    fn array_table_open(&mut self, span: toml_parser::Span, error: &mut dyn ErrorSink) {
-        self.std_table_open(span, error);
+    fn array_table_open(&mut self, at: toml_parser::Span, error: &mut dyn ErrorSink) {
+        self.std_table_open(at, error);
     }
 
-    fn std_table_close(&mut self, span: toml_parser::Span, error: &mut dyn ErrorSink) {
-        self.close_header(span, false, error);
+    fn std_table_close(&mut self, at: toml_parser::Span, error: &mut dyn ErrorSink) {
+        self.close_header(at, false, error);
     }
 
-    fn array_table_close(&mut self, span: toml_parser::Span, error: &mut dyn ErrorSink) {
-        self.close_header(span, true, error);
+    fn array_table_close(&mut self, at: toml_parser::Span, error: &mut dyn ErrorSink) {
+        self.close_header(at, true, error);
     }
 
     fn simple_key(
         &mut self,
-        span: toml_parser::Span,
+        at: toml_parser::Span,
         encoding: Option<Encoding>,
         error: &mut dyn ErrorSink,
     ) {
-        let raw = self.raw(span, encoding);
+        let raw = self.raw(at, encoding);
         let name = match bare_key(raw, encoding) {
             Some(name) => Cow::Borrowed(name),
             None => {
@@ -622,17 +884,17 @@ impl EventReceiver for Builder<'_> {
             }
         };
         if self.keys.len() as u32 == MAX_DEPTH {
-            error.report_error(ParseError::new("recursion limit").with_unexpected(span));
+            error.report_error(ParseError::new("recursion limit").with_unexpected(at));
         }
         self.keys.push(Key {
             name,
-            span: self::span(span),
+            span: span(at),
         });
     }
 
-    fn key_val_sep(&mut self, _span: toml_parser::Span, _error: &mut dyn ErrorSink) {
+    fn key_val_sep(&mut self, _at: toml_parser::Span, _error: &mut dyn ErrorSink) {
         match self.stack.last_mut() {
-            Some(Frame::Inline(_, _, key)) => std::mem::swap(key, &mut self.keys),
+            Some(Frame::Inline(_, key)) => std::mem::swap(key, &mut self.keys),
             Some(Frame::Array(..)) => {}
             None => std::mem::swap(&mut self.pending, &mut self.keys),
         }
@@ -646,55 +908,57 @@ impl EventReceiver for Builder<'_> {
         error: &mut dyn ErrorSink,
     ) {
         let raw = self.raw(at, encoding);
-        if let Some(kind) = plain_scalar(raw, encoding) {
-            return self.deliver(Value::new(span(at), kind), error);
-        }
-        let mut text = Cow::Borrowed("");
-        let kind = match raw.decode_scalar(&mut text, error) {
-            ScalarKind::String => Kind::String(text),
-            ScalarKind::Boolean(b) => Kind::Boolean(b),
-            ScalarKind::DateTime => Kind::Datetime,
-            ScalarKind::Float => Kind::Float,
-            ScalarKind::Integer(radix) => Kind::Integer(Integer {
-                digits: text,
-                radix: radix.value(),
-            }),
+        let data = match plain_scalar(raw, encoding) {
+            Some(data) => data,
+            None => {
+                let mut text = Cow::Borrowed("");
+                match raw.decode_scalar(&mut text, error) {
+                    ScalarKind::String => Data::String(text),
+                    ScalarKind::Boolean(b) => Data::Boolean(b),
+                    ScalarKind::DateTime => Data::Datetime,
+                    ScalarKind::Float => Data::Float,
+                    ScalarKind::Integer(radix) => Data::Integer(Integer {
+                        digits: text,
+                        radix: radix.value(),
+                    }),
+                }
+            }
         };
-        self.deliver(Value::new(span(at), kind), error);
+        let value = self.doc.push(packed(at), data);
+        self.deliver(value, error);
     }
 
     fn array_open(&mut self, at: toml_parser::Span, _error: &mut dyn ErrorSink) -> bool {
-        self.stack.push(Frame::Array(at.start(), Vec::new()));
+        let array = self.doc.push(packed(at), Data::Array(NO_CHILDREN, false));
+        self.stack.push(Frame::Array(array));
         true
     }
 
     fn array_close(&mut self, at: toml_parser::Span, error: &mut dyn ErrorSink) {
-        if let Some(Frame::Array(..)) = self.stack.last()
-            && let Some(Frame::Array(start, items)) = self.stack.pop()
-        {
-            let array = Array {
-                items,
-                of_tables: false,
-            };
-            self.deliver(Value::new(start..at.end(), Kind::Array(array)), error);
+        if let Some(Frame::Array(array)) = self.stack.last() {
+            let array = *array;
+            self.stack.pop();
+            self.doc.nodes[array as usize].span.1 = at.end() as u32;
+            self.deliver(array, error);
         }
     }
 
     fn inline_table_open(&mut self, at: toml_parser::Span, _error: &mut dyn ErrorSink) -> bool {
-        let table = Table {
+        let flags = Flags {
             inline: true,
-            ..Table::default()
+            ..Flags::default()
         };
-        self.stack
-            .push(Frame::Inline(at.start(), table, Vec::new()));
+        let table = self.doc.push(packed(at), table(flags));
+        self.stack.push(Frame::Inline(table, Vec::new()));
         true
     }
 
     fn inline_table_close(&mut self, at: toml_parser::Span, error: &mut dyn ErrorSink) {
-        if let Some(Frame::Inline(..)) = self.stack.last()
-            && let Some(Frame::Inline(start, table, _)) = self.stack.pop()
-        {
-            self.deliver(Value::new(start..at.end(), Kind::Table(table)), error);
+        if let Some(Frame::Inline(table, _)) = self.stack.last() {
+            let table = *table;
+            self.stack.pop();
+            self.doc.nodes[table as usize].span.1 = at.end() as u32;
+            self.deliver(table, error);
         }
     }
 }
@@ -718,25 +982,25 @@ mod tests {
     use super::*;
 
     /// Every leaf of `table` as `path = value`, in file order.
-    fn leaves(table: &Table<'_>, prefix: &str, out: &mut Vec<String>) {
-        for (key, value) in table.iter() {
+    fn leaves(table: Table<'_, '_>, prefix: &str, out: &mut Vec<String>) {
+        for value in table.iter() {
             let path = match prefix {
-                "" => key.name.to_string(),
-                _ => format!("{prefix}.{}", key.name),
+                "" => value.key().to_string(),
+                _ => format!("{prefix}.{}", value.key()),
             };
             leaf(value, &path, out);
         }
     }
 
-    fn leaf(value: &Value<'_>, path: &str, out: &mut Vec<String>) {
+    fn leaf(value: Value<'_, '_>, path: &str, out: &mut Vec<String>) {
         match value.kind() {
             Kind::Table(t) if !t.is_empty() => leaves(t, path, out),
             Kind::Table(_) => out.push(format!("{path} = {{}}")),
             Kind::Array(a) => {
-                for (i, item) in a.items().iter().enumerate() {
+                for (i, item) in a.items().enumerate() {
                     leaf(item, &format!("{path}[{i}]"), out);
                 }
-                if a.items().is_empty() {
+                if a.items().next().is_none() {
                     out.push(format!("{path} = []"));
                 }
             }
@@ -759,7 +1023,7 @@ mod tests {
             return Err(shown.collect());
         }
         let mut out = Vec::new();
-        leaves(&root, "", &mut out);
+        leaves(root.root(), "", &mut out);
         Ok(out)
     }
 
@@ -909,8 +1173,8 @@ mod tests {
             let kind = raw.decode_scalar(&mut decoded, &mut errors);
             assert_eq!(errors.0, [], "{text}");
             match (fast, kind) {
-                (Kind::String(a), ScalarKind::String) => assert_eq!(a, decoded),
-                (Kind::Integer(a), ScalarKind::Integer(radix)) => {
+                (Data::String(a), ScalarKind::String) => assert_eq!(a, decoded),
+                (Data::Integer(a), ScalarKind::Integer(radix)) => {
                     assert_eq!((a.digits, a.radix), (decoded, radix.value()));
                 }
                 (fast, kind) => panic!("{text}: {fast:?} vs {kind:?}"),
@@ -956,11 +1220,12 @@ mod tests {
     #[test]
     fn big_tables() {
         let mut text: String = (0..20_000).map(|i| format!("k{i} = {i}\n")).collect();
-        let (root, errors) = parse(&text);
+        let (doc, errors) = parse(&text);
         assert_eq!(errors, []);
+        let root = doc.root();
         assert_eq!(root.iter().count(), 20_000);
-        for i in [0, INDEX_FROM - 1, INDEX_FROM, 19_999] {
-            let Some(Kind::Integer(n)) = root.get(&format!("k{i}")).map(Value::kind) else {
+        for i in [0, INDEX_FROM as usize - 1, INDEX_FROM as usize, 19_999] {
+            let Some(Kind::Integer(n)) = root.get(&format!("k{i}")).map(|v| v.kind()) else {
                 panic!("k{i} missing");
             };
             assert_eq!(n.value(), Some(i as i128));

@@ -20,8 +20,8 @@
 use std::fmt;
 
 use super::error::{Reporter, Span, cut, quote};
-pub(super) use super::tree::Value;
-use super::tree::{Kind, Table as TomlTable};
+use super::tree::Value;
+use super::tree::{Array, Kind, Table as TomlTable};
 
 /// A key longer than this (in bytes) gets no "did you mean": the edit
 /// distance costs its length times each known key's.
@@ -33,7 +33,7 @@ const MAX_KEYS: usize = 16;
 /// The diagnostics sink and the document, threaded through the walk.
 pub(super) struct Ctx<'t> {
     pub(super) report: Reporter<'t>,
-    pub(super) root: &'t TomlTable<'t>,
+    pub(super) root: TomlTable<'t, 't>,
 }
 
 /// A key path, as a link to its parent: building one costs nothing,
@@ -136,7 +136,7 @@ impl fmt::Display for Path<'_> {
 }
 
 /// "a string", "an integer", ...: the type of `value` as the user reads it.
-pub(super) fn kind(value: &Kind<'_>) -> &'static str {
+pub(super) fn kind(value: &Kind<'_, '_>) -> &'static str {
     match value {
         Kind::String(_) => "a string",
         Kind::Integer(_) => "an integer",
@@ -152,7 +152,7 @@ pub(super) fn kind(value: &Kind<'_>) -> &'static str {
 pub(super) struct Field<'a, 'i> {
     pub(super) path: Path<'a>,
     pub(super) key_span: Span,
-    pub(super) value: &'a Value<'i>,
+    pub(super) value: Value<'a, 'i>,
 }
 
 impl Field<'_, '_> {
@@ -173,7 +173,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn type_error(&mut self, field: &Field<'_, '_>, expected: &str) {
-        let found = kind(field.value.kind());
+        let found = kind(&field.value.kind());
         self.error(field, format!("expected {expected}, found {found}"));
     }
 
@@ -188,13 +188,13 @@ impl Ctx<'_> {
             let value = match step {
                 Step::Root => continue,
                 Step::Key(key) => table.and_then(|t| t.get(key)),
-                Step::Index(i) => array.and_then(|a: &[Value<'_>]| a.get(i)),
+                Step::Index(i) => array.and_then(|a: Array<'_, '_>| a.items().nth(i)),
             };
             let Some(value) = value else { break };
             span = value.span();
             (table, array) = match value.kind() {
                 Kind::Table(t) => (Some(t), None),
-                Kind::Array(a) => (None, Some(a.items())),
+                Kind::Array(a) => (None, Some(a)),
                 _ => (None, None),
             };
         }
@@ -243,7 +243,7 @@ where
 /// `true` or `false`.
 pub(super) fn boolean(ctx: &mut Ctx, f: &Field<'_, '_>) -> Option<bool> {
     match f.value.kind() {
-        Kind::Boolean(b) => Some(*b),
+        Kind::Boolean(b) => Some(b),
         _ => {
             ctx.type_error(f, "true or false");
             None
@@ -323,7 +323,7 @@ pub(super) fn items<'f, 'i>(
         ctx.type_error(f, expected);
         return None;
     };
-    let items = items.items().iter().enumerate().map(|(i, value)| Field {
+    let items = items.items().enumerate().map(|(i, value)| Field {
         path: f.path.index(i),
         key_span: value.span(),
         value,
@@ -379,10 +379,7 @@ pub(super) fn tables<T>(
 pub(super) struct Table<'a, 'i> {
     path: &'a Path<'a>,
     span: Span,
-    table: &'a TomlTable<'i>,
-    /// Bit `i`: a read asked for entry `i` (of the first 64; the others
-    /// are checked against `known` at the end).
-    read: u64,
+    table: TomlTable<'a, 'i>,
     /// The keys asked for so far, in the order asked: the valid keys.
     known: [&'static str; MAX_KEYS],
     known_len: usize,
@@ -404,12 +401,11 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     /// Read an already unwrapped table (the document root).
-    pub(super) fn of(ctx: &Ctx, path: &'a Path<'a>, span: Span, table: &'a TomlTable<'i>) -> Self {
+    pub(super) fn of(ctx: &Ctx, path: &'a Path<'a>, span: Span, table: TomlTable<'a, 'i>) -> Self {
         Table {
             path,
             span,
             table,
-            read: 0,
             known: [""; MAX_KEYS],
             known_len: 0,
             errors: ctx.report.errors(),
@@ -434,14 +430,10 @@ impl<'a, 'i> Table<'a, 'i> {
         );
         self.known[self.known_len] = key;
         self.known_len += 1;
-        let at = self.table.position(key)?;
-        if at < 64 {
-            self.read |= 1 << at;
-        }
-        let (k, value) = self.table.entry(at);
+        let value = self.table.get(key)?;
         Some(Field {
-            path: self.path.key(&k.name),
-            key_span: k.span.clone(),
+            path: self.path.key(value.key()),
+            key_span: value.key_span(),
             value,
         })
     }
@@ -531,16 +523,10 @@ impl<'a, 'i> Table<'a, 'i> {
     /// unknown key rejects the file but does not fail its table.
     pub(super) fn finish(self, ctx: &mut Ctx) -> Option<()> {
         let known = &self.known[..self.known_len];
-        let unread = self
-            .table
-            .iter()
-            .enumerate()
-            .filter(|(i, (key, _))| match *i {
-                i if i < 64 => self.read & (1 << i) == 0,
-                _ => !known.contains(&&*key.name),
-            });
-        for (_, (key, _)) in unread {
-            let name: &str = &key.name;
+        // A key no read asked for; the table keeps no marks, so that
+        // reading needs nothing but the document.
+        for value in self.table.iter().filter(|v| !known.contains(&v.key())) {
+            let name = value.key();
             let valid = known.join(", ");
             let message = match suggest(name, known) {
                 Some(near) => {
@@ -549,7 +535,7 @@ impl<'a, 'i> Table<'a, 'i> {
                 None => format!("unknown key; valid keys here: {valid}"),
             };
             ctx.report
-                .error_aside(&key.span, self.path.key(name), message);
+                .error_aside(&value.key_span(), self.path.key(name), message);
         }
         self.clean(ctx).then_some(())
     }
@@ -612,7 +598,7 @@ mod tests {
         assert_eq!(errors, []);
         let mut ctx = Ctx {
             report: Reporter::new("f", text),
-            root: &root,
+            root: root.root(),
         };
         let mut t = Table::of(&ctx, &Path::ROOT, 0..0, ctx.root);
         let value = t.opt(&mut ctx, "x", read);
@@ -834,7 +820,7 @@ mod tests {
         let (root, _) = super::super::tree::parse(text);
         let ctx = Ctx {
             report: Reporter::new("f", text),
-            root: &root,
+            root: root.root(),
         };
         let service = Path::ROOT.key("service");
         let first = service.index(0);
