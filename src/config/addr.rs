@@ -184,6 +184,42 @@ pub(super) fn family_name(family: Family) -> &'static str {
     }
 }
 
+/// A real or sorry server's address: of a fwmark service, the port may be
+/// left out.
+pub(super) fn parse_server(is_fwmark: bool) -> fn(&str) -> Result<SocketAddr, String> {
+    match is_fwmark {
+        true => parse_socket_addr_or_ip,
+        false => parse_socket_addr,
+    }
+}
+
+/// `"10.0.0.0/8"`, `"default"` (IPv4) or `"default6"` (IPv6). Host bits
+/// must be clear, as `ip route` requires.
+pub(super) fn parse_destination(text: &str) -> Result<IpNet, String> {
+    let net = match text {
+        "default" => parse_cidr("0.0.0.0/0")?,
+        "default6" => parse_cidr("::/0")?,
+        _ => parse_cidr(text)?,
+    };
+    let subnet = network(net);
+    if subnet != net {
+        return Err(format!(
+            "{text:?} has host bits set; the subnet is \"{subnet}\""
+        ));
+    }
+    Ok(net)
+}
+
+/// This instance speaks VRRP for IPv4: its adverts list IPv4 addresses.
+pub(super) fn ipv4_only(ip: IpAddr) -> Result<IpAddr, String> {
+    match Family::of(ip) {
+        Family::Inet => Ok(ip),
+        Family::Inet6 => Err(format!(
+            "{ip} is IPv6; this VRRP instance is IPv4 (VRRPv3 for IPv6 is not supported yet)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,63 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Maximum persistence timeout: the kernel keeps it in a signed 32-bit
+/// number of seconds.
+pub(super) const MAX_PERSISTENCE_SECS: u64 = (1 << 31) - 1;
+
+/// `persistence = "300s"`: `None` when off (`"0s"`).
+pub(super) fn parse_persistence(text: &str) -> Result<Option<Duration>, String> {
+    let duration = parse_duration(text)?;
+    if duration.subsec_nanos() != 0 {
+        return Err(format!(
+            "{} is not a whole number of seconds (ipvsadm -p counts seconds)",
+            quote(text)
+        ));
+    }
+    if duration.as_secs() > MAX_PERSISTENCE_SECS {
+        return Err(format!(
+            "{} is longer than the kernel's maximum of {MAX_PERSISTENCE_SECS}s",
+            quote(text)
+        ));
+    }
+    Ok((!duration.is_zero()).then_some(duration))
+}
+
+/// `interval` and `timeout`: a duration longer than zero.
+pub(super) fn parse_period(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!(
+            "{} is zero; write a duration like \"1s\" or \"500ms\"",
+            quote(text)
+        ));
+    }
+    Ok(d)
+}
+
+/// The advert carries the interval in centiseconds in 12 bits.
+pub(super) const MAX_ADVERT_CENTISECONDS: u128 = 4095;
+
+/// `"1s"`, `"100ms"`: 10 ms to 40.95 s in whole centiseconds, what the
+/// advert's 12-bit field can carry.
+pub(super) fn parse_advert_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    let millis = interval.as_millis();
+    if millis % 10 != 0 {
+        return Err(format!(
+            "{} is not a whole number of centiseconds; adverts carry the interval in steps of 10ms",
+            quote(text)
+        ));
+    }
+    if !(1..=MAX_ADVERT_CENTISECONDS).contains(&(millis / 10)) {
+        return Err(format!(
+            "{} is out of range; an advert interval is 10ms to 40950ms",
+            quote(text)
+        ));
+    }
+    Ok(interval)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

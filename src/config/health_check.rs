@@ -8,10 +8,8 @@
 //! that changes `type` starts from that type's defaults instead of
 //! inheriting the service's type-specific keys.
 
-use std::time::Duration;
-
-use super::duration::parse_duration;
-use super::error::quote;
+use super::duration::parse_period;
+use super::names::{parse_path, plain_word};
 use super::walk::{Ctx, Field, Read, Table, int, one_of, string};
 use super::{CheckKind, HealthCheck, OnFailure};
 
@@ -121,42 +119,6 @@ fn typed_key<T>(
         return None;
     }
     read(ctx, &f)
-}
-
-/// `interval` and `timeout`: a duration longer than zero.
-fn parse_period(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text)?;
-    if d.is_zero() {
-        return Err(format!(
-            "{} is zero; write a duration like \"1s\" or \"500ms\"",
-            quote(text)
-        ));
-    }
-    Ok(d)
-}
-
-/// An HTTP check's `path`: starting with `/`, without blanks.
-fn parse_path(text: &str) -> Result<String, String> {
-    if text.starts_with('/') && !text.chars().any(char::is_whitespace) {
-        return Ok(text.to_string());
-    }
-    Err(format!(
-        "{} is not a request path; write it like \"/health\" (starting with /, no spaces)",
-        quote(text)
-    ))
-}
-
-/// A non-empty value without blanks or control characters (a role,
-/// database or host name that goes into a request as is).
-fn plain_word(text: &str, key: &str) -> Result<String, String> {
-    if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{} is not a valid {key}: it must be non-empty, without blanks or control \
-             characters",
-            quote(text)
-        ));
-    }
-    Ok(text.to_string())
 }
 
 #[cfg(test)]

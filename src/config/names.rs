@@ -3,6 +3,7 @@
 //! Checked here so a bad name is reported with its line instead of failing
 //! later at boot with `EINVAL`.
 
+use super::Scheduler;
 use super::error::quote;
 
 /// A hostname: 1..=64 characters, letters, digits, `-` and `.`, made of
@@ -69,6 +70,41 @@ pub(super) fn check_sysctl_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+pub(super) fn parse_scheduler(text: &str) -> Result<Scheduler, String> {
+    Scheduler::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = Scheduler::ALL.iter().map(|s| s.name()).collect();
+        format!(
+            "{} is not a scheduler; expected one of: {}",
+            quote(text),
+            names.join(", ")
+        )
+    })
+}
+
+/// An HTTP check's `path`: starting with `/`, without blanks.
+pub(super) fn parse_path(text: &str) -> Result<String, String> {
+    if text.starts_with('/') && !text.chars().any(char::is_whitespace) {
+        return Ok(text.to_string());
+    }
+    Err(format!(
+        "{} is not a request path; write it like \"/health\" (starting with /, no spaces)",
+        quote(text)
+    ))
+}
+
+/// A non-empty value without blanks or control characters (a role,
+/// database or host name that goes into a request as is).
+pub(super) fn plain_word(text: &str, key: &str) -> Result<String, String> {
+    if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{} is not a valid {key}: it must be non-empty, without blanks or control \
+             characters",
+            quote(text)
+        ));
+    }
+    Ok(text.to_string())
 }
 
 #[cfg(test)]

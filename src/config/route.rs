@@ -1,9 +1,9 @@
 //! `[[route]]`: static routes, as `ip route add` takes them.
 
-use super::addr::{family_name, network, parse_cidr, parse_ip};
+use super::addr::{family_name, parse_destination, parse_ip};
 use super::names::check_ifname;
 use super::walk::{Ctx, Field, Table, checked, int, string};
-use super::{Family, IpNet, Route};
+use super::{Family, Route};
 
 /// Read one `[[route]]`; `None` (with diagnostics) when anything is wrong.
 /// Whether `device` names a configured interface is checked later, in
@@ -43,29 +43,13 @@ pub(super) fn read_route(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<Route> {
     })
 }
 
-/// `"10.0.0.0/8"`, `"default"` (IPv4) or `"default6"` (IPv6). Host bits
-/// must be clear, as `ip route` requires.
-fn parse_destination(text: &str) -> Result<IpNet, String> {
-    let net = match text {
-        "default" => parse_cidr("0.0.0.0/0")?,
-        "default6" => parse_cidr("::/0")?,
-        _ => parse_cidr(text)?,
-    };
-    let subnet = network(net);
-    if subnet != net {
-        return Err(format!(
-            "{text:?} has host bits set; the subnet is \"{subnet}\""
-        ));
-    }
-    Ok(net)
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
 
-    use super::super::load;
+    use super::super::addr::parse_cidr;
     use super::super::test_support::{errors, warnings};
+    use super::super::{IpNet, load};
     use super::*;
 
     fn net(text: &str) -> IpNet {

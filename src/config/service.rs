@@ -7,14 +7,11 @@
 //! routing) and keepalived to NAT, so a silent default would surprise half
 //! of our users.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use super::addr::{parse_netmask, parse_socket_addr, parse_socket_addr_or_ip};
+use super::addr::{parse_netmask, parse_server, parse_socket_addr};
 use super::draft::{DraftReal, DraftService, label};
-use super::duration::parse_duration;
-use super::error::quote;
+use super::duration::parse_persistence;
 use super::health_check::read_health_check;
+use super::names::parse_scheduler;
 use super::walk::{
     Ctx, Field, Path, Read, Table, array_of, int, one_of, string, tables, typed_string,
 };
@@ -22,10 +19,6 @@ use super::{
     Family, Forwarding, HealthCheck, Protocol, RealServer, Scheduler, SchedulerFlags, Service,
     ServiceKey,
 };
-
-/// Maximum persistence timeout: the kernel keeps it in a signed 32-bit
-/// number of seconds.
-const MAX_PERSISTENCE_SECS: u64 = (1 << 31) - 1;
 
 const FORWARDING_HELP: &str = "say how packets reach the real servers: \"nat\" (ipvsadm -m), \
      \"direct\" (-g) or \"tunnel\" (-i). There is no default because ipvsadm defaults to -g \
@@ -184,17 +177,6 @@ fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<ServiceKey> {
     })
 }
 
-fn parse_scheduler(text: &str) -> Result<Scheduler, String> {
-    Scheduler::from_name(text).ok_or_else(|| {
-        let names: Vec<&str> = Scheduler::ALL.iter().map(|s| s.name()).collect();
-        format!(
-            "{} is not a scheduler; expected one of: {}",
-            quote(text),
-            names.join(", ")
-        )
-    })
-}
-
 /// `scheduler_flags = ["sh-fallback", "sh-port"]`; `sh-*` only with the
 /// `sh` scheduler, `mh-*` only with `mh` (not checked when the scheduler
 /// itself is wrong, `None`).
@@ -223,33 +205,6 @@ fn read_flags(scheduler: Option<Scheduler>) -> impl Read<SchedulerFlags> {
             mh_port: set.contains(&3),
         })
     }
-}
-
-/// A real or sorry server's address: of a fwmark service, the port may be
-/// left out.
-fn parse_server(is_fwmark: bool) -> fn(&str) -> Result<SocketAddr, String> {
-    match is_fwmark {
-        true => parse_socket_addr_or_ip,
-        false => parse_socket_addr,
-    }
-}
-
-/// `persistence = "300s"`: `None` when off (`"0s"`).
-fn parse_persistence(text: &str) -> Result<Option<Duration>, String> {
-    let duration = parse_duration(text)?;
-    if duration.subsec_nanos() != 0 {
-        return Err(format!(
-            "{} is not a whole number of seconds (ipvsadm -p counts seconds)",
-            quote(text)
-        ));
-    }
-    if duration.as_secs() > MAX_PERSISTENCE_SECS {
-        return Err(format!(
-            "{} is longer than the kernel's maximum of {MAX_PERSISTENCE_SECS}s",
-            quote(text)
-        ));
-    }
-    Ok((!duration.is_zero()).then_some(duration))
 }
 
 /// Read one real server.

@@ -6,12 +6,12 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::addr::{parse_cidr, parse_ip};
-use super::duration::parse_duration;
+use super::addr::{ipv4_only, parse_cidr, parse_ip};
+use super::duration::{parse_advert_interval, parse_duration};
 use super::error::quote;
 use super::names::check_ifname;
 use super::walk::{Ctx, Field, Path, Table, array_of, boolean, checked, int, items, string};
-use super::{Family, VirtualAddress, Vrrp};
+use super::{VirtualAddress, Vrrp};
 
 /// keepalived's default priority for a backup.
 pub const DEFAULT_PRIORITY: u8 = 100;
@@ -22,9 +22,6 @@ pub const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_TRACK_PRIORITY_DELTA: u8 = 50;
 /// The address owner's priority: it never gives the addresses up.
 const OWNER_PRIORITY: u8 = 255;
-/// The advert carries the interval in centiseconds in 12 bits.
-const MAX_ADVERT_CENTISECONDS: u128 = 4095;
-
 /// Read `[vrrp]`; `None` (with diagnostics) when anything in it is wrong.
 /// Whether the interfaces and services it names exist is checked later,
 /// by `validate.rs`.
@@ -104,36 +101,6 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
         track_services: track_services?,
         track_priority_delta: delta?,
     })
-}
-
-/// `"1s"`, `"100ms"`: 10 ms to 40.95 s in whole centiseconds, what the
-/// advert's 12-bit field can carry.
-fn parse_advert_interval(text: &str) -> Result<Duration, String> {
-    let interval = parse_duration(text)?;
-    let millis = interval.as_millis();
-    if millis % 10 != 0 {
-        return Err(format!(
-            "{} is not a whole number of centiseconds; adverts carry the interval in steps of 10ms",
-            quote(text)
-        ));
-    }
-    if !(1..=MAX_ADVERT_CENTISECONDS).contains(&(millis / 10)) {
-        return Err(format!(
-            "{} is out of range; an advert interval is 10ms to 40950ms",
-            quote(text)
-        ));
-    }
-    Ok(interval)
-}
-
-/// This instance speaks VRRP for IPv4: its adverts list IPv4 addresses.
-fn ipv4_only(ip: IpAddr) -> Result<IpAddr, String> {
-    match Family::of(ip) {
-        Family::Inet => Ok(ip),
-        Family::Inet6 => Err(format!(
-            "{ip} is IPv6; this VRRP instance is IPv4 (VRRPv3 for IPv6 is not supported yet)"
-        )),
-    }
 }
 
 /// `virtual_addresses = [{ interface = "wan", address = "192.168.1.100/24" }]`:
