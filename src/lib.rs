@@ -4,7 +4,8 @@
 //! Every module here runs its unit tests on the host.
 
 pub mod apply;
-pub mod config;
+/// `router.toml`, read and validated: the `config/` crate of this workspace.
+pub use lvsinit_config as config;
 pub mod console;
 pub mod health;
 pub mod ipvs;

@@ -150,7 +150,7 @@ mod tests {
     use super::super::load;
     use super::super::test_support::{check_cases, errors};
     use super::*;
-    use crate::config::IpNet;
+    use crate::IpNet;
 
     fn net(text: &str) -> IpNet {
         parse_cidr(text).unwrap()

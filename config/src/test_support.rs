@@ -3,7 +3,7 @@
 use super::load;
 
 /// The displayed diagnostics of a file that must be rejected.
-pub(in crate::config) fn errors(text: &str) -> Vec<String> {
+pub(crate) fn errors(text: &str) -> Vec<String> {
     match load("router.toml", text) {
         Ok((config, _)) => panic!("accepted as {config:#?}:\n{text}"),
         Err(err) => err.diagnostics.iter().map(|d| d.to_string()).collect(),
@@ -11,7 +11,7 @@ pub(in crate::config) fn errors(text: &str) -> Vec<String> {
 }
 
 /// The displayed warnings of a file that must be accepted.
-pub(in crate::config) fn warnings(text: &str) -> Vec<String> {
+pub(crate) fn warnings(text: &str) -> Vec<String> {
     match load("router.toml", text) {
         Ok((_, warnings)) => warnings.iter().map(|d| d.to_string()).collect(),
         Err(err) => panic!("rejected:\n{err}\n{text}"),
@@ -19,7 +19,7 @@ pub(in crate::config) fn warnings(text: &str) -> Vec<String> {
 }
 
 /// Check a table of (file text, expected diagnostics) cases.
-pub(in crate::config) fn check_cases(cases: &[(&str, &[&str])]) {
+pub(crate) fn check_cases(cases: &[(&str, &[&str])]) {
     for (text, expected) in cases {
         assert_eq!(&errors(text), expected, "for:\n{text}");
     }

@@ -95,7 +95,7 @@ mod tests {
     use super::super::addr::parse_cidr;
     use super::super::test_support::check_cases;
     use super::*;
-    use crate::config::{
+    use crate::{
         Forwarding, HealthCheck, Interface, IpNet, LinkMatch, MacAddr, Protocol, RealServer, Route,
         Scheduler, SchedulerFlags, Service, ServiceKey,
     };

@@ -75,6 +75,9 @@ struct Children {
     len: u32,
     /// Into [`Document::indexes`], or [`NONE`].
     index: u32,
+    /// Bit `n % 64` set for each key of `n` bytes: most keys a reader asks
+    /// a table for are not there, and most are told by their length.
+    lengths: u64,
 }
 
 const NO_CHILDREN: Children = Children {
@@ -82,7 +85,12 @@ const NO_CHILDREN: Children = Children {
     last: NONE,
     len: 0,
     index: NONE,
+    lengths: 0,
 };
+
+fn length_bit(key: &str) -> u64 {
+    1 << (key.len() % 64)
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Flags {
@@ -151,13 +159,16 @@ impl<'i> Document<'i> {
     /// The child of table `at` named `key`.
     fn find(&self, at: u32, key: &str) -> Option<u32> {
         let children = self.children(at);
+        if children.lengths & length_bit(key) == 0 {
+            return None;
+        }
         if children.index != NONE {
             return self.indexes[children.index as usize].get(key).copied();
         }
+        // NONE is past the end of any vector: `get` ends the walk.
         let mut child = children.first;
-        while child != NONE {
-            let node = &self.nodes[child as usize];
-            if node.key == key {
+        while let Some(node) = self.nodes.get(child as usize) {
+            if node.key.len() == key.len() && node.key == key {
                 return Some(child);
             }
             child = node.next;
@@ -178,9 +189,11 @@ impl<'i> Document<'i> {
             NONE => self.children_mut(at).first = child,
             last => self.nodes[last as usize].next = child,
         }
+        let bit = length_bit(&self.nodes[child as usize].key);
         let children = self.children_mut(at);
         children.last = child;
         children.len += 1;
+        children.lengths |= bit;
         let children = *children;
         if key.is_some() {
             if children.index != NONE {
@@ -228,11 +241,18 @@ impl<'i> Document<'i> {
             NONE => self.children_mut(at).first = next,
             b => self.nodes[b as usize].next = next,
         }
+        let mut lengths = 0;
+        let mut node = self.children(at).first;
+        while let Some(n) = self.nodes.get(node as usize) {
+            lengths |= length_bit(&n.key);
+            node = n.next;
+        }
         let children = self.children_mut(at);
         if children.last == child {
             children.last = before;
         }
         children.len -= 1;
+        children.lengths = lengths;
         if children.index != NONE {
             self.build_index(at);
         }
