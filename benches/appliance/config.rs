@@ -87,7 +87,7 @@ pub fn run(repo: &Path) -> Section {
                         ITEM,
                         format!("{label}: peak memory"),
                         format!(
-                            "{:.1} MB, {:.1}× the file (before: {:.1} MB)",
+                            "{:.1} MiB, {:.1}× the file (before: {:.1} MiB)",
                             kb as f64 / 1024.0,
                             (kb * 1024) as f64 / size as f64,
                             BEFORE_PEAK_KB as f64 / 1024.0
