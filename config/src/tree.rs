@@ -205,6 +205,16 @@ impl<'i> Document<'i> {
         }
     }
 
+    /// Table `at`'s child `key`, or a new empty table there with `flags`.
+    fn find_or_add(&mut self, at: u32, key: &Key<'i>, flags: Flags) -> u32 {
+        if let Some(child) = self.find(at, &key.name) {
+            return child;
+        }
+        let child = self.push(pack(&key.span), Data::Table(NO_CHILDREN, flags));
+        self.append(at, child, Some(key));
+        child
+    }
+
     fn build_index(&mut self, at: u32) {
         let mut index = HashMap::with_capacity(2 * INDEX_FROM as usize);
         let mut child = self.children(at).first;
@@ -739,19 +749,12 @@ fn descend<'i>(
     errors: &mut dyn ErrorSink,
 ) -> Option<u32> {
     for key in path {
-        let child = match doc.find(at, &key.name) {
-            Some(child) => child,
-            None => {
-                let flags = Flags {
-                    implicit: true,
-                    dotted,
-                    inline: false,
-                };
-                let child = doc.push(pack(&key.span), table(flags));
-                doc.append(at, child, Some(key));
-                child
-            }
+        let flags = Flags {
+            implicit: true,
+            dotted,
+            inline: false,
         };
+        let child = doc.find_or_add(at, key, flags);
         at = match &doc.nodes[child as usize].data {
             // `[[a]]` then `[a.b]` or `a.b = 1`: into a's last table.
             Data::Array(c, true) if c.last != NONE => match &doc.nodes[c.last as usize].data {
@@ -785,19 +788,12 @@ fn descend_inline<'i>(
     errors: &mut dyn ErrorSink,
 ) -> Option<u32> {
     for part in path {
-        let child = match doc.find(at, &part.name) {
-            Some(child) => child,
-            None => {
-                let flags = Flags {
-                    implicit: true,
-                    dotted: true,
-                    inline: true,
-                };
-                let child = doc.push(pack(&part.span), table(flags));
-                doc.append(at, child, Some(part));
-                child
-            }
+        let flags = Flags {
+            implicit: true,
+            dotted: true,
+            inline: true,
         };
+        let child = doc.find_or_add(at, part, flags);
         at = match &doc.nodes[child as usize].data {
             Data::Table(_, f) if !f.implicit => {
                 duplicate(errors, &part.span);
