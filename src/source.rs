@@ -102,11 +102,9 @@ pub fn find(disk_wait: Duration) -> io::Result<Source> {
     })
 }
 
+/// At most [`crate::config::MAX_BYTES`]: a bigger file is an error.
 fn read_text(path: &Path) -> io::Result<String> {
-    let mut bytes = Vec::new();
-    fs::File::open(path)?.read_to_end(&mut bytes)?;
-    String::from_utf8(bytes)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the file is not UTF-8 text"))
+    crate::config::read_file(path)
 }
 
 fn wait_for_boot_partition(wait: Duration) -> Option<String> {

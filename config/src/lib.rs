@@ -15,6 +15,7 @@ mod addr;
 mod draft;
 mod duration;
 mod error;
+mod file;
 mod health_check;
 mod interface;
 mod names;
@@ -30,6 +31,7 @@ mod vrrp;
 mod walk;
 
 pub use error::{ConfigError, Diagnostic, Severity};
+pub use file::{MAX_BYTES, read_bounded, read_file};
 pub use parse::{DEFAULT_HOSTNAME, load};
 
 /// The whole appliance configuration.

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 
 use super::draft::Draft;
 use super::error::{Reporter, Severity, cut};
+use super::file::{MAX_BYTES, too_big};
 use super::interface::read_interface;
 use super::names::check_hostname;
 use super::route::read_route;
@@ -31,6 +32,13 @@ pub const DEFAULT_HOSTNAME: &str = "lvs-router";
 /// Ok: the config plus warnings (`Severity::Warning` diagnostics).
 /// Err: every error at once, in file order.
 pub fn load(file: &str, text: &str) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
+    if text.len() > MAX_BYTES {
+        let mut report = Reporter::new(file, "");
+        report.error(&(0..0), "", too_big(text.len()));
+        return Err(ConfigError {
+            diagnostics: report.finish_errors(),
+        });
+    }
     let (root, syntax_errors) = tree::parse(text);
     let mut ctx = Ctx {
         report: Reporter::new(file, text),
@@ -254,6 +262,20 @@ mod tests {
                 services: vec![],
                 vrrp: None,
             }
+        );
+    }
+
+    /// A text over the bound is refused as it is, unparsed.
+    #[test]
+    fn a_file_over_4_mib_is_refused_unread() {
+        let text = format!("hostname = \"lvs\"\n{}", "#".repeat(MAX_BYTES));
+        let error = load("router.toml", &text).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "router.toml:1:1: error: the file is {} bytes or more; a router.toml may have at most 4 MiB (4194304 bytes)",
+                text.len()
+            )
         );
     }
 

@@ -116,7 +116,7 @@ fn run(args: &[String]) -> Result<(), MainError> {
 
 /// Read and validate one file; errors and warnings go to stderr.
 fn load(path: &str) -> Option<config::Config> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match config::read_file(std::path::Path::new(path)) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{path}: {e}");

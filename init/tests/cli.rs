@@ -86,6 +86,20 @@ forwarding = "nat"
     }
 }
 
+/// A file over 4 MiB is refused before it is parsed, and in little memory
+/// (the bound: the tool never holds more than 4 MiB of it).
+#[test]
+fn check_refuses_a_file_over_4_mib() {
+    let big = temp_file("big.toml", &"#".repeat(5 << 20));
+    let out = run(Command::new(BIN).arg("check").arg(&big));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the file is 4194305 bytes or more; a router.toml may have at most 4 MiB"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let out = run(Command::new(BIN).arg("frobnicate"));
