@@ -460,6 +460,33 @@ fn uefi_boot_with_drop_in_config_serves_its_vip() {
     );
 }
 
+/// Check 6, the same by legacy BIOS: SeaBIOS runs the image's MBR code,
+/// SYSLINUX on the boot partition loads the same kernel, and the drop-in
+/// serves its VIP (the older router boards boot this way). The drop-in
+/// finds its lan link by PCI slot, not MAC: the lan NIC sits at slot 10.0
+/// and only that match makes the real servers reachable.
+#[test]
+fn bios_boot_with_drop_in_config_serves_its_vip() {
+    let _serial = one_at_a_time();
+    let mut lab = Lab::new();
+    let image = lab.router_img_with(&[(config("dropin-pci.toml"), "router.toml")]);
+
+    let mut options = VmOptions::director(config("dropin-pci.toml"));
+    options.config = None;
+    options.test_layer = false;
+    options.bios_image = Some(image);
+    // Another MAC than the one the lab's lan NIC usually has: the match
+    // is the slot's.
+    options.nics[1].mac = "52:54:00:00:03:99".into();
+    options.nics[1].slot = Some("10.0");
+    serve_from_boot_partition(&mut lab, options, UEFI_BOOT_TIMEOUT);
+    let console = lab.vms[0].console();
+    assert!(
+        console.contains("SYSLINUX"),
+        "no SYSLINUX banner: not booted by the legacy BIOS path?\n{console}"
+    );
+}
+
 /// Boot `options` (a copy of router.img holding `dropin.toml` as its
 /// router.toml) with two real servers, up to `ready`: the config came from
 /// the boot partition and its VIP 192.168.1.200 balances over both.

@@ -77,10 +77,12 @@ fn boot(lab: &mut Lab, director: &Director) -> usize {
             Nic {
                 bridge: lab::CLIENT_BRIDGE,
                 mac: director.wan_mac.to_string(),
+                slot: None,
             },
             Nic {
                 bridge: lab::SERVER_BRIDGE,
                 mac: director.lan_mac.to_string(),
+                slot: None,
             },
         ],
         test_layer: true,

@@ -125,10 +125,12 @@ fn boot(lab: &mut Lab, d: &Director, centis: u32) -> usize {
             Nic {
                 bridge: lab::CLIENT_BRIDGE,
                 mac: d.wan_mac.to_string(),
+                slot: None,
             },
             Nic {
                 bridge: lab::SERVER_BRIDGE,
                 mac: d.lan_mac.to_string(),
+                slot: None,
             },
         ],
         test_layer: false,

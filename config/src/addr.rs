@@ -220,6 +220,36 @@ pub(super) fn ipv4_only(ip: IpAddr) -> Result<IpAddr, String> {
     }
 }
 
+/// A PCI function as `lspci -D` and sysfs write it, `0000:01:00.0`
+/// (domain, bus, slot, function), or without the domain, `01:00.0`
+/// (domain 0): kept in the full, lower-case form.
+pub(super) fn parse_pci(text: &str) -> Result<String, String> {
+    let wrong = || {
+        format!(
+            "{} is not a PCI address; write it as `lspci -D` shows it, like \"0000:01:00.0\"",
+            quote(text)
+        )
+    };
+    let hex = |part: &str, digits: usize| {
+        (part.len() == digits && part.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u32::from_str_radix(part, 16).ok())
+            .flatten()
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    let (domain, bus, rest) = match parts.as_slice() {
+        [domain, bus, rest] => (hex(domain, 4), hex(bus, 2), *rest),
+        [bus, rest] => (Some(0), hex(bus, 2), *rest),
+        _ => return Err(wrong()),
+    };
+    let (slot, function) = rest.split_once('.').ok_or_else(wrong)?;
+    match (domain, bus, hex(slot, 2), hex(function, 1)) {
+        (Some(d), Some(b), Some(s), Some(f)) if s <= 0x1f && f <= 7 => {
+            Ok(format!("{d:04x}:{b:02x}:{s:02x}.{f}"))
+        }
+        _ => Err(wrong()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
-//! `[[interface]]`: which link (by `mac` or kernel `device` name), the
+//! `[[interface]]`: which link (by `mac`, kernel `device` name or `pci`
+//! slot), the
 //! name it is renamed to, its addresses and MTU.
 
-use super::addr::{parse_cidr, parse_mac};
+use super::addr::{parse_cidr, parse_mac, parse_pci};
 use super::names::check_ifname;
 use super::walk::{Ctx, Field, Path, Table, array_of, checked, int, string};
 use super::{Interface, IpNet, LinkMatch};
@@ -26,19 +27,27 @@ pub(super) fn read_interface(
     names.extend(name.clone());
     let (mac, by_mac) = t.opt_field(ctx, "mac", string(parse_mac));
     let (device, by_device) = t.opt_field(ctx, "device", checked(check_ifname));
-    let matcher = match (&mac, &device) {
-        (Some(_), Some(device)) => {
-            ctx.key_error(device, "give either `mac` or `device`, not both");
-            None
-        }
-        (None, None) => {
-            let message = "missing `mac` or `device`: say which link this is, by MAC address \
-                 (mac = \"52:54:00:00:01:01\") or by the kernel's name (device = \"eth0\")";
+    let (pci, by_pci) = t.opt_field(ctx, "pci", string(parse_pci));
+    // The first written stands; the others are the mistake.
+    let mut given: Vec<&Field<'_, '_>> = [&mac, &device, &pci].into_iter().flatten().collect();
+    given.sort_by_key(|f| f.key_span.start);
+    for extra in given.iter().skip(1) {
+        ctx.key_error(extra, "give one of `mac`, `device` or `pci`, not two");
+    }
+    let matcher = match (by_mac, by_device, by_pci) {
+        _ if given.len() > 1 => None,
+        _ if given.is_empty() => {
+            let message = "missing `mac`, `device` or `pci`: say which link this is, by MAC \
+                 address (mac = \"52:54:00:00:01:01\"), by the kernel's name (device = \"eth0\") \
+                 or by PCI slot (pci = \"0000:01:00.0\")";
             ctx.report.error(&t.span(), t.path(), message);
             None
         }
-        (Some(_), None) => by_mac.map(LinkMatch::Mac),
-        (None, Some(_)) => by_device.map(LinkMatch::Device),
+        (Some(mac), _, _) => Some(LinkMatch::Mac(mac)),
+        (_, Some(device), _) => Some(LinkMatch::Device(device)),
+        (_, _, Some(pci)) => Some(LinkMatch::Pci(pci)),
+        // The one given did not read (reported).
+        _ => None,
     };
     let expected = "an array of strings like [\"192.168.1.1/24\"]";
     let listed = |net: &IpNet, earlier: &[IpNet], path: &Path<'_>| {
@@ -82,6 +91,28 @@ mod tests {
     }
 
     #[test]
+    fn pci_addresses() {
+        for (text, expected) in [
+            ("0000:01:00.0", Ok("0000:01:00.0")),
+            ("01:00.0", Ok("0000:01:00.0")),
+            ("0000:00:1F.7", Ok("0000:00:1f.7")),
+            ("ABCD:ff:1f.0", Ok("abcd:ff:1f.0")),
+            ("0000:01:20.0", Err(())),
+            ("0000:01:00.8", Err(())),
+            ("0000:01:00", Err(())),
+            ("0:01:00.0", Err(())),
+            ("0000:01:00.0.1", Err(())),
+            ("", Err(())),
+        ] {
+            assert_eq!(
+                parse_pci(text).map_err(|_| ()),
+                expected.map(String::from),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn interfaces() {
         let text = "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\nmtu = 9000\n\
                     addresses = [\"192.168.1.1/24\", \"2001:db8::1/64\"]\n";
@@ -99,15 +130,36 @@ mod tests {
             (
                 "[[interface]]\nname = \"wan\"\nmac = \"52:54:00:00:01:01\"\ndevice = \"eth0\"\n",
                 &[
-                    "router.toml:4:1: error: interface[0].device: give either `mac` or `device`, not both",
+                    "router.toml:4:1: error: interface[0].device: give one of `mac`, `device` or `pci`, not two",
                 ],
             ),
             (
                 "[[interface]]\nname = \"wan\"\n",
                 &[
-                    "router.toml:1:1: error: interface[0]: missing `mac` or `device`: say which link \
-                   this is, by MAC address (mac = \"52:54:00:00:01:01\") or by the kernel's name \
-                   (device = \"eth0\")",
+                    "router.toml:1:1: error: interface[0]: missing `mac`, `device` or `pci`: say \
+                   which link this is, by MAC address (mac = \"52:54:00:00:01:01\"), by the \
+                   kernel's name (device = \"eth0\") or by PCI slot (pci = \"0000:01:00.0\")",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"lan\"\npci = \"0000:01:00.0\"\ndevice = \"eth1\"\nmac = \"52:54:00:00:03:01\"\n",
+                &[
+                    "router.toml:4:1: error: interface[0].device: give one of `mac`, `device` or `pci`, not two",
+                    "router.toml:5:1: error: interface[0].mac: give one of `mac`, `device` or `pci`, not two",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"lan\"\npci = \"1:00.0\"\n",
+                &[
+                    "router.toml:3:7: error: interface[0].pci: \"1:00.0\" is not a PCI address; write it as \
+                   `lspci -D` shows it, like \"0000:01:00.0\"",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"a\"\npci = \"01:00.0\"\n[[interface]]\nname = \"b\"\npci = \"0000:01:00.0\"\n",
+                &[
+                    "router.toml:6:7: error: interface[1].pci: \"0000:01:00.0\" is already matched by \
+                   interface[0]; one link cannot be two interfaces",
                 ],
             ),
             (
@@ -181,7 +233,7 @@ mod tests {
                 "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\nmacaddr = \"52:54:00:00:01:01\"\n",
                 &[
                     "router.toml:4:1: error: interface[0].macaddr: unknown key; valid keys here: \
-                   name, mac, device, addresses, mtu",
+                   name, mac, device, pci, addresses, mtu",
                 ],
             ),
         ]);

@@ -107,6 +107,9 @@ pub enum LinkMatch {
     Mac(MacAddr),
     /// `device = "eth0"`: the kernel's own name.
     Device(String),
+    /// `pci = "0000:01:00.0"`: the NIC in that PCI slot, so one config fits
+    /// every box of a model (MACs differ from box to box, slots do not).
+    Pci(String),
 }
 
 /// One `[[interface]]`: a link, renamed to `name`, with its addresses.

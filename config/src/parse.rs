@@ -198,9 +198,9 @@ mod tests {
     #[test]
     fn default_router_toml_commented_keys_are_valid() {
         let text = include_str!("../../image/router.toml");
-        // fwmark and family replace protocol and address; device replaces
-        // mac; persistence_netmask needs persistence on.
-        let skip = ["fwmark", "family", "device = \"eth0\""];
+        // fwmark and family replace protocol and address; device and pci
+        // replace mac; persistence_netmask needs persistence on.
+        let skip = ["fwmark", "family", "device = \"eth0\"", "pci = "];
         // With [vrrp] on, the VIPs move out of the static addresses.
         let enabled = uncomment(&uncomment(text, &skip), &skip)
             .replace("persistence = \"0s\"", "persistence = \"300s\"")

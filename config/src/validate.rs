@@ -35,6 +35,7 @@ fn check_interfaces(ctx: &mut Ctx, draft: &Draft) {
             let (key, what) = match &interface.matcher {
                 LinkMatch::Mac(mac) => ("mac", mac.to_string()),
                 LinkMatch::Device(device) => ("device", device.clone()),
+                LinkMatch::Pci(slot) => ("pci", slot.clone()),
             };
             let message = format!(
                 "{what:?} is already matched by interface[{j}]; one link cannot be two interfaces"
@@ -327,7 +328,7 @@ mod tests {
                  [[interface]]\nname = \"wan\"\nmac = \"52:54:00:00:03:01\"\n",
                 &[
                     "router.toml:4:1: error: interface[0].mtuu: unknown key; did you mean `mtu`? \
-                   Valid keys here: name, mac, device, addresses, mtu",
+                   Valid keys here: name, mac, device, pci, addresses, mtu",
                     "router.toml:6:8: error: interface[1].name: \"wan\" is already the name of interface[0]",
                 ],
             ),
@@ -550,7 +551,7 @@ forwarding = "direct"
              \"net.ipv4.vs.conntrack\"",
             "router.toml:10:14: error: interface[0].addresses[0]: \"192.168.1.1/33\": prefix \
              length 33 is longer than 32",
-            "router.toml:15:1: error: interface[1].device: give either `mac` or `device`, not both",
+            "router.toml:15:1: error: interface[1].device: give one of `mac`, `device` or `pci`, not two",
             "router.toml:19:10: error: route[0].device: \"uplink\" is not the name of any \
              [[interface]] (configured: wan)",
             "router.toml:24:13: error: service[0].scheduler: \"fastest\" is not a scheduler; \

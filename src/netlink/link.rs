@@ -5,6 +5,8 @@
 //! so applying the same config twice changes (and logs) nothing.
 
 use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
@@ -28,6 +30,8 @@ pub(crate) struct Link {
     pub up: bool,
     /// The link's type when it is a software device (`bridge`, `vlan`, ...).
     pub kind: Option<InfoKind>,
+    /// The PCI function of its NIC (`0000:01:00.0`), from sysfs.
+    pub pci: Option<String>,
 }
 
 impl Link {
@@ -40,6 +44,7 @@ impl Link {
             mtu: None,
             up: msg.header.flags.contains(LinkFlags::Up),
             kind: None,
+            pci: None,
         };
         for attr in &msg.attributes {
             match attr {
@@ -100,7 +105,36 @@ pub(crate) fn describe_match(matcher: &LinkMatch) -> String {
     match matcher {
         LinkMatch::Mac(mac) => format!("mac {mac}"),
         LinkMatch::Device(dev) => format!("device {dev}"),
+        LinkMatch::Pci(slot) => format!("pci {slot}"),
     }
+}
+
+/// Where the kernel lists network links in sysfs.
+const SYS_CLASS_NET: &str = "/sys/class/net";
+
+/// The PCI function link `name`'s NIC sits on: the deepest `DDDD:BB:SS.F`
+/// on the path of its sysfs device (`/sys/class/net/eth0/device` is
+/// `/sys/devices/pci0000:00/0000:00:03.0/virtio0` for a virtio NIC, the
+/// function itself for most others). `None` for links without one
+/// (loopback, veth, bridges). `sys_class_net` is `/sys/class/net` but in
+/// tests.
+pub(crate) fn pci_slot(sys_class_net: &Path, name: &str) -> Option<String> {
+    let device = fs::canonicalize(sys_class_net.join(name).join("device")).ok()?;
+    let is_pci = |c: &str| {
+        let b = c.as_bytes();
+        b.len() == 12
+            && b[4] == b':'
+            && b[7] == b':'
+            && b[10] == b'.'
+            && b.iter()
+                .enumerate()
+                .all(|(i, x)| matches!(i, 4 | 7 | 10) || x.is_ascii_hexdigit())
+    };
+    let found = device
+        .ancestors()
+        .filter_map(|p| p.file_name()?.to_str())
+        .find(|c| is_pci(c));
+    found.map(str::to_ascii_lowercase)
 }
 
 /// All links of the namespace (`ip link show`).
@@ -112,7 +146,11 @@ pub(crate) async fn dump(handle: &Handle) -> Result<Vec<Link>, NetlinkError> {
         .try_collect()
         .await
         .map_err(|e| NetlinkError::from_rtnetlink("listing links", e))?;
-    Ok(msgs.iter().map(Link::from_message).collect())
+    let mut links: Vec<Link> = msgs.iter().map(Link::from_message).collect();
+    for link in &mut links {
+        link.pci = pci_slot(Path::new(SYS_CLASS_NET), &link.name);
+    }
+    Ok(links)
 }
 
 /// The link an interface means, if it exists yet.
@@ -130,6 +168,20 @@ pub(crate) fn find<'a>(
             .iter()
             .find(|l| &l.name == dev)
             .or_else(|| links.iter().find(|l| l.name == iface.name))),
+        LinkMatch::Pci(slot) => {
+            let on_slot: Vec<&Link> = links
+                .iter()
+                .filter(|l| l.pci.as_ref() == Some(slot) && !l.is_stacked())
+                .collect();
+            match on_slot.as_slice() {
+                [] => Ok(None),
+                [one] => Ok(Some(*one)),
+                many => Err(NetlinkError::AmbiguousMatch {
+                    matcher: describe_match(&iface.matcher),
+                    links: many.iter().map(|l| l.name.clone()).collect(),
+                }),
+            }
+        }
         LinkMatch::Mac(mac) => {
             let mut candidates: Vec<&Link> =
                 links.iter().filter(|l| l.perm_mac == Some(*mac)).collect();
@@ -371,6 +423,7 @@ mod tests {
             mtu: Some(1500),
             up: false,
             kind,
+            pci: None,
         }
     }
 
@@ -432,6 +485,59 @@ mod tests {
             let got = find(&i, &links).unwrap().map(|l| l.name.as_str());
             assert_eq!(got, want, "case {name}");
         }
+    }
+
+    /// By slot: the link on that PCI function; a bridge or VLAN on top is
+    /// not the NIC; two links on one function cannot be told apart.
+    #[test]
+    fn find_by_pci_slot() {
+        let slot = "0000:01:00.0";
+        let on = |mut l: Link, pci: &str| {
+            l.pci = Some(pci.into());
+            l
+        };
+        let links = vec![
+            on(link(2, "eth0", Some(A), None, None), "0000:00:03.0"),
+            on(link(3, "eth1", Some(B), None, None), slot),
+            on(link(4, "br0", Some(B), None, Some(InfoKind::Bridge)), slot),
+        ];
+        let lan = iface("lan", LinkMatch::Pci(slot.into()));
+        assert_eq!(find(&lan, &links).unwrap().map(|l| l.index), Some(3));
+        let none = iface("lan", LinkMatch::Pci("0000:02:00.0".into()));
+        assert_eq!(find(&none, &links).unwrap(), None);
+        let mut two = links.clone();
+        two.push(on(link(5, "eth2", None, None, None), slot));
+        assert!(matches!(
+            find(&lan, &two),
+            Err(NetlinkError::AmbiguousMatch { .. })
+        ));
+    }
+
+    /// The slot is read from sysfs: the deepest PCI function on the path
+    /// of the link's device, as for a virtio NIC or one behind a bridge.
+    #[test]
+    fn pci_slot_from_sysfs() {
+        let root = std::env::temp_dir().join(format!("lvsinit-pci-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let class = root.join("class/net");
+        let virtio = root.join("devices/pci0000:00/0000:00:03.0/virtio0");
+        let behind = root.join("devices/pci0000:00/0000:00:1c.0/0000:01:00.0");
+        for dir in [
+            &virtio,
+            &behind,
+            &class.join("eth0"),
+            &class.join("eth1"),
+            &class.join("veth0"),
+        ] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        std::os::unix::fs::symlink(&virtio, class.join("eth0/device")).unwrap();
+        std::os::unix::fs::symlink(&behind, class.join("eth1/device")).unwrap();
+        assert_eq!(pci_slot(&class, "eth0").as_deref(), Some("0000:00:03.0"));
+        assert_eq!(pci_slot(&class, "eth1").as_deref(), Some("0000:01:00.0"));
+        assert_eq!(pci_slot(&class, "veth0"), None);
+        assert_eq!(pci_slot(&class, "missing"), None);
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

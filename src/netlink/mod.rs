@@ -318,9 +318,9 @@ impl Network {
             links.iter().map(|l| (l.name.clone(), l.index)).collect();
         for iface in interfaces {
             // The configured interface wins over a stray link of the same
-            // name. A device-matched interface whose link kept its kernel
-            // name is found by that name already.
-            if matches!(iface.matcher, LinkMatch::Mac(_))
+            // name (a MAC- or PCI-matched one). A device-matched interface
+            // whose link kept its kernel name is found by that name already.
+            if !matches!(iface.matcher, LinkMatch::Device(_))
                 && let Ok(Some(l)) = link::find(iface, &links)
             {
                 index.insert(iface.name.clone(), l.index);

@@ -34,6 +34,9 @@ use crate::serial::DebugShell;
 pub struct Nic {
     pub bridge: &'static str,
     pub mac: String,
+    /// Its PCI slot on the VM's root bus (`"10.0"`: the box sees it as
+    /// `0000:00:10.0`); `None`: QEMU picks one.
+    pub slot: Option<&'static str>,
 }
 
 /// How to boot a VM.
@@ -47,6 +50,9 @@ pub struct VmOptions {
     pub test_layer: bool,
     /// Boot this copy of router.img by UEFI (`--uefi --image FILE`).
     pub uefi_image: Option<PathBuf>,
+    /// Boot this copy of router.img by legacy BIOS, SeaBIOS and the
+    /// image's SYSLINUX (`--bios --image FILE`).
+    pub bios_image: Option<PathBuf>,
     /// Attach this copy of router.img as the disk of a `-kernel` boot
     /// (`--image FILE`): its boot partition holds the config.
     pub disk_image: Option<PathBuf>,
@@ -61,11 +67,13 @@ pub struct VmOptions {
 /// `image/build --test-layer`.
 pub fn require_image(options: &VmOptions) {
     let out = repo().join("out");
-    let mut needed = vec![if options.uefi_image.is_some() {
-        "router.img"
-    } else {
-        "bzImage"
-    }];
+    let mut needed = vec![
+        if options.uefi_image.is_some() || options.bios_image.is_some() {
+            "router.img"
+        } else {
+            "bzImage"
+        },
+    ];
     if options.test_layer {
         needed.push("test-layer.cpio.gz");
     }
@@ -143,7 +151,8 @@ impl Vm {
             command.arg("--config").arg(config);
         }
         for (nic, tap) in options.nics.iter().zip(taps) {
-            command.arg("--nic").arg(format!("{tap},{}", nic.mac));
+            let slot = nic.slot.map(|s| format!(",{s}")).unwrap_or_default();
+            command.arg("--nic").arg(format!("{tap},{}{slot}", nic.mac));
         }
         if let Some(socket) = debug_socket {
             command
@@ -153,6 +162,8 @@ impl Vm {
         }
         if let Some(image) = &options.uefi_image {
             command.arg("--uefi").arg("--image").arg(image);
+        } else if let Some(image) = &options.bios_image {
+            command.arg("--bios").arg("--image").arg(image);
         } else if let Some(image) = &options.disk_image {
             command.arg("--image").arg(image);
         }

@@ -66,10 +66,12 @@ impl VmOptions {
                 Nic {
                     bridge: CLIENT_BRIDGE,
                     mac: WAN_MAC.to_string(),
+                    slot: None,
                 },
                 Nic {
                     bridge: SERVER_BRIDGE,
                     mac: LAN_MAC.to_string(),
+                    slot: None,
                 },
             ],
             test_layer: true,
