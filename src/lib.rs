@@ -15,3 +15,4 @@ pub mod pid1;
 pub mod source;
 pub mod sysctl;
 pub mod vrrp;
+pub mod watchdog;

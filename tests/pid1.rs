@@ -1,7 +1,8 @@
 //! The init's PID-1 duties, checked inside the booted appliance: what it
-//! mounts, that it adopts and reaps orphans, and that the classic init
+//! mounts, that it adopts and reaps orphans, that the classic init
 //! signals end the machine the classic way (SIGTERM reboots, SIGUSR1 halts,
-//! SIGUSR2 powers off), each after telling the console.
+//! SIGUSR2 powers off), each after telling the console, and that the
+//! hardware watchdog resets a box whose director stops.
 //!
 //! Each test boots the director of the lab (test layer, debug shell on the
 //! second serial port) with `testkit/configs/classic.toml`; no real
@@ -167,4 +168,64 @@ fn sigusr2_powers_off() {
 #[test]
 fn sigint_reboots() {
     signal_ends_machine("INT", "shutdown: Reboot", "reboot: Restarting system", true);
+}
+
+/// `[watchdog]` with QEMU's i6300ESB: while the director's loop runs, three
+/// timeouts go by without a reset; the test layer's hook stops the loop,
+/// and the watchdog resets the box, which boots again to `ready`.
+#[test]
+fn watchdog_resets_a_wedged_director() {
+    let _serial = one_at_a_time();
+    let mut lab = Lab::new();
+    let classic = std::fs::read_to_string(testkit::config("classic.toml")).unwrap();
+    let config = lab.write_file(
+        "watchdog.toml",
+        &format!("{classic}\n[watchdog]\ntimeout = \"5s\"\n"),
+    );
+    let mut options = VmOptions::director(config);
+    options.extra_args = vec!["-device".into(), "i6300esb".into()];
+    options.reboot = true;
+    lab.start_vm(options);
+    let vm = &lab.vms[0];
+    let step = |pattern: &str, timeout: Duration| {
+        vm.wait_next(pattern, timeout)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    step("started as PID 1", BOOT_TIMEOUT);
+    step("watchdog: /dev/watchdog armed, 60 s", BOOT_TIMEOUT);
+    step("watchdog: 5 s", BOOT_TIMEOUT);
+    step("ready boot_ms=", BOOT_TIMEOUT);
+
+    // Three timeouts and more, petted: no second boot.
+    let mark = vm.mark();
+    thread::sleep(Duration::from_secs(16));
+    let again: Vec<String> = vm
+        .lines_after(mark)
+        .into_iter()
+        .filter(|l| l.contains("started as PID 1"))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "a reset while petted: {again:?}\n{}",
+        vm.console()
+    );
+
+    let (_, code) = vm
+        .shell("kill -WINCH 1", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(code, 0);
+    step(
+        "test hook: the director's loop stops here",
+        Duration::from_secs(10),
+    );
+    let wedged = Instant::now();
+    // The i6300ESB's two stages of 5 s each, then the firmware and kernel.
+    step("started as PID 1", BOOT_TIMEOUT);
+    let reset_after = wedged.elapsed();
+    assert!(
+        reset_after < Duration::from_secs(60),
+        "the reset took {reset_after:?} (two 5 s stages and a boot)"
+    );
+    step("ready boot_ms=", BOOT_TIMEOUT);
+    eprintln!("watchdog: reset and booted again {reset_after:?} after the wedge");
 }

@@ -6,7 +6,7 @@
 //! that did not read hold stand-ins then, which never reach a [`Config`]:
 //! an error was reported, so the file is rejected.
 
-use super::{Config, Interface, Protocol, RealServer, Route, Service, ServiceKey, Vrrp};
+use super::{Config, Interface, Protocol, RealServer, Route, Service, ServiceKey, Vrrp, Watchdog};
 
 /// What the walk produced.
 pub(super) struct Draft {
@@ -19,6 +19,7 @@ pub(super) struct Draft {
     pub(super) routes: Vec<(usize, Route)>,
     pub(super) services: Vec<(usize, DraftService)>,
     pub(super) vrrp: Option<Vrrp>,
+    pub(super) watchdog: Watchdog,
 }
 
 /// A service whose key read, with the real servers that read.
@@ -56,6 +57,7 @@ impl Draft {
             routes: self.routes.into_iter().map(|(_, r)| r).collect(),
             services: services.collect(),
             vrrp: self.vrrp,
+            watchdog: self.watchdog,
         }
     }
 }

@@ -102,6 +102,25 @@ pub(super) fn parse_advert_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// `[watchdog] timeout`: whole seconds up to an hour; `"0s"` is off
+/// (`None`). The device may take less; PID 1 says so when it clamps.
+pub(super) fn parse_watchdog_timeout(text: &str) -> Result<Option<Duration>, String> {
+    let timeout = parse_duration(text)?;
+    if timeout.subsec_nanos() != 0 {
+        return Err(format!(
+            "{} is not a whole number of seconds (a watchdog counts seconds)",
+            quote(text)
+        ));
+    }
+    if timeout.as_secs() > 3600 {
+        return Err(format!(
+            "{} is longer than an hour; watchdogs take at most 3600s (\"0s\" turns it off)",
+            quote(text)
+        ));
+    }
+    Ok((!timeout.is_zero()).then_some(timeout))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

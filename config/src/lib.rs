@@ -29,6 +29,7 @@ mod tree;
 mod validate;
 mod vrrp;
 mod walk;
+mod watchdog;
 
 pub use error::{ConfigError, Diagnostic, Severity};
 pub use file::{MAX_BYTES, read_bounded, read_file};
@@ -48,6 +49,15 @@ pub struct Config {
     /// `[vrrp]`: the instance that moves the virtual addresses between two
     /// directors; `None` for a single director.
     pub vrrp: Option<Vrrp>,
+    /// `[watchdog]`: on (60 s) unless turned off.
+    pub watchdog: Watchdog,
+}
+
+/// `[watchdog]`: how long the hardware watchdog waits for PID 1 before it
+/// resets the box; `None` when turned off (`timeout = "0s"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watchdog {
+    pub timeout: Option<Duration>,
 }
 
 /// An Ethernet hardware address.

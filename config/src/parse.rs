@@ -21,6 +21,7 @@ use super::tree;
 use super::validate;
 use super::vrrp::read_vrrp;
 use super::walk::{Ctx, Field, Path, Table, checked, tables};
+use super::watchdog::read_watchdog;
 use super::{Config, ConfigError, Diagnostic};
 
 /// The hostname when the file sets none.
@@ -84,6 +85,7 @@ fn read_document(ctx: &mut Ctx) -> Draft {
     let routes = top.opt(ctx, "route", tables(|ctx, f, _| read_route(ctx, f)));
     let services = top.opt(ctx, "service", tables(|ctx, f, _| read_service(ctx, f)));
     let vrrp = top.opt(ctx, "vrrp", read_vrrp);
+    let watchdog = top.opt(ctx, "watchdog", read_watchdog);
     top.finish(ctx);
     Draft {
         hostname: hostname.unwrap_or_else(|| DEFAULT_HOSTNAME.into()),
@@ -93,6 +95,7 @@ fn read_document(ctx: &mut Ctx) -> Draft {
         routes: routes.unwrap_or_default(),
         services: services.unwrap_or_default(),
         vrrp,
+        watchdog: watchdog.unwrap_or_default(),
     }
 }
 
@@ -167,6 +170,7 @@ mod tests {
                 sorry_server: None,
             }],
             vrrp: None,
+            watchdog: Default::default(),
         };
         assert_eq!(config, expected);
     }
@@ -261,6 +265,7 @@ mod tests {
                 routes: vec![],
                 services: vec![],
                 vrrp: None,
+                watchdog: Default::default(),
             }
         );
     }
@@ -306,13 +311,13 @@ mod tests {
                 "hostnme = \"a\"\n",
                 &[
                     "router.toml:1:1: error: hostnme: unknown key; did you mean `hostname`? \
-                   Valid keys here: hostname, sysctl, interface, route, service, vrrp",
+                   Valid keys here: hostname, sysctl, interface, route, service, vrrp, watchdog",
                 ],
             ),
             (
                 "\n[global]\nx = 1\n",
                 &["router.toml:2:2: error: global: unknown key; \
-                   valid keys here: hostname, sysctl, interface, route, service, vrrp"],
+                   valid keys here: hostname, sysctl, interface, route, service, vrrp, watchdog"],
             ),
             (
                 "hostname = 5\n",

@@ -247,6 +247,7 @@ mod tests {
             routes: vec![],
             services,
             vrrp: None,
+            watchdog: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Request;
 use super::vrrp::Failover;
+use super::watchdog::Keeper;
 use crate::apply::{Applier, Failure, Options, Parts};
 use crate::config::{self, Config};
 use crate::console;
@@ -69,6 +70,8 @@ struct Director {
     /// The last error a start of the `[vrrp]` instance logged, so that the
     /// retries say each distinct one once.
     vrrp_start_error: Option<String>,
+    /// The hardware watchdog, petted by this loop.
+    watchdog: Keeper,
 }
 
 /// Run the director until the machine goes down.
@@ -112,6 +115,7 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
             monitor: None,
             vrrp: None,
             vrrp_start_error: None,
+            watchdog: Keeper::start(),
         };
         director.boot(disk_wait).await;
         // Real servers start as up, so `ready` waits for no probe.
@@ -129,9 +133,11 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
                         let _ = done.send(());
                         return;
                     }
+                    Some(Request::Wedge) => wedge(),
                     // The signal loop is gone: the machine is going down.
                     None => return,
                 },
+                () = director.watchdog.due() => director.watchdog.pet(),
                 () = tokio::time::sleep(wait) => director.timer().await,
                 () = health_change(&mut director.monitor) => director.health_changed().await,
                 transition = Failover::next(&mut director.vrrp) => match transition {
@@ -242,6 +248,7 @@ impl Director {
                 false
             }
         };
+        self.watchdog.follow(&config.watchdog);
         // New checks start up; a real server whose check did not change
         // keeps its state (a down one stays out of the table).
         self.monitor = Some(Monitor::start(&config, &self.health()));
@@ -281,6 +288,7 @@ impl Director {
             }
         };
         set_hostname(&config.hostname);
+        self.watchdog.follow(&config.watchdog);
         self.state = State::Running {
             config: Box::new(config),
             failures: Vec::new(),
@@ -343,9 +351,20 @@ impl Director {
     /// removed from the kernel; the reboot does that.
     async fn shutdown(&mut self) {
         log::info!("director: stopping");
+        self.watchdog.disarm();
         if let Some(vrrp) = self.vrrp.take() {
             vrrp.stop(&mut self.applier).await;
         }
+    }
+}
+
+/// The test layer's hook (SIGWINCH there): the director's loop stops
+/// dead, as a bug that wedges it would, so that the tests see the watchdog
+/// reset the box.
+fn wedge() -> ! {
+    log::warn!("test hook: the director's loop stops here");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
     }
 }
 

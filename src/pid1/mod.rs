@@ -19,6 +19,7 @@ mod director;
 pub mod mount;
 pub mod power;
 mod vrrp;
+mod watchdog;
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -46,6 +47,9 @@ pub enum Request {
     /// The machine is going down: finish what must be said to peers, then
     /// send on the channel (or drop it) and stop.
     Shutdown(mpsc::Sender<()>),
+    /// The test layer's hook (SIGWINCH there): stop the director's loop
+    /// for good, so that the watchdog's reset can be seen.
+    Wedge,
 }
 
 /// The signals PID 1 handles, all taken synchronously by `sigwait`.
@@ -59,6 +63,7 @@ fn handled_signals() -> SigSet {
         Signal::SIGUSR1,
         Signal::SIGUSR2,
         Signal::SIGPWR,
+        Signal::SIGWINCH,
     ] {
         set.add(s);
     }
@@ -79,6 +84,7 @@ pub fn run() -> ! {
 
     // Block the handled signals before any thread exists, so every thread
     // inherits the mask and only the loop below ever sees them.
+    let test_hooks = std::env::var_os("LVSINIT_TEST_HOOKS").is_some();
     let signals = handled_signals();
     if let Err(e) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None) {
         log::error!("cannot block signals: {e}");
@@ -112,6 +118,12 @@ pub fn run() -> ! {
                 log::info!("SIGHUP: reloading the config");
                 let _ = requests.send(Request::Reload);
             }
+            // Only the test layer's /init sets LVSINIT_TEST_HOOKS; on a
+            // real box SIGWINCH means nothing.
+            Signal::SIGWINCH if test_hooks => {
+                let _ = requests.send(Request::Wedge);
+            }
+            Signal::SIGWINCH => {}
             other => {
                 if let Some(power) = Power::for_signal(other) {
                     log::info!("{other}: {power:?}");

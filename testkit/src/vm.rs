@@ -58,6 +58,9 @@ pub struct VmOptions {
     pub disk_image: Option<PathBuf>,
     /// More QEMU arguments (after qemu/run's `--`).
     pub extra_args: Vec<String>,
+    /// A guest reset reboots it, as on a box, instead of ending QEMU
+    /// (`-no-reboot`, the default): for the watchdog's reset.
+    pub reboot: bool,
 }
 
 /// The built image must be there: fail loudly (never skip) when it is not.
@@ -169,7 +172,11 @@ impl Vm {
         }
         // A kernel panic ends qemu at once instead of rebooting into the
         // same panic: waits fail fast with the panic on the console.
-        command.args(["--", "-no-reboot"]).args(&options.extra_args);
+        command.arg("--");
+        if !options.reboot {
+            command.arg("-no-reboot");
+        }
+        command.args(&options.extra_args);
         command
             .current_dir(repo())
             .stdin(Stdio::piped())
