@@ -11,6 +11,7 @@ pub mod health;
 pub mod ipvs;
 pub mod management;
 pub mod netlink;
+pub mod ntp;
 pub mod pid1;
 pub mod source;
 pub mod sysctl;

@@ -1,8 +1,9 @@
 //! The init's PID-1 duties, checked inside the booted appliance: what it
 //! mounts, that it adopts and reaps orphans, that the classic init
 //! signals end the machine the classic way (SIGTERM reboots, SIGUSR1 halts,
-//! SIGUSR2 powers off), each after telling the console, and that the
-//! hardware watchdog resets a box whose director stops.
+//! SIGUSR2 powers off), each after telling the console, that the
+//! hardware watchdog resets a box whose director stops, and that the clock
+//! is set from NTP.
 //!
 //! Each test boots the director of the lab (test layer, debug shell on the
 //! second serial port) with `testkit/configs/classic.toml`; no real
@@ -13,7 +14,8 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use testkit::lab::{Lab, VmOptions};
+use testkit::Netns;
+use testkit::lab::{Lab, SERVER_BRIDGE, VmOptions};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -228,4 +230,81 @@ fn watchdog_resets_a_wedged_director() {
     );
     step("ready boot_ms=", BOOT_TIMEOUT);
     eprintln!("watchdog: reset and booted again {reset_after:?} after the wedge");
+}
+
+/// `[time]`: a real NTP server (Debian's chrony, serving its own clock,
+/// `-x`: it never touches the host's) on the lan side, and a box whose RTC
+/// starts in 2020. The director sets the clock from the server, says by
+/// how much, and writes it back to the RTC.
+#[test]
+fn ntp_sets_a_clock_that_was_years_off() {
+    let _serial = one_at_a_time();
+    let mut lab = Lab::new();
+    let ntp = Netns::with_loopback(&lab.ns().name().replace("-lab", "-ntp"));
+    lab.ns().plug(SERVER_BRIDGE, "vntp", &ntp, "eth0");
+    ntp.ip(&["addr", "add", "192.168.3.9/24", "dev", "eth0"]);
+    ntp.ip(&["link", "set", "eth0", "up"]);
+    let dir = lab.dir().to_path_buf();
+    let conf = lab.write_file(
+        "chrony.conf",
+        &format!(
+            "local stratum 8\nallow 192.168.3.0/24\nport 123\ncmdport 0\npidfile {}\n",
+            dir.join("chronyd.pid").display()
+        ),
+    );
+    let log = std::fs::File::create(dir.join("chronyd.log")).unwrap();
+    let mut chronyd = ntp
+        .command("chronyd")
+        .args(["-d", "-x", "-u", "root", "-f"])
+        .arg(&conf)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("chronyd (apt-get install chrony)");
+
+    let classic = std::fs::read_to_string(testkit::config("classic.toml")).unwrap();
+    let config = lab.write_file(
+        "time.toml",
+        &format!("{classic}\n[time]\nntp_servers = [\"192.168.3.9\"]\n"),
+    );
+    let mut options = VmOptions::director(config);
+    options.extra_args = vec!["-rtc".into(), "base=2020-01-01T00:00:00".into()];
+    lab.start_vm(options);
+    let vm = &lab.vms[0];
+    let set = vm
+        .wait_for("time: clock set to ", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(set.contains("from 192.168.3.9 (stratum 9)"), "{set}");
+    // It was about seven years behind.
+    let off: f64 = set
+        .rsplit("it was ")
+        .next()
+        .and_then(|t| t.trim_end_matches(" s off").parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {set:?}"));
+    assert!(off > 5.0 * 365.0 * 86_400.0, "{set}");
+
+    let host = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let read = |command: &str| -> i64 {
+        let out = vm.shell_ok(command);
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{command}: {out:?}"))
+    };
+    let clock = read("date -u +%s");
+    assert!(
+        (clock - host()).abs() < 30,
+        "clock {clock}, host {}",
+        host()
+    );
+    let rtc = read("cat /sys/class/rtc/rtc0/since_epoch");
+    assert!((rtc - host()).abs() < 30, "RTC {rtc}, host {}", host());
+
+    let _ = chronyd.kill();
+    let _ = chronyd.wait();
+    drop(ntp);
 }

@@ -6,7 +6,9 @@
 //! that did not read hold stand-ins then, which never reach a [`Config`]:
 //! an error was reported, so the file is rejected.
 
-use super::{Config, Interface, Protocol, RealServer, Route, Service, ServiceKey, Vrrp, Watchdog};
+use super::{
+    Config, Interface, Protocol, RealServer, Route, Service, ServiceKey, Time, Vrrp, Watchdog,
+};
 
 /// What the walk produced.
 pub(super) struct Draft {
@@ -20,6 +22,7 @@ pub(super) struct Draft {
     pub(super) services: Vec<(usize, DraftService)>,
     pub(super) vrrp: Option<Vrrp>,
     pub(super) watchdog: Watchdog,
+    pub(super) time: Time,
 }
 
 /// A service whose key read, with the real servers that read.
@@ -58,6 +61,7 @@ impl Draft {
             services: services.collect(),
             vrrp: self.vrrp,
             watchdog: self.watchdog,
+            time: self.time,
         }
     }
 }

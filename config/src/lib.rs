@@ -25,6 +25,7 @@ mod service;
 mod sysctl;
 #[cfg(test)]
 mod test_support;
+mod time;
 mod tree;
 mod validate;
 mod vrrp;
@@ -51,6 +52,15 @@ pub struct Config {
     pub vrrp: Option<Vrrp>,
     /// `[watchdog]`: on (60 s) unless turned off.
     pub watchdog: Watchdog,
+    /// `[time]`: where the clock comes from.
+    pub time: Time,
+}
+
+/// `[time]`: the NTP servers, in the order they are asked; none by
+/// default (the clock is the RTC's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Time {
+    pub ntp_servers: Vec<IpAddr>,
 }
 
 /// `[watchdog]`: how long the hardware watchdog waits for PID 1 before it

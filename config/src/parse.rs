@@ -17,6 +17,7 @@ use super::names::check_hostname;
 use super::route::read_route;
 use super::service::read_service;
 use super::sysctl::read_sysctls;
+use super::time::read_time;
 use super::tree;
 use super::validate;
 use super::vrrp::read_vrrp;
@@ -86,6 +87,7 @@ fn read_document(ctx: &mut Ctx) -> Draft {
     let services = top.opt(ctx, "service", tables(|ctx, f, _| read_service(ctx, f)));
     let vrrp = top.opt(ctx, "vrrp", read_vrrp);
     let watchdog = top.opt(ctx, "watchdog", read_watchdog);
+    let time = top.opt(ctx, "time", read_time);
     top.finish(ctx);
     Draft {
         hostname: hostname.unwrap_or_else(|| DEFAULT_HOSTNAME.into()),
@@ -96,6 +98,7 @@ fn read_document(ctx: &mut Ctx) -> Draft {
         services: services.unwrap_or_default(),
         vrrp,
         watchdog: watchdog.unwrap_or_default(),
+        time: time.unwrap_or_default(),
     }
 }
 
@@ -171,6 +174,7 @@ mod tests {
             }],
             vrrp: None,
             watchdog: Default::default(),
+            time: Default::default(),
         };
         assert_eq!(config, expected);
     }
@@ -266,6 +270,7 @@ mod tests {
                 services: vec![],
                 vrrp: None,
                 watchdog: Default::default(),
+                time: Default::default(),
             }
         );
     }
@@ -311,13 +316,13 @@ mod tests {
                 "hostnme = \"a\"\n",
                 &[
                     "router.toml:1:1: error: hostnme: unknown key; did you mean `hostname`? \
-                   Valid keys here: hostname, sysctl, interface, route, service, vrrp, watchdog",
+                   Valid keys here: hostname, sysctl, interface, route, service, vrrp, watchdog, time",
                 ],
             ),
             (
                 "\n[global]\nx = 1\n",
                 &["router.toml:2:2: error: global: unknown key; \
-                   valid keys here: hostname, sysctl, interface, route, service, vrrp, watchdog"],
+                   valid keys here: hostname, sysctl, interface, route, service, vrrp, watchdog, time"],
             ),
             (
                 "hostname = 5\n",

@@ -545,7 +545,7 @@ forwarding = "direct"
             "router.toml:1:12: error: hostname: \"lvs router\" contains ' '; a hostname has only \
              letters, digits, '-' and '.'",
             "router.toml:2:1: error: colour: unknown key; valid keys here: hostname, sysctl, \
-             interface, route, service, vrrp, watchdog",
+             interface, route, service, vrrp, watchdog, time",
             "router.toml:5:1: error: sysctl.\"net/ipv4/ip_forward\": \"net/ipv4/ip_forward\" is not \
              a sysctl name: expected dot-separated words of a-z, 0-9, '_' and '-', like \
              \"net.ipv4.vs.conntrack\"",
@@ -807,6 +807,7 @@ health_check.type = "none"
             ],
             vrrp: None,
             watchdog: Default::default(),
+            time: Default::default(),
         };
         assert_eq!(config, expected);
     }

@@ -248,6 +248,7 @@ mod tests {
             services,
             vrrp: None,
             watchdog: Default::default(),
+            time: Default::default(),
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Request;
+use super::clock::Clock;
 use super::vrrp::Failover;
 use super::watchdog::Keeper;
 use crate::apply::{Applier, Failure, Options, Parts};
@@ -72,6 +73,8 @@ struct Director {
     vrrp_start_error: Option<String>,
     /// The hardware watchdog, petted by this loop.
     watchdog: Keeper,
+    /// Network time, as the running config's `[time]` says.
+    clock: Clock,
 }
 
 /// Run the director until the machine goes down.
@@ -116,6 +119,7 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
             vrrp: None,
             vrrp_start_error: None,
             watchdog: Keeper::start(),
+            clock: Clock::default(),
         };
         director.boot(disk_wait).await;
         // Real servers start as up, so `ready` waits for no probe.
@@ -249,6 +253,7 @@ impl Director {
             }
         };
         self.watchdog.follow(&config.watchdog);
+        self.clock.follow(&config.time);
         // New checks start up; a real server whose check did not change
         // keeps its state (a down one stays out of the table).
         self.monitor = Some(Monitor::start(&config, &self.health()));
@@ -289,6 +294,7 @@ impl Director {
         };
         set_hostname(&config.hostname);
         self.watchdog.follow(&config.watchdog);
+        self.clock.follow(&config.time);
         self.state = State::Running {
             config: Box::new(config),
             failures: Vec::new(),
