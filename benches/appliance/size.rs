@@ -65,7 +65,8 @@ pub fn files(repo: &Path) -> Section {
 /// Total bytes of the files on router.img's boot partition, and each file.
 fn image_contents(image: &Path) -> Result<(u64, Vec<String>), String> {
     let at = format!("{}@@1M", image.display());
-    let listing = mtools("mdir", &["-/", "-b", "-i", &at, "::"])?;
+    // -a: hidden and system files too (SYSLINUX's ldlinux.sys is both).
+    let listing = mtools("mdir", &["-a", "-/", "-b", "-i", &at, "::"])?;
     let mut total = 0;
     let mut files = Vec::new();
     for path in listing.lines().map(str::trim).filter(|l| !l.ends_with('/')) {
