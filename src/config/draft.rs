@@ -6,6 +6,8 @@
 //! that did not read hold stand-ins then, which never reach a [`Config`]:
 //! an error was reported, so the file is rejected.
 
+use crate::management::config::{Management, Syslog, Webhook};
+
 use super::{Config, Interface, Protocol, RealServer, Route, Service, ServiceKey, Vrrp};
 
 /// What the walk produced.
@@ -19,6 +21,9 @@ pub(super) struct Draft {
     pub(super) routes: Vec<(usize, Route)>,
     pub(super) services: Vec<(usize, DraftService)>,
     pub(super) vrrp: Option<Vrrp>,
+    pub(super) management: Option<Management>,
+    pub(super) syslog: Vec<Syslog>,
+    pub(super) webhooks: Vec<Webhook>,
 }
 
 /// A service whose key read, with the real servers that read.
@@ -56,6 +61,9 @@ impl Draft {
             routes: self.routes.into_iter().map(|(_, r)| r).collect(),
             services: services.collect(),
             vrrp: self.vrrp,
+            management: self.management,
+            syslog: self.syslog,
+            webhooks: self.webhooks,
         }
     }
 }

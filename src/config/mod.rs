@@ -17,6 +17,7 @@ mod duration;
 mod error;
 mod health_check;
 mod interface;
+mod management;
 mod names;
 mod parse;
 mod route;
@@ -46,6 +47,12 @@ pub struct Config {
     /// `[vrrp]`: the instance that moves the virtual addresses between two
     /// directors; `None` for a single director.
     pub vrrp: Option<Vrrp>,
+    /// `[management]`: the HTTP API; `None` means no listening socket.
+    pub management: Option<crate::management::config::Management>,
+    /// `[[syslog]]`: remote syslog receivers.
+    pub syslog: Vec<crate::management::config::Syslog>,
+    /// `[[webhook]]`: where events are POSTed.
+    pub webhooks: Vec<crate::management::config::Webhook>,
 }
 
 /// An Ethernet hardware address.

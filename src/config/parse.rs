@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use super::draft::Draft;
 use super::error::{Reporter, Severity, cut};
 use super::interface::read_interface;
+use super::management::{read_management, read_syslog, read_webhook};
 use super::names::check_hostname;
 use super::route::read_route;
 use super::service::read_service;
@@ -76,6 +77,9 @@ fn read_document(ctx: &mut Ctx) -> Draft {
     let routes = top.opt(ctx, "route", tables(|ctx, f, _| read_route(ctx, f)));
     let services = top.opt(ctx, "service", tables(|ctx, f, _| read_service(ctx, f)));
     let vrrp = top.opt(ctx, "vrrp", read_vrrp);
+    let management = top.opt(ctx, "management", read_management);
+    let syslog = top.opt(ctx, "syslog", tables(|ctx, f, _| read_syslog(ctx, f)));
+    let webhooks = top.opt(ctx, "webhook", tables(|ctx, f, _| read_webhook(ctx, f)));
     top.finish(ctx);
     Draft {
         hostname: hostname.unwrap_or_else(|| DEFAULT_HOSTNAME.into()),
@@ -85,7 +89,15 @@ fn read_document(ctx: &mut Ctx) -> Draft {
         routes: routes.unwrap_or_default(),
         services: services.unwrap_or_default(),
         vrrp,
+        management,
+        syslog: unindexed(syslog),
+        webhooks: unindexed(webhooks),
     }
+}
+
+/// The entries of `[[name]]` that read, without their indices.
+fn unindexed<T>(entries: Option<Vec<(usize, T)>>) -> Vec<T> {
+    entries.into_iter().flatten().map(|(_, x)| x).collect()
 }
 
 #[cfg(test)]
@@ -159,6 +171,9 @@ mod tests {
                 sorry_server: None,
             }],
             vrrp: None,
+            management: None,
+            syslog: vec![],
+            webhooks: vec![],
         };
         assert_eq!(config, expected);
     }
@@ -238,6 +253,9 @@ mod tests {
         );
         assert_eq!(vrrp.sync_interface.as_deref(), Some("lan"));
         assert_eq!(vrrp.track_services, ["postgres"]);
+        let management = config.management.expect("[management] enabled");
+        assert_eq!(management.listen, ["192.168.3.1:9100".parse().unwrap()]);
+        assert_eq!((config.syslog.len(), config.webhooks.len()), (1, 1));
     }
 
     #[test]
@@ -253,6 +271,9 @@ mod tests {
                 routes: vec![],
                 services: vec![],
                 vrrp: None,
+                management: None,
+                syslog: vec![],
+                webhooks: vec![],
             }
         );
     }
@@ -284,13 +305,13 @@ mod tests {
                 "hostnme = \"a\"\n",
                 &[
                     "router.toml:1:1: error: hostnme: unknown key; did you mean `hostname`? \
-                   Valid keys here: hostname, sysctl, interface, route, service, vrrp",
+                   Valid keys here: hostname, sysctl, interface, route, service, vrrp, management, syslog, webhook",
                 ],
             ),
             (
                 "\n[global]\nx = 1\n",
                 &["router.toml:2:2: error: global: unknown key; \
-                   valid keys here: hostname, sysctl, interface, route, service, vrrp"],
+                   valid keys here: hostname, sysctl, interface, route, service, vrrp, management, syslog, webhook"],
             ),
             (
                 "hostname = 5\n",

@@ -247,6 +247,9 @@ mod tests {
             routes: vec![],
             services,
             vrrp: None,
+            management: None,
+            syslog: vec![],
+            webhooks: vec![],
         }
     }
 
