@@ -125,10 +125,13 @@ impl Handle {
             Arc::clone(&keep.counters),
         );
         let (stop, stopped) = oneshot::channel::<()>();
+        // Subscribed here, not on the new thread: every line logged once
+        // this returns reaches the syslog targets.
+        let lines = setup.syslog.iter().map(|_| keep.log.subscribe()).collect();
         let keep = keep.clone();
         let thread = std::thread::Builder::new()
             .name("management".into())
-            .spawn(move || run(setup, keep, fresh, workers, stopped))?;
+            .spawn(move || run(setup, keep, fresh, workers, lines, stopped))?;
         Ok((
             Handle {
                 stop: Some(stop),
@@ -167,6 +170,7 @@ fn run(
     keep: Keep,
     fresh: fresh::Fresh,
     workers: Vec<webhook::Worker>,
+    lines: Vec<tokio::sync::broadcast::Receiver<Arc<log::Line>>>,
     stopped: oneshot::Receiver<()>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -184,12 +188,8 @@ fn run(
         for worker in workers {
             tokio::spawn(worker.run(Arc::clone(&keep.counters)));
         }
-        for target in setup.syslog {
-            tokio::spawn(syslog::run(
-                target,
-                keep.log.subscribe(),
-                Arc::clone(&keep.counters),
-            ));
+        for (target, lines) in setup.syslog.into_iter().zip(lines) {
+            tokio::spawn(syslog::run(target, lines, Arc::clone(&keep.counters)));
         }
         if let Some(management) = setup.management {
             let context = Arc::new(server::Context::new(

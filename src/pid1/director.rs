@@ -123,7 +123,6 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
         // Real servers start as up, so `ready` waits for no probe.
         if let State::Running { config, .. } = &director.state {
             director.monitor = Some(Monitor::start(config, &Health::new()));
-            director.watch.follow(config);
         }
         director.follow_vrrp().await;
         loop {
@@ -321,6 +320,9 @@ impl Director {
         };
         set_hostname(&config.hostname);
         self.watch.info = Some(info);
+        // Before the apply: `ready` and the table reach syslog, and the
+        // API answers (unready) while the NICs come up.
+        self.watch.follow(&config);
         self.state = State::Running {
             config: Box::new(config),
             failures: Vec::new(),
