@@ -257,6 +257,9 @@ impl Director {
         // keeps its state (a down one stays out of the table).
         self.monitor = Some(Monitor::start(&config, &self.health()));
         self.watch.info = Some(info);
+        // Before the apply, so that the reload's event goes to the
+        // webhooks of the new config.
+        self.watch.follow(&config);
         self.state = State::Running {
             config: Box::new(config),
             failures: Vec::new(),
@@ -265,7 +268,6 @@ impl Director {
         if let State::Running { config, failures } = &self.state {
             let failures = failures.iter().map(ToString::to_string).collect();
             self.watch.applied(true, failures);
-            self.watch.follow(config);
             self.watch.follow_sorry(config, &self.health());
         }
         self.follow_vrrp().await;
