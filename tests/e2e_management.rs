@@ -7,27 +7,33 @@
 //! SIGHUP.
 //!
 //! Checked, in order, on that one boot:
-//! - syslog: the `ready` line arrives at a UDP receiver in the client
-//!   namespace as an RFC 5424 message;
+//! - syslog: the `ready` line reaches a real rsyslog in the client
+//!   namespace, by UDP (RFC 5424) and by TCP (RFC 6587 octet counting),
+//!   and rsyslog parses its priority, hostname and app-name;
 //! - without `[management]` the box has no listening TCP socket at all;
 //! - after the reload it listens on exactly the address configured;
 //! - `/metrics` passes `promtool check metrics`;
-//! - a real server's PostgreSQL stopped: `lvsinit_real_server_up` goes 0,
-//!   `/status` (valid against `src/management/status.schema.json`) says
-//!   it is down, and after the restart `lvsinit_real_server_up` is 1 again;
+//! - a real Prometheus server scrapes the box; a real server's PostgreSQL
+//!   stopped: `lvsinit_real_server_up` goes 0 (scraped directly, and by a
+//!   PromQL query through Prometheus's HTTP API), `/status` (valid against
+//!   `src/management/status.schema.json`) says it is down, headless
+//!   Chromium renders the status page with it down (the DOM checked, a
+//!   screenshot kept in `target/e2e-artifacts/`), and after the restart it
+//!   is 1 again;
 //! - the webhook receiver got `config_reload`, then `real_server_down`,
 //!   then `real_server_up`, in order, with the `Authorization` header;
 //! - `/log`, `/` and an unknown path answer as they should.
 //!
-//! Needs root, QEMU, PostgreSQL 15, curl, promtool (Debian `prometheus`),
-//! /usr/bin/python3 with python3-jsonschema, and a built image
+//! Needs root, QEMU, PostgreSQL 15, curl, rsyslog, Prometheus and promtool
+//! (Debian `prometheus`), Chromium, /usr/bin/python3 with
+//! python3-jsonschema, and a built image
 //! (`image/build --test-layer`); it fails loudly, never skips, when one is
 //! missing.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -42,31 +48,170 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 const API: &str = "http://192.168.1.1:9100";
 /// The receivers, in the client namespace (the configs name them).
-const SYSLOG_AT: &str = "192.168.1.10:5514";
+const SYSLOG_UDP_PORT: u16 = 5514;
+const SYSLOG_TCP_PORT: u16 = 5515;
 const WEBHOOK_AT: &str = "192.168.1.10:8080";
+/// Prometheus's HTTP API, on the client namespace's loopback.
+const PROMETHEUS: &str = "127.0.0.1:9090";
 /// The real server stopped and restarted.
 const STOPPED: &str = "192.168.3.3";
 
 /// What a receiver got, shared with its thread.
 type Inbox = Arc<Mutex<Vec<String>>>;
 
-/// A UDP syslog receiver: every datagram, as text.
-fn syslog_receiver(lab: &Lab) -> Inbox {
-    let socket = lab
-        .client
-        .ns()
-        .run(|| UdpSocket::bind(SYSLOG_AT))
-        .unwrap_or_else(|e| panic!("bind the syslog receiver on {SYSLOG_AT}: {e}"));
-    let inbox = Inbox::default();
-    let got = Arc::clone(&inbox);
-    thread::spawn(move || {
-        let mut buf = vec![0u8; 65536];
-        while let Ok(n) = socket.recv(&mut buf) {
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            got.lock().unwrap().push(text);
+/// A program run in a lab namespace, killed (by its pid) when dropped.
+struct Daemon {
+    name: &'static str,
+    child: Child,
+}
+
+impl Daemon {
+    fn start(ns: &testkit::Netns, name: &'static str, args: &[&str], log: &Path) -> Daemon {
+        let log = std::fs::File::create(log).expect("create the daemon's log");
+        let mut command = ns.command(name);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log"))
+            .stderr(log);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} (is it installed?): {e}"));
+        Daemon { name, child }
+    }
+
+    /// Fail when it has exited.
+    fn running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited: {status}", self.name);
         }
-    });
-    inbox
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Debian's rsyslog in the client namespace, receiving on UDP and TCP
+/// and writing each message as `INPUT|PRI|HOSTNAME|APP-NAME|RAW` (what
+/// it parsed, and the message as it arrived) to `syslog.txt`.
+fn rsyslog(lab: &Lab) -> (Daemon, std::path::PathBuf) {
+    let dir = lab.dir().join("rsyslog");
+    std::fs::create_dir_all(&dir).expect("create rsyslog's dir");
+    let out = dir.join("syslog.txt");
+    let conf = format!(
+        "global(workDirectory=\"{dir}\")\n\
+         module(load=\"imudp\")\n\
+         module(load=\"imtcp\")\n\
+         input(type=\"imudp\" address=\"192.168.1.10\" port=\"{SYSLOG_UDP_PORT}\")\n\
+         input(type=\"imtcp\" address=\"192.168.1.10\" port=\"{SYSLOG_TCP_PORT}\")\n\
+         template(name=\"fields\" type=\"string\" \
+         string=\"%inputname%|%pri%|%hostname%|%app-name%|%rawmsg%\\n\")\n\
+         *.* action(type=\"omfile\" file=\"{out}\" template=\"fields\")\n",
+        dir = dir.display(),
+        out = out.display()
+    );
+    let conf_file = dir.join("rsyslog.conf");
+    std::fs::write(&conf_file, conf).expect("write rsyslog.conf");
+    let conf_arg = conf_file.display().to_string();
+    let mut daemon = Daemon::start(
+        lab.client.ns(),
+        "rsyslogd",
+        &["-n", "-iNONE", "-f", &conf_arg],
+        &dir.join("rsyslogd.log"),
+    );
+    // Ready once both ports are open (UDP lines sent before would be lost).
+    let deadline = Instant::now() + CHANGE_TIMEOUT;
+    loop {
+        daemon.running();
+        let ss = lab.client.ns().exec(&["ss", "-Hlntu"]);
+        let ss = String::from_utf8_lossy(&ss.stdout);
+        let open = |port: u16| ss.contains(&format!("192.168.1.10:{port} "));
+        if open(SYSLOG_UDP_PORT) && open(SYSLOG_TCP_PORT) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rsyslog did not open its ports:\n{ss}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    (daemon, out)
+}
+
+/// Debian's Prometheus in the client namespace, scraping the box every
+/// second; ready when its API answers.
+fn prometheus(lab: &Lab) -> Daemon {
+    let dir = lab.dir().join("prometheus");
+    std::fs::create_dir_all(&dir).expect("create prometheus's dir");
+    let conf = dir.join("prometheus.yml");
+    std::fs::write(
+        &conf,
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+         scrape_configs:\n  - job_name: lvs\n    static_configs:\n\
+         \x20     - targets: [\"192.168.1.1:9100\"]\n",
+    )
+    .expect("write prometheus.yml");
+    let config = format!("--config.file={}", conf.display());
+    let storage = format!("--storage.tsdb.path={}", dir.join("data").display());
+    let listen = format!("--web.listen-address={PROMETHEUS}");
+    let mut daemon = Daemon::start(
+        lab.client.ns(),
+        "prometheus",
+        &[&config, &storage, &listen],
+        &dir.join("prometheus.log"),
+    );
+    let deadline = Instant::now() + CHANGE_TIMEOUT;
+    while curl(lab, &format!("http://{PROMETHEUS}/-/ready"), &[]).map(|(c, _)| c) != Ok(200) {
+        daemon.running();
+        assert!(Instant::now() < deadline, "prometheus did not get ready");
+        thread::sleep(Duration::from_millis(200));
+    }
+    daemon
+}
+
+/// `lvsinit_real_server_up` of the stopped server, by PromQL through
+/// Prometheus's HTTP API; `None` before a scrape has it.
+fn promql_up(lab: &Lab) -> Option<String> {
+    let query = format!("query=lvsinit_real_server_up{{remote_address=\"{STOPPED}\"}}");
+    let url = format!("http://{PROMETHEUS}/api/v1/query");
+    let (_, body) = curl(lab, &url, &["--get", "--data-urlencode", &query]).ok()?;
+    let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let value = &answer["data"]["result"][0]["value"][1];
+    value.as_str().map(str::to_string)
+}
+
+/// Headless Chromium in the client namespace loads the status page: the
+/// DOM it rendered; a screenshot goes to `screenshot`.
+fn chromium(lab: &Lab, screenshot: &Path) -> String {
+    let profile = lab.dir().join("chromium");
+    let profile = format!("--user-data-dir={}", profile.display());
+    let flags = ["--headless", "--no-sandbox", "--disable-gpu", &profile];
+    let page = format!("{API}/");
+    let mut dump = lab.client.ns().command("chromium");
+    dump.args(flags).args(["--dump-dom", &page]);
+    let dom = testkit::cmd::output_with_timeout(&mut dump, Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("chromium --dump-dom: {e}"));
+    assert!(
+        dom.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let shot = format!("--screenshot={}", screenshot.display());
+    let mut take = lab.client.ns().command("chromium");
+    take.args(flags)
+        .args([&shot, "--window-size=1280,1400", &page]);
+    let taken = testkit::cmd::output_with_timeout(&mut take, Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("chromium --screenshot: {e}"));
+    assert!(
+        taken.status.success(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    String::from_utf8_lossy(&dom.stdout).into_owned()
 }
 
 /// A webhook receiver: each request's `Authorization` header and body,
@@ -147,19 +292,13 @@ fn wait_until(vm: &Vm, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// GET `path` of the API from the client namespace: the status code and
-/// the body.
-fn get(lab: &Lab, path: &str) -> Result<(u16, String), String> {
-    let url = format!("{API}{path}");
-    let out = lab.client.ns().exec(&[
-        "curl",
-        "-sS",
-        "--max-time",
-        "20",
-        "-w",
-        "\n%{http_code}",
-        &url,
-    ]);
+/// `curl` `url` (with `args`) from the client namespace: the status code
+/// and the body.
+fn curl(lab: &Lab, url: &str, args: &[&str]) -> Result<(u16, String), String> {
+    let mut command = vec!["curl", "-sS", "--max-time", "20", "-w", "\n%{http_code}"];
+    command.extend_from_slice(args);
+    command.push(url);
+    let out = lab.client.ns().exec(&command);
     if !out.status.success() {
         return Err(format!(
             "curl {url}: {}",
@@ -173,6 +312,11 @@ fn get(lab: &Lab, path: &str) -> Result<(u16, String), String> {
         .parse()
         .map_err(|_| format!("no status: {text}"))?;
     Ok((code, body.to_string()))
+}
+
+/// GET `path` of the API from the client namespace.
+fn get(lab: &Lab, path: &str) -> Result<(u16, String), String> {
+    curl(lab, &format!("{API}{path}"), &[])
 }
 
 /// GET `path`, which must answer 200.
@@ -292,7 +436,7 @@ fn has_event(inbox: &Inbox, name: &str, server: Option<&str>) -> bool {
 #[test]
 fn the_box_seen_from_the_network() {
     let mut lab = Lab::new();
-    let syslog = syslog_receiver(&lab);
+    let (_rsyslog, syslog) = rsyslog(&lab);
     let webhooks = webhook_receiver(&lab);
     let image = lab.router_img_with(&[
         (config("management-off.toml"), "router.toml"),
@@ -308,29 +452,34 @@ fn the_box_seen_from_the_network() {
         .unwrap_or_else(|e| panic!("{e}"));
     let vm = &lab.vms[0];
 
-    // Syslog from boot: the `ready` line, framed as RFC 5424 (facility
-    // daemon 3 x 8 + severity info 6 = PRI 30, no TIMESTAMP before NTP).
-    let mut ready = None;
-    wait_until(vm, "syslog has the ready line", || {
-        ready = syslog
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|m| m.contains(" ready boot_ms="))
-            .cloned();
-        ready.is_some()
-    });
-    let ready = ready.unwrap();
-    let rest = ready
-        .strip_prefix("<30>1 - lab-mgmt lvsinit - - - ready boot_ms=")
-        .unwrap_or_else(|| panic!("not an RFC 5424 message of the ready line: {ready:?}"));
-    let (boot_ms, apply_ms) = rest
-        .split_once(" apply_ms=")
-        .unwrap_or_else(|| panic!("{ready:?}"));
-    assert!(
-        boot_ms.parse::<u64>().is_ok() && apply_ms.parse::<u64>().is_ok(),
-        "{ready:?}"
-    );
+    // Syslog from boot: the `ready` line, by UDP and by TCP, framed as
+    // RFC 5424 (facility daemon 3 x 8 + severity info 6 = PRI 30, no
+    // TIMESTAMP before NTP) and parsed as such by rsyslog.
+    for input in ["imudp", "imtcp"] {
+        let mut ready = None;
+        wait_until(vm, &format!("rsyslog ({input}) has the ready line"), || {
+            let got = std::fs::read_to_string(&syslog).unwrap_or_default();
+            ready = got
+                .lines()
+                .find(|l| l.starts_with(input) && l.contains(" ready boot_ms="))
+                .map(str::to_string);
+            ready.is_some()
+        });
+        let ready = ready.unwrap();
+        let raw = ready
+            .strip_prefix(&format!("{input}|30|lab-mgmt|lvsinit|"))
+            .unwrap_or_else(|| panic!("rsyslog parsed it otherwise: {ready:?}"));
+        let rest = raw
+            .strip_prefix("<30>1 - lab-mgmt lvsinit - - - ready boot_ms=")
+            .unwrap_or_else(|| panic!("not an RFC 5424 message of the ready line: {raw:?}"));
+        let (boot_ms, apply_ms) = rest
+            .split_once(" apply_ms=")
+            .unwrap_or_else(|| panic!("{raw:?}"));
+        assert!(
+            boot_ms.parse::<u64>().is_ok() && apply_ms.parse::<u64>().is_ok(),
+            "{raw:?}"
+        );
+    }
 
     // Without [management]: no listening socket at all.
     assert_eq!(listening(vm), Vec::<String>::new(), "a socket listens");
@@ -372,7 +521,14 @@ fn the_box_seen_from_the_network() {
         "{metrics}"
     );
 
-    // Its PostgreSQL stopped: down in /metrics, /status and the webhook.
+    // A real Prometheus scrapes it.
+    let mut prometheus = prometheus(&lab);
+    wait_until(vm, "Prometheus has lvsinit_real_server_up 1", || {
+        promql_up(&lab).as_deref() == Some("1")
+    });
+
+    // Its PostgreSQL stopped: down in /metrics, Prometheus, /status, the
+    // page and the webhook.
     lab.servers[1].stop(Duration::from_secs(10));
     wait_until(vm, "lvsinit_real_server_up is 0", || {
         get(&lab, "/metrics")
@@ -386,6 +542,24 @@ fn the_box_seen_from_the_network() {
     assert_eq!(health_of(&status, "pg", "192.168.3.2:5432"), "up");
     assert_eq!(status["hostname"], "lab-mgmt");
     assert_eq!(status["config"]["source"], "boot");
+    wait_until(vm, "Prometheus has lvsinit_real_server_up 0", || {
+        prometheus.running();
+        promql_up(&lab).as_deref() == Some("0")
+    });
+    let artifacts = repo().join("target/e2e-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("create target/e2e-artifacts");
+    let screenshot = artifacts.join("management-status-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let dom = chromium(&lab, &screenshot);
+    for row in [
+        "<td>192.168.3.3:5432</td><td class=\"down\">down",
+        "<td>192.168.3.2:5432</td><td class=\"up\">up",
+    ] {
+        assert!(dom.contains(row), "no {row} in the rendered page:\n{dom}");
+    }
+    let png = std::fs::read(&screenshot).expect("chromium saved no screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+    eprintln!("status page screenshot: {}", screenshot.display());
     wait_until(vm, "the webhook has real_server_down", || {
         has_event(&webhooks, "real_server_down", Some("192.168.3.3:5432"))
     });
@@ -398,6 +572,9 @@ fn the_box_seen_from_the_network() {
             .and_then(|(_, m)| real_server_up(&m))
             .as_deref()
             == Some("1")
+    });
+    wait_until(vm, "Prometheus has lvsinit_real_server_up 1 again", || {
+        promql_up(&lab).as_deref() == Some("1")
     });
     wait_until(vm, "the webhook has real_server_up", || {
         has_event(&webhooks, "real_server_up", Some("192.168.3.3:5432"))
