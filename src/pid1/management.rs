@@ -369,3 +369,110 @@ fn join(addrs: &[std::net::SocketAddr]) -> String {
     let listed: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
     listed.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load;
+    use crate::management::snapshot::HealthState;
+
+    const TEXT: &str = r#"
+[[service]]
+name = "pg"
+protocol = "tcp"
+address = "192.168.1.100:5432"
+forwarding = "nat"
+sorry_server = "192.168.3.9:5432"
+
+  [[service.real_server]]
+  address = "192.168.3.2:5432"
+
+  [[service.real_server]]
+  address = "192.168.3.3:5432"
+
+[[service]]
+name = "dns"
+protocol = "udp"
+address = "192.168.1.100:53"
+forwarding = "nat"
+health_check.type = "none"
+
+  [[service.real_server]]
+  address = "192.168.3.2:53"
+"#;
+
+    fn key(config: &Config, service: usize, real: usize) -> CheckKey {
+        CheckKey::of(&config.services[service].real_servers[real]).unwrap()
+    }
+
+    /// The director's part of a snapshot: each real server's health as
+    /// the checks see it, when it changed and how often, and the sorry
+    /// server once every real server is down.
+    #[test]
+    fn snapshot_says_what_the_checks_see() {
+        let (config, _) = load("router.toml", TEXT).unwrap();
+        let mut watch = Watch::new(Keep::default());
+        let mut health = Health::new();
+        let down = |key: CheckKey| Changed {
+            key,
+            up: false,
+            reason: "connection refused".into(),
+        };
+        health.set(key(&config, 0, 1), false);
+        watch.health_changed(&[down(key(&config, 0, 1))], &config);
+        let s = watch.snapshot(Some(&config), &health, None, None, 2);
+        assert_eq!(s.failures_pending, 2);
+        let pg = &s.services[0];
+        let states: Vec<HealthState> = pg.real_servers.iter().map(|r| r.health.state).collect();
+        assert_eq!(states, [HealthState::Up, HealthState::Down]);
+        assert_eq!(pg.real_servers[1].health.transitions, 1);
+        assert!(pg.real_servers[1].health.since.is_some());
+        assert_eq!(pg.real_servers[0].health.since, None);
+        assert!(!pg.sorry_active);
+        assert_eq!(
+            s.services[1].real_servers[0].health.state,
+            HealthState::Unchecked
+        );
+
+        health.set(key(&config, 0, 0), false);
+        watch.health_changed(&[down(key(&config, 0, 0))], &config);
+        watch.follow_sorry(&config, &health);
+        let s = watch.snapshot(Some(&config), &health, None, None, 0);
+        assert!(s.services[0].sorry_active);
+        assert_eq!(s.services[0].sorry_server, config.services[0].sorry_server);
+
+        // No valid config: no services, no hostname.
+        let s = watch.snapshot(None, &health, None, None, 0);
+        assert!(s.services.is_empty() && s.hostname.is_empty());
+    }
+
+    /// Reloads are counted by result; the boot's apply is not a reload.
+    #[test]
+    fn reloads_counted_by_result() {
+        let mut watch = Watch::new(Keep::default());
+        watch.applied(false, vec![]);
+        watch.applied(true, vec![]);
+        watch.invalid(true, vec!["router.toml:1:1: error: x".into()]);
+        watch.applied(true, vec!["sysctl x: refused".into()]);
+        assert_eq!(
+            watch.reloads,
+            Reloads {
+                ok: 1,
+                invalid: 1,
+                failed: 1
+            }
+        );
+        let last = watch.last_apply.as_ref().unwrap();
+        assert_eq!(last.result, ApplyResult::Failed);
+        assert_eq!(last.errors, ["sysctl x: refused"]);
+    }
+
+    /// Nothing configured: nothing runs, so nothing can listen.
+    #[test]
+    fn nothing_runs_without_the_sections() {
+        let (config, _) = load("router.toml", TEXT).unwrap();
+        let mut watch = Watch::new(Keep::default());
+        watch.follow(&config);
+        assert!(watch.running.is_none());
+    }
+}
