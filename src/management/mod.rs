@@ -10,6 +10,9 @@
 //!
 //! # Wiring it into the director
 //!
+//! PID 1 does this in `src/pid1/management.rs` (and its calls from
+//! `director.rs`), step by step:
+//!
 //! 1. At boot, before the first log line worth keeping:
 //!    `let keep = Keep::default(); console::set_hook(keep.log.hook());`
 //!    (the ring then holds the boot's lines for `/log`, `/` and syslog).
@@ -35,7 +38,8 @@
 //!    log, the charts' history, the counters and the webhook numbering
 //!    carry over.
 //! 6. When NTP has set the clock: [`clock::set`]`(true)`; UTC fields and
-//!    syslog timestamps appear from then on.
+//!    syslog timestamps appear from then on (not yet: the box has no NTP
+//!    until the field issue brings it).
 //!
 //! Files: `config` (what `[management]`, `[[syslog]]`, `[[webhook]]` say),
 //! `snapshot` (what the director publishes), `fresh` (asking it for
