@@ -22,6 +22,9 @@
 //!   is 1 again;
 //! - the webhook receiver got `config_reload`, then `real_server_down`,
 //!   then `real_server_up`, in order, with the `Authorization` header;
+//! - a reload of an invalid file keeps the running config and says so:
+//!   `/status`'s `last_apply`, the reload counters, a `config_reload`
+//!   event with the diagnostics;
 //! - `/log`, `/` and an unknown path answer as they should.
 //!
 //! Needs root, QEMU, PostgreSQL 15, curl, rsyslog, Prometheus and promtool
@@ -599,6 +602,36 @@ fn the_box_seen_from_the_network() {
         assert_eq!(event["host"], "lab-mgmt", "{event}");
     }
     assert_eq!(got[1].1["service"], "pg");
+
+    // A reload of a broken file: the running config stays, and every
+    // place that reports on reloads says so.
+    let sha256 = status["config"]["sha256"].clone();
+    let mark = vm.mark();
+    vm.shell_ok("echo 'hostname = 5' > /boot/router.toml && sync && kill -HUP 1");
+    vm.wait_for_after(mark, "reload: the new config is invalid", CHANGE_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = valid_status(lab.dir(), &get_ok(&lab, "/status"));
+    assert_eq!(status["last_apply"]["result"], "invalid", "{status}");
+    let errors = status["last_apply"]["errors"].to_string();
+    assert!(errors.contains("hostname: expected a string"), "{errors}");
+    assert_eq!(
+        status["config"]["sha256"], sha256,
+        "the running config changed"
+    );
+    assert_eq!(health_of(&status, "pg", &format!("{STOPPED}:5432")), "up");
+    let metrics = get_ok(&lab, "/metrics");
+    for sample in [
+        "lvsinit_config_reloads_total{result=\"ok\"} 1",
+        "lvsinit_config_reloads_total{result=\"invalid\"} 1",
+        "lvsinit_config_last_reload_successful 0",
+    ] {
+        assert!(metrics.contains(sample), "no {sample} in:\n{metrics}");
+    }
+    wait_until(vm, "the webhook has the invalid reload", || {
+        events(&webhooks)
+            .iter()
+            .any(|(_, e)| e["event"] == "config_reload" && e["result"] == "invalid")
+    });
 
     // The log, the page, and a path that is not there.
     let log = get_ok(&lab, "/log");
