@@ -633,6 +633,20 @@ fn the_box_seen_from_the_network() {
             .any(|(_, e)| e["event"] == "config_reload" && e["result"] == "invalid")
     });
 
+    // For the record (not asserted under a VM): a scrape's time and PID
+    // 1's memory after all of the above.
+    let started = Instant::now();
+    let scraped = get_ok(&lab, "/metrics").len();
+    eprintln!(
+        "a /metrics scrape ({scraped} bytes, through curl in the client namespace) took {:?}",
+        started.elapsed()
+    );
+    let memory = vm.shell_ok("grep -E '^Vm(RSS|HWM)' /proc/1/status");
+    eprintln!(
+        "PID 1: {}",
+        memory.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+
     // The log, the page, and a path that is not there.
     let log = get_ok(&lab, "/log");
     assert!(log.contains("ready boot_ms="), "{log}");
