@@ -12,7 +12,10 @@
 //!                             └─ rs2 192.168.3.3 postgres
 //! ```
 //!
-//! Configs: `testkit/configs/vrrp-a.toml` and `vrrp-b.toml`. Needs root,
+//! Configs: `testkit/configs/vrrp-a.toml` and `vrrp-b.toml`; each has a
+//! `[management]` API on its own address and on the VIP, whose `/status`
+//! must say each box's VRRP state, and whose VIP listener must be the
+//! master's. Needs root,
 //! QEMU, PostgreSQL 15 and a built image, like `e2e_classic.rs`; two TCG
 //! VMs at once on two cores are slow, so every wait is generous (it ends
 //! as soon as what it waits for happens). Timings are measured and
@@ -28,6 +31,11 @@ use std::time::{Duration, Instant};
 use testkit::config;
 use testkit::lab;
 use testkit::lab::{Lab, Nic, VIP, Vm, VmOptions};
+
+/// The management API of A, of B, and on the VIP (whoever is master).
+const API_A: &str = "192.168.1.2:9100";
+const API_B: &str = "192.168.1.3:9100";
+const API_VIP: &str = "192.168.1.100:9100";
 
 /// Two VMs booting at once under TCG on two cores.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
@@ -49,6 +57,37 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `/status` of the API at `api`, from the client: the hostname and the
+/// VRRP state it reports; `None` when it does not answer.
+fn vrrp_status(lab: &Lab, api: &str) -> Option<(String, String)> {
+    let url = format!("http://{api}/status");
+    let out = lab
+        .client
+        .ns()
+        .exec(&["curl", "-sSf", "--max-time", "5", &url]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    Some((text(&status["hostname"])?, text(&status["vrrp"]["state"])?))
+}
+
+/// Poll until `/status` of A, of B and on the VIP say `expected`
+/// (hostname and VRRP state each), or fail after [`VRRP_TIMEOUT`].
+fn wait_for_status(lab: &Lab, expected: [(&str, &str); 3]) {
+    let deadline = Instant::now() + VRRP_TIMEOUT;
+    loop {
+        let got = [API_A, API_B, API_VIP].map(|api| vrrp_status(lab, api));
+        let want = expected.map(|(h, s)| Some((h.to_string(), s.to_string())));
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/status of A, B and the VIP say {got:?}, expected {want:?}"
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// One director of the pair: its config and its NICs' MACs.
@@ -366,6 +405,15 @@ fn two_directors_fail_over_and_back_keeping_sessions() {
         })
         .collect();
     assert_eq!(rr.len(), 2, "rr through A over both real servers: {rr:?}");
+    // The management API says the same; the one on the VIP is A's.
+    wait_for_status(
+        &lab,
+        [
+            ("lab-vrrp-a", "MASTER"),
+            ("lab-vrrp-b", "BACKUP"),
+            ("lab-vrrp-a", "MASTER"),
+        ],
+    );
 
     // 1b. A reload of the unchanged config leaves VRRP alone: no new
     // state, the VIPs stay on A.
@@ -400,6 +448,15 @@ fn two_directors_fail_over_and_back_keeping_sessions() {
     );
     wait_for_vips(&lab.vms[a], "A", &[]);
     wait_for_vips(&lab.vms[b], "B", &VIPS);
+    // /status after the failover: A in FAULT, the VIP's API is B's now.
+    wait_for_status(
+        &lab,
+        [
+            ("lab-vrrp-a", "FAULT"),
+            ("lab-vrrp-b", "MASTER"),
+            ("lab-vrrp-b", "MASTER"),
+        ],
+    );
     lab.vms[a].shell_ok("ip link set lan up");
     eprintln!(
         "A: {}",

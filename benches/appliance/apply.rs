@@ -114,6 +114,11 @@ pub fn big_router_toml() -> String {
     router_toml(SIZES[1], false)
 }
 
+/// The 1,000 × 10 services as PID 1 runs them (checks off), for item 8.
+pub fn big_director_toml() -> String {
+    director_toml(SIZES[1])
+}
+
 /// router.toml for `size`; `bumped` gives service 0's first real server
 /// weight 2 instead of 1.
 fn router_toml(size: Size, bumped: bool) -> String {

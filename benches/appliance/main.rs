@@ -11,7 +11,9 @@
 //! 5. data path: pgbench through the VIP against the same server directly;
 //! 6. size: kernel, initramfs, disk image, init; the init's memory;
 //! 7. config: `lvsinit check` of a 1,000 × 10 router.toml, instructions
-//!    and peak memory.
+//!    and peak memory;
+//! 8. management: a `/metrics` scrape and a `/status` of the 1,000 × 10
+//!    table, and PID 1's memory after them.
 //!
 //! It prints one table and writes `BENCHMARKS.md`. It is not a test: a
 //! missed target is reported, never a failure. A part that cannot be
@@ -32,6 +34,7 @@ mod datapath;
 mod director;
 mod failover;
 mod health;
+mod management;
 mod memory;
 mod probe;
 mod report;
@@ -97,8 +100,8 @@ fn main() -> ExitCode {
     }
 
     // The lab: two real servers with pgbench tables, the client.
-    // Items 1 to 6 need the lab; item 7 runs on the host alone.
-    let lab_items = (1..=6).any(wanted);
+    // Items 1 to 6 and 8 need the lab; item 7 runs on the host alone.
+    let lab_items = (1..=6).chain([8]).any(wanted);
     let lab = if !lab_items {
         Err("not asked for".to_string())
     } else {
@@ -203,6 +206,12 @@ fn main() -> ExitCode {
             sections.push((
                 "6. Size (memory under health checks)",
                 measure("6 size", || memory::with_checks(lab)),
+            ));
+        }
+        if wanted(8) {
+            sections.push((
+                "8. Management",
+                measure("8 management", || management::run(lab)),
             ));
         }
         if wanted(4) {

@@ -7,7 +7,8 @@
 //! an error was reported, so the file is rejected.
 
 use super::{
-    Config, Interface, Protocol, RealServer, Route, Service, ServiceKey, Time, Vrrp, Watchdog,
+    Config, Interface, Management, Protocol, RealServer, Route, Service, ServiceKey, Syslog, Time,
+    Vrrp, Watchdog, Webhook,
 };
 
 /// What the walk produced.
@@ -23,6 +24,9 @@ pub(super) struct Draft {
     pub(super) vrrp: Option<Vrrp>,
     pub(super) watchdog: Watchdog,
     pub(super) time: Time,
+    pub(super) management: Option<Management>,
+    pub(super) syslog: Vec<Syslog>,
+    pub(super) webhooks: Vec<Webhook>,
 }
 
 /// A service whose key read, with the real servers that read.
@@ -62,6 +66,9 @@ impl Draft {
             vrrp: self.vrrp,
             watchdog: self.watchdog,
             time: self.time,
+            management: self.management,
+            syslog: self.syslog,
+            webhooks: self.webhooks,
         }
     }
 }

@@ -18,6 +18,8 @@ mod error;
 mod file;
 mod health_check;
 mod interface;
+mod management;
+mod management_config;
 mod names;
 mod parse;
 mod route;
@@ -34,6 +36,9 @@ mod watchdog;
 
 pub use error::{ConfigError, Diagnostic, Severity};
 pub use file::{MAX_BYTES, read_bounded, read_file};
+pub use management_config::{
+    Management, Syslog, Transport, UrlError, Webhook, WebhookUrl, canonical,
+};
 pub use parse::{DEFAULT_HOSTNAME, load};
 
 /// The whole appliance configuration.
@@ -54,6 +59,12 @@ pub struct Config {
     pub watchdog: Watchdog,
     /// `[time]`: where the clock comes from.
     pub time: Time,
+    /// `[management]`: the HTTP API; `None` means no listening socket.
+    pub management: Option<Management>,
+    /// `[[syslog]]`: remote syslog receivers.
+    pub syslog: Vec<Syslog>,
+    /// `[[webhook]]`: where events are POSTed.
+    pub webhooks: Vec<Webhook>,
 }
 
 /// `[time]`: the NTP servers, in the order they are asked; none by

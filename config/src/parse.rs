@@ -13,6 +13,7 @@ use super::draft::Draft;
 use super::error::{Reporter, Severity, cut};
 use super::file::{MAX_BYTES, too_big};
 use super::interface::read_interface;
+use super::management::{read_management, read_syslog, read_webhook};
 use super::names::check_hostname;
 use super::route::read_route;
 use super::service::read_service;
@@ -86,6 +87,9 @@ fn read_document(ctx: &mut Ctx) -> Draft {
     let routes = top.opt(ctx, "route", tables(|ctx, f, _| read_route(ctx, f)));
     let services = top.opt(ctx, "service", tables(|ctx, f, _| read_service(ctx, f)));
     let vrrp = top.opt(ctx, "vrrp", read_vrrp);
+    let management = top.opt(ctx, "management", read_management);
+    let syslog = top.opt(ctx, "syslog", tables(|ctx, f, _| read_syslog(ctx, f)));
+    let webhooks = top.opt(ctx, "webhook", tables(|ctx, f, _| read_webhook(ctx, f)));
     let watchdog = top.opt(ctx, "watchdog", read_watchdog);
     let time = top.opt(ctx, "time", read_time);
     top.finish(ctx);
@@ -99,7 +103,15 @@ fn read_document(ctx: &mut Ctx) -> Draft {
         vrrp,
         watchdog: watchdog.unwrap_or_default(),
         time: time.unwrap_or_default(),
+        management,
+        syslog: unindexed(syslog),
+        webhooks: unindexed(webhooks),
     }
+}
+
+/// The entries of `[[name]]` that read, without their indices.
+fn unindexed<T>(entries: Option<Vec<(usize, T)>>) -> Vec<T> {
+    entries.into_iter().flatten().map(|(_, x)| x).collect()
 }
 
 #[cfg(test)]
@@ -175,6 +187,9 @@ mod tests {
             vrrp: None,
             watchdog: Default::default(),
             time: Default::default(),
+            management: None,
+            syslog: vec![],
+            webhooks: vec![],
         };
         assert_eq!(config, expected);
     }
@@ -254,6 +269,9 @@ mod tests {
         );
         assert_eq!(vrrp.sync_interface.as_deref(), Some("lan"));
         assert_eq!(vrrp.track_services, ["postgres"]);
+        let management = config.management.expect("[management] enabled");
+        assert_eq!(management.listen, ["192.168.3.1:9100".parse().unwrap()]);
+        assert_eq!((config.syslog.len(), config.webhooks.len()), (1, 1));
     }
 
     #[test]
@@ -271,6 +289,9 @@ mod tests {
                 vrrp: None,
                 watchdog: Default::default(),
                 time: Default::default(),
+                management: None,
+                syslog: vec![],
+                webhooks: vec![],
             }
         );
     }
@@ -316,13 +337,13 @@ mod tests {
                 "hostnme = \"a\"\n",
                 &[
                     "router.toml:1:1: error: hostnme: unknown key; did you mean `hostname`? \
-                   Valid keys here: hostname, sysctl, interface, route, service, vrrp, watchdog, time",
+                   Valid keys here: hostname, sysctl, interface, route, service, vrrp, management, syslog, webhook, watchdog, time",
                 ],
             ),
             (
                 "\n[global]\nx = 1\n",
                 &["router.toml:2:2: error: global: unknown key; \
-                   valid keys here: hostname, sysctl, interface, route, service, vrrp, watchdog, time"],
+                   valid keys here: hostname, sysctl, interface, route, service, vrrp, management, syslog, webhook, watchdog, time"],
             ),
             (
                 "hostname = 5\n",

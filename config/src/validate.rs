@@ -20,6 +20,8 @@ pub(super) fn check(ctx: &mut Ctx, draft: &Draft) {
     check_routes(ctx, draft);
     check_services(ctx, &draft.services);
     check_vrrp(ctx, draft);
+    check_service_names(ctx, &draft.services);
+    check_listen(ctx, draft);
 }
 
 fn check_interfaces(ctx: &mut Ctx, draft: &Draft) {
@@ -273,6 +275,64 @@ fn check_vrrp(ctx: &mut Ctx, draft: &Draft) {
             );
             ctx.error_at(&tracked.index(i), message);
         }
+    }
+}
+
+/// Service names label metrics and name API paths: each is given once.
+/// A name left out is the service's key as ipvsadm prints it, unique with
+/// the key.
+fn check_service_names(ctx: &mut Ctx, services: &[(usize, DraftService)]) {
+    let mut seen: HashMap<&str, (usize, ServiceKey)> = HashMap::with_capacity(services.len());
+    let all = Path::ROOT.key("service");
+    for (i, draft) in services {
+        let service = &draft.service;
+        let (first, key) = *seen
+            .entry(service.name.as_str())
+            .or_insert((*i, service.key));
+        // The same key twice is reported as such by `check_services`.
+        if first != *i && key != service.key {
+            let message = format!(
+                "{} is already the name of service[{first}]; a service's name labels its \
+                 metrics and names it in the API, so each is given once",
+                quote(&draft.service.name)
+            );
+            ctx.error_at(&all.index(*i).key("name"), message);
+        }
+    }
+}
+
+/// Each `[management] listen` address must be the box's own: an
+/// interface address or a `[vrrp]` virtual address (a listener there
+/// answers while this box is master).
+fn check_listen(ctx: &mut Ctx, draft: &Draft) {
+    let Some(management) = &draft.management else {
+        return;
+    };
+    let statics = draft.interfaces.iter().flat_map(|(_, i)| &i.addresses);
+    let virtuals = draft.vrrp.iter().flat_map(|v| &v.virtual_addresses);
+    let own: Vec<IpAddr> = statics
+        .map(|a| a.addr)
+        .chain(virtuals.map(|v| v.address.addr))
+        .collect();
+    let management_path = Path::ROOT.key("management");
+    let listen = management_path.key("listen");
+    for (i, addr) in management.listen.iter().enumerate() {
+        if own.contains(&addr.ip()) {
+            continue;
+        }
+        let known = match own.is_empty() {
+            true => "none is configured".to_string(),
+            false => {
+                let listed: Vec<String> = own.iter().map(IpAddr::to_string).collect();
+                format!("configured: {}", listed.join(", "))
+            }
+        };
+        let message = format!(
+            "{} is not an address of this box ({known}); listen on an interface's \
+             `addresses` or a [vrrp] virtual address",
+            addr.ip()
+        );
+        ctx.error_at(&listen.index(i), message);
     }
 }
 
@@ -545,7 +605,7 @@ forwarding = "direct"
             "router.toml:1:12: error: hostname: \"lvs router\" contains ' '; a hostname has only \
              letters, digits, '-' and '.'",
             "router.toml:2:1: error: colour: unknown key; valid keys here: hostname, sysctl, \
-             interface, route, service, vrrp, watchdog, time",
+             interface, route, service, vrrp, management, syslog, webhook, watchdog, time",
             "router.toml:5:1: error: sysctl.\"net/ipv4/ip_forward\": \"net/ipv4/ip_forward\" is not \
              a sysctl name: expected dot-separated words of a-z, 0-9, '_' and '-', like \
              \"net.ipv4.vs.conntrack\"",
@@ -808,7 +868,40 @@ health_check.type = "none"
             vrrp: None,
             watchdog: Default::default(),
             time: Default::default(),
+            management: None,
+            syslog: vec![],
+            webhooks: vec![],
         };
         assert_eq!(config, expected);
+    }
+
+    /// Names label metrics and name API paths: each once, also against a
+    /// name left to its default.
+    #[test]
+    fn service_names_are_unique() {
+        check_cases(&[
+            (
+                &format!(
+                    "{HEAD}name = \"pg\"\n{REAL}[[service]]\nname = \"pg\"\nprotocol = \"tcp\"\n\
+                     address = \"192.168.1.100:5433\"\nforwarding = \"nat\"\n{REAL}"
+                ),
+                &[
+                    "router.toml:9:8: error: service[1].name: \"pg\" is already the name of \
+                   service[0]; a service's name labels its metrics and names it in the API, so \
+                   each is given once",
+                ],
+            ),
+            (
+                &format!(
+                    "{HEAD}{REAL}[[service]]\nname = \"TCP 192.168.1.100:5432\"\nfwmark = 1\n\
+                     forwarding = \"nat\"\n{REAL}"
+                ),
+                &[
+                    "router.toml:8:8: error: service[1].name: \"TCP 192.168.1.100:5432\" is \
+                   already the name of service[0]; a service's name labels its metrics and names \
+                   it in the API, so each is given once",
+                ],
+            ),
+        ]);
     }
 }

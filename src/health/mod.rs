@@ -56,7 +56,7 @@ pub mod tcp;
 mod test_servers;
 
 pub use effective::{all_down, effective};
-pub use monitor::{Health, Monitor};
+pub use monitor::{Changed, Health, Monitor, Probed};
 
 /// Why one probe failed. Displayed as the reason of a `down` line.
 #[derive(Debug, thiserror::Error)]

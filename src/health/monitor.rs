@@ -9,7 +9,8 @@
 //! format) and reports them to the [`Monitor`], which the director awaits.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -46,8 +47,32 @@ impl Health {
     }
 }
 
-/// A state change reported by a task: its index and the new state.
-type Change = (usize, bool);
+/// A state change reported by a task: its index, the new state, and why
+/// (the failed probe's error when down).
+type Change = (usize, bool, String);
+
+/// The last probe of one check, for the management API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probed {
+    pub ok: bool,
+    /// "ok", or the probe's error.
+    pub detail: String,
+    pub latency: Duration,
+    /// When it ended: time since boot.
+    pub at: Duration,
+}
+
+/// A task's last probe, written by the task after each one.
+type Slot = Arc<Mutex<Option<Probed>>>;
+
+/// A state change as the director sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub key: CheckKey,
+    pub up: bool,
+    /// Why it went down ("connection refused", ...); empty when up.
+    pub reason: String,
+}
 
 /// The running probes of one config. Dropping it stops them.
 pub struct Monitor {
@@ -59,6 +84,11 @@ pub struct Monitor {
     /// the director) when nothing is checked.
     _sender: mpsc::UnboundedSender<Change>,
     tasks: Vec<JoinHandle<()>>,
+    /// Each key's last probe (by index).
+    last: Vec<Slot>,
+    /// What → its index, for [`Monitor::last_probe`] of ten thousand real
+    /// servers in one snapshot.
+    index: HashMap<CheckKey, usize>,
 }
 
 impl Monitor {
@@ -81,12 +111,14 @@ impl Monitor {
         let mut health = Health::new();
         let mut tasks = Vec::with_capacity(keys.len());
         let n = keys.len();
+        let last: Vec<Slot> = (0..n).map(|_| Slot::default()).collect();
         for (index, key) in keys.iter().enumerate() {
             let up = previous.is_up(key);
             health.set(key.clone(), up);
             let Some(check) = checker(&key.kind, key.target) else {
                 continue;
             };
+            let slot = Arc::clone(&last[index]);
             let start = Instant::now() + key.interval.mul_f64(index as f64 / n as f64);
             tasks.push(tokio::spawn(watch(
                 Arc::new(key.clone()),
@@ -95,6 +127,7 @@ impl Monitor {
                 index,
                 start,
                 sender.clone(),
+                slot,
             )));
         }
         if n > 0 {
@@ -109,7 +142,15 @@ impl Monitor {
             changes,
             _sender: sender,
             tasks,
+            last,
+            index: seen,
         }
+    }
+
+    /// The last probe of `key`, once one ran.
+    pub fn last_probe(&self, key: &CheckKey) -> Option<Probed> {
+        let index = *self.index.get(key)?;
+        self.last[index].lock().ok()?.clone()
     }
 
     /// The states as last reported.
@@ -126,19 +167,25 @@ impl Monitor {
     /// pending too (a cut link downs several probes at once), so the
     /// caller applies them in one reconcile. Never returns when nothing
     /// is checked.
-    pub async fn changed(&mut self) {
+    pub async fn changed(&mut self) -> Vec<Changed> {
+        let mut changed = Vec::new();
         if let Some(change) = self.changes.recv().await {
-            self.record(change);
+            changed.extend(self.record(change));
         }
         while let Ok(change) = self.changes.try_recv() {
-            self.record(change);
+            changed.extend(self.record(change));
         }
+        changed
     }
 
-    fn record(&mut self, (index, up): Change) {
-        if let Some(key) = self.keys.get(index) {
-            self.health.set(key.clone(), up);
-        }
+    fn record(&mut self, (index, up, reason): Change) -> Option<Changed> {
+        let key = self.keys.get(index)?;
+        self.health.set(key.clone(), up);
+        Some(Changed {
+            key: key.clone(),
+            up,
+            reason,
+        })
     }
 }
 
@@ -158,6 +205,7 @@ async fn watch(
     index: usize,
     start: Instant,
     changes: mpsc::UnboundedSender<Change>,
+    last: Slot,
 ) {
     let mut ticks = tokio::time::interval_at(start, key.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -165,7 +213,20 @@ async fn watch(
     let mut streak = 0u32;
     loop {
         ticks.tick().await;
+        let began = Instant::now();
         let result = probe(&*check, key.target, key.timeout).await;
+        let probed = Probed {
+            ok: result.is_ok(),
+            detail: match &result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => e.to_string(),
+            },
+            latency: began.elapsed(),
+            at: crate::console::since_boot(),
+        };
+        if let Ok(mut slot) = last.lock() {
+            *slot = Some(probed);
+        }
         match (up, result) {
             (true, Ok(())) | (false, Err(_)) => streak = 0,
             (true, Err(reason)) => {
@@ -174,7 +235,7 @@ async fn watch(
                     up = false;
                     streak = 0;
                     log::warn!("health: {} {} down ({reason})", key.kind.name(), key.target);
-                    let _ = changes.send((index, up));
+                    let _ = changes.send((index, up, reason.to_string()));
                 }
             }
             (false, Ok(())) => {
@@ -183,7 +244,7 @@ async fn watch(
                     up = true;
                     streak = 0;
                     log::info!("health: {} {} up", key.kind.name(), key.target);
-                    let _ = changes.send((index, up));
+                    let _ = changes.send((index, up, String::new()));
                 }
             }
         }
@@ -249,6 +310,9 @@ mod tests {
             vrrp: None,
             watchdog: Default::default(),
             time: Default::default(),
+            management: None,
+            syslog: vec![],
+            webhooks: vec![],
         }
     }
 

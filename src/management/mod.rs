@@ -10,6 +10,9 @@
 //!
 //! # Wiring it into the director
 //!
+//! PID 1 does this in `src/pid1/management.rs` (and its calls from
+//! `director.rs`), step by step:
+//!
 //! 1. At boot, before the first log line worth keeping:
 //!    `let keep = Keep::default(); console::set_hook(keep.log.hook());`
 //!    (the ring then holds the boot's lines for `/log`, `/` and syslog).
@@ -35,7 +38,8 @@
 //!    log, the charts' history, the counters and the webhook numbering
 //!    carry over.
 //! 6. When NTP has set the clock: [`clock::set`]`(true)`; UTC fields and
-//!    syslog timestamps appear from then on.
+//!    syslog timestamps appear from then on (not yet: the box has no NTP
+//!    until the field issue brings it).
 //!
 //! Files: `config` (what `[management]`, `[[syslog]]`, `[[webhook]]` say),
 //! `snapshot` (what the director publishes), `fresh` (asking it for
@@ -125,10 +129,13 @@ impl Handle {
             Arc::clone(&keep.counters),
         );
         let (stop, stopped) = oneshot::channel::<()>();
+        // Subscribed here, not on the new thread: every line logged once
+        // this returns reaches the syslog targets.
+        let lines = setup.syslog.iter().map(|_| keep.log.subscribe()).collect();
         let keep = keep.clone();
         let thread = std::thread::Builder::new()
             .name("management".into())
-            .spawn(move || run(setup, keep, fresh, workers, stopped))?;
+            .spawn(move || run(setup, keep, fresh, workers, lines, stopped))?;
         Ok((
             Handle {
                 stop: Some(stop),
@@ -167,6 +174,7 @@ fn run(
     keep: Keep,
     fresh: fresh::Fresh,
     workers: Vec<webhook::Worker>,
+    lines: Vec<tokio::sync::broadcast::Receiver<Arc<log::Line>>>,
     stopped: oneshot::Receiver<()>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -184,12 +192,8 @@ fn run(
         for worker in workers {
             tokio::spawn(worker.run(Arc::clone(&keep.counters)));
         }
-        for target in setup.syslog {
-            tokio::spawn(syslog::run(
-                target,
-                keep.log.subscribe(),
-                Arc::clone(&keep.counters),
-            ));
+        for (target, lines) in setup.syslog.into_iter().zip(lines) {
+            tokio::spawn(syslog::run(target, lines, Arc::clone(&keep.counters)));
         }
         if let Some(management) = setup.management {
             let context = Arc::new(server::Context::new(

@@ -8,12 +8,15 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Request;
 use super::clock::Clock;
+use super::management::{self, Watch};
 use super::vrrp::Failover;
 use super::watchdog::Keeper;
 use crate::apply::{Applier, Failure, Options, Parts};
 use crate::config::{self, Config};
 use crate::console;
 use crate::health::{self, Health, Monitor};
+use crate::management::Keep;
+use crate::management::snapshot::{ConfigInfo, ConfigSource};
 use crate::source;
 
 /// How long the first apply waits for configured NICs that are late.
@@ -75,6 +78,8 @@ struct Director {
     watchdog: Keeper,
     /// Network time, as the running config's `[time]` says.
     clock: Clock,
+    /// `[management]`, `[[syslog]]`, `[[webhook]]`, and what they show.
+    watch: Watch,
 }
 
 /// Run the director until the machine goes down.
@@ -84,7 +89,7 @@ struct Director {
 /// handles it, and goes round again. Subsystems that run beside it (health
 /// checks, VRRP) are tasks on the same runtime that report through
 /// channels; each gets its own branch in the `select!`.
-pub fn serve(mut inbox: UnboundedReceiver<Request>) {
+pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -120,6 +125,7 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
             vrrp_start_error: None,
             watchdog: Keeper::start(),
             clock: Clock::default(),
+            watch: Watch::new(keep),
         };
         director.boot(disk_wait).await;
         // Real servers start as up, so `ready` waits for no probe.
@@ -143,11 +149,15 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>) {
                 },
                 () = director.watchdog.due() => director.watchdog.pet(),
                 () = tokio::time::sleep(wait) => director.timer().await,
-                () = health_change(&mut director.monitor) => director.health_changed().await,
+                changed = health_change(&mut director.monitor) => director.health_changed(changed).await,
+                request = director.watch.next() => director.answer(request),
                 transition = Failover::next(&mut director.vrrp) => match transition {
                     Some(t) => {
                         if let Some(vrrp) = &mut director.vrrp {
+                            let from = vrrp.role();
+                            let (to, reason) = (t.role, t.reason.clone());
                             vrrp.on_transition(t, &mut director.applier).await;
+                            director.watch.vrrp_changed(vrrp.config(), from, to, &reason);
                         }
                     }
                     None => {
@@ -225,9 +235,10 @@ impl Director {
     /// state when not.
     async fn reload(&mut self) {
         self.last_shown = Instant::now();
-        let config = match read_config(Duration::ZERO) {
-            Ok(config) => config,
+        let (config, info) = match read_config(Duration::ZERO) {
+            Ok(read) => read,
             Err(errors) => {
+                self.watch.invalid(true, errors.clone());
                 match &self.state {
                     State::Running { .. } => {
                         log::error!("reload: the new config is invalid; keeping the running one")
@@ -257,12 +268,36 @@ impl Director {
         // New checks start up; a real server whose check did not change
         // keeps its state (a down one stays out of the table).
         self.monitor = Some(Monitor::start(&config, &self.health()));
+        self.watch.info = Some(info);
+        // Before the apply, so that the reload's event goes to the
+        // webhooks of the new config.
+        self.watch.follow(&config);
         self.state = State::Running {
             config: Box::new(config),
             failures: Vec::new(),
         };
         self.apply(Pass::Reload { was_ready }).await;
+        if let State::Running { config, failures } = &self.state {
+            let failures = failures.iter().map(ToString::to_string).collect();
+            self.watch.applied(true, failures);
+            self.watch.follow_sorry(config, &self.health());
+        }
         self.follow_vrrp().await;
+    }
+
+    /// A snapshot request of the management API: the director's state
+    /// now, the kernel's table read off this loop.
+    fn answer(&self, request: crate::management::SnapshotRequest) {
+        let (config, failures) = match &self.state {
+            State::Running { config, failures } => (Some(&**config), failures.len()),
+            State::Invalid { .. } => (None, 0),
+        };
+        let vrrp = self.vrrp.as_ref().map(Failover::view);
+        let health = self.health();
+        let snapshot = self
+            .watch
+            .snapshot(config, &health, self.monitor.as_ref(), vrrp, failures);
+        management::answer(request, snapshot);
     }
 
     /// The health checks' states now (all up when none run).
@@ -275,9 +310,13 @@ impl Director {
 
     /// A real server went down or came back: reconcile IPVS with the
     /// config as the checks see it, which touches only that real server.
-    async fn health_changed(&mut self) {
+    async fn health_changed(&mut self, changed: Vec<health::Changed>) {
         self.apply(Pass::Health).await;
         let health = self.health();
+        if let State::Running { config, .. } = &self.state {
+            self.watch.health_changed(&changed, config);
+            self.watch.follow_sorry(config, &health);
+        }
         if let (Some(vrrp), State::Running { config, .. }) = (&mut self.vrrp, &self.state) {
             vrrp.track(config, &health);
         }
@@ -285,9 +324,10 @@ impl Director {
 
     /// The first configuration after boot.
     async fn boot(&mut self, disk_wait: Duration) {
-        let config = match read_config(disk_wait) {
-            Ok(config) => config,
+        let (config, info) = match read_config(disk_wait) {
+            Ok(read) => read,
             Err(errors) => {
+                self.watch.invalid(false, errors.clone());
                 self.state = State::Invalid { errors };
                 return;
             }
@@ -295,11 +335,20 @@ impl Director {
         set_hostname(&config.hostname);
         self.watchdog.follow(&config.watchdog);
         self.clock.follow(&config.time);
+        self.watch.info = Some(info);
+        // Before the apply: `ready` and the table reach syslog, and the
+        // API answers (unready) while the NICs come up.
+        self.watch.follow(&config);
         self.state = State::Running {
             config: Box::new(config),
             failures: Vec::new(),
         };
         self.apply(Pass::Boot).await;
+        if let State::Running { config, failures } = &self.state {
+            let failures = failures.iter().map(ToString::to_string).collect();
+            self.watch.applied(false, failures);
+            self.watch.follow_sorry(config, &self.health());
+        }
     }
 
     /// Apply the running config as the health checks see it (down real
@@ -374,17 +423,17 @@ fn wedge() -> ! {
     }
 }
 
-/// The next state change of the health checks; never, when none run.
-async fn health_change(monitor: &mut Option<Monitor>) {
+/// The next state changes of the health checks; never, when none run.
+async fn health_change(monitor: &mut Option<Monitor>) -> Vec<health::Changed> {
     match monitor {
         Some(monitor) => monitor.changed().await,
         None => std::future::pending().await,
     }
 }
 
-/// Read, validate and report the config. Invalid: the errors, already
-/// shown on the console.
-fn read_config(disk_wait: Duration) -> Result<Config, Vec<String>> {
+/// Read, validate and report the config, with where it came from and its
+/// hash. Invalid: the errors, already shown on the console.
+fn read_config(disk_wait: Duration) -> Result<(Config, ConfigInfo), Vec<String>> {
     let source = match source::find(disk_wait) {
         Ok(s) => s,
         Err(e) => {
@@ -399,7 +448,15 @@ fn read_config(disk_wait: Duration) -> Result<Config, Vec<String>> {
             for w in warnings {
                 log::warn!("{w}");
             }
-            Ok(config)
+            let info = ConfigInfo {
+                source: match source.origin {
+                    source::Origin::FwCfg => ConfigSource::FwCfg,
+                    source::Origin::BootPartition { .. } => ConfigSource::Boot,
+                    source::Origin::BuiltIn => ConfigSource::Builtin,
+                },
+                sha256: sha256_hex(source.text.as_bytes()),
+            };
+            Ok((config, info))
         }
         Err(e) => {
             let errors: Vec<String> = e.diagnostics.iter().map(|d| d.to_string()).collect();
@@ -407,6 +464,18 @@ fn read_config(disk_wait: Duration) -> Result<Config, Vec<String>> {
             Err(errors)
         }
     }
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for b in digest.iter() {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 fn show_invalid(errors: &[String]) {

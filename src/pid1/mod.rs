@@ -17,6 +17,7 @@
 
 mod clock;
 mod director;
+mod management;
 pub mod mount;
 pub mod power;
 mod vrrp;
@@ -76,6 +77,10 @@ pub fn run() -> ! {
     let started = console::since_boot();
     mount::mount_all();
     console::init_boot();
+    // The ring of console lines for /log, the status page and syslog:
+    // from here on it holds every line worth keeping.
+    let keep = crate::management::Keep::default();
+    console::set_hook(keep.log.hook());
     install_panic_hook();
     log::info!(
         "lvsinit {} started as PID 1 at boot_ms={}",
@@ -98,7 +103,7 @@ pub fn run() -> ! {
     let (requests, inbox) = tokio::sync::mpsc::unbounded_channel();
     let worker = std::thread::Builder::new()
         .name("director".into())
-        .spawn(move || director::serve(inbox));
+        .spawn(move || director::serve(inbox, keep));
     if let Err(e) = worker {
         log::error!("cannot start the director thread: {e}; rebooting");
         power::end(Power::Reboot);

@@ -14,6 +14,7 @@
 //! server of a tracked service is down.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -23,7 +24,8 @@ use crate::apply::Applier;
 use crate::config::{Config, VirtualAddress, Vrrp};
 use crate::health::{self, Health};
 use crate::ipvs::SyncRole;
-use crate::vrrp::{Control, Instance, Role, Transition, arp};
+use crate::management::snapshot;
+use crate::vrrp::{Control, Counters, Instance, Role, Transition, arp};
 
 /// How long a stopping instance gets to send its priority-0 advert; the
 /// signal loop gives the whole director one second.
@@ -42,6 +44,12 @@ pub(super) struct Failover {
     /// The priority delta the instance has from tracking; `None` when a
     /// reload changed it and the next [`Failover::track`] must send it.
     delta: Option<u8>,
+    /// What the instance counts (adverts, drops).
+    counters: Arc<Counters>,
+    /// The source of our adverts: the master's address while we are it.
+    local: Ipv4Addr,
+    /// Role changes since it started.
+    changes: u64,
 }
 
 impl Failover {
@@ -68,6 +76,7 @@ impl Failover {
         };
         let (control, control_rx) = unbounded_channel();
         let (transitions_tx, transitions) = unbounded_channel();
+        let (counters, local) = (instance.counters(), instance.local_address());
         let instance = tokio::spawn(instance.run(transitions_tx, control_rx));
         Some(Failover {
             config: config.clone(),
@@ -77,7 +86,48 @@ impl Failover {
             announcements: Vec::new(),
             role: None,
             delta: Some(0),
+            counters,
+            local,
+            changes: 0,
         })
+    }
+
+    /// The last role reported; `None` before the first.
+    pub(super) fn role(&self) -> Option<Role> {
+        self.role
+    }
+
+    /// What `/metrics` and `/status` show of the instance.
+    pub(super) fn view(&self) -> snapshot::Vrrp {
+        let c = &self.counters;
+        let state = match self.role {
+            None => snapshot::VrrpState::Init,
+            Some(Role::Backup) => snapshot::VrrpState::Backup,
+            Some(Role::Master) => snapshot::VrrpState::Master,
+            Some(Role::Fault) => snapshot::VrrpState::Fault,
+        };
+        snapshot::Vrrp {
+            interface: self.config.interface.clone(),
+            vrid: self.config.virtual_router_id,
+            state,
+            priority: self
+                .config
+                .priority
+                .saturating_sub(self.delta.unwrap_or(0))
+                .max(1),
+            master_address: (self.role == Some(Role::Master)).then_some(IpAddr::V4(self.local)),
+            adverts_sent: Counters::get(&c.sent),
+            adverts_received: Counters::get(&c.received),
+            dropped: snapshot::Dropped {
+                ttl: Counters::get(&c.ttl),
+                checksum: Counters::get(&c.checksum),
+                version: Counters::get(&c.version),
+                vrid: Counters::get(&c.vrid),
+                length: Counters::get(&c.length),
+                peer: Counters::get(&c.peer),
+            },
+            transitions: self.changes,
+        }
     }
 
     /// The `[vrrp]` this instance runs.
@@ -136,6 +186,9 @@ impl Failover {
         let Transition { role, reason } = transition;
         log::info!("vrrp: {} ({reason})", role.name());
         let previous = self.role.replace(role);
+        if previous != Some(role) {
+            self.changes += 1;
+        }
         match role {
             Role::Master => {
                 self.add_addresses(applier).await;
@@ -403,6 +456,9 @@ track_priority_delta = 60
             announcements: Vec::new(),
             role: None,
             delta: Some(0),
+            counters: Arc::default(),
+            local: Ipv4Addr::new(192, 168, 1, 2),
+            changes: 0,
         };
         (failover, control_rx)
     }

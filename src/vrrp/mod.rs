@@ -30,6 +30,7 @@
 //! mismatch ("address list mismatch") but still take part in the election.
 
 pub mod arp;
+pub mod counters;
 mod error;
 pub mod packet;
 pub mod socket;
@@ -37,6 +38,7 @@ pub mod state;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::Interest;
@@ -44,6 +46,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::config::Vrrp;
+
+pub use counters::Counters;
 
 pub use error::VrrpError;
 use packet::Advert;
@@ -118,6 +122,7 @@ pub struct Instance {
     /// The interfaces holding virtual addresses, other than the advert
     /// interface, each once.
     others: Vec<String>,
+    counters: Arc<Counters>,
 }
 
 impl Instance {
@@ -167,7 +172,13 @@ impl Instance {
             interval_centis,
             addresses,
             others: other_interfaces(cfg),
+            counters: Arc::default(),
         })
+    }
+
+    /// What the instance counts while it runs.
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
     }
 
     /// The source address of our adverts (the tie-break between equal
@@ -194,6 +205,7 @@ impl Instance {
             interval_centis,
             addresses,
             others,
+            counters,
         } = self;
         let ifname = socket.interface().to_string();
         let mut run = Runner {
@@ -210,6 +222,7 @@ impl Instance {
             drops: Throttle::default(),
             send_errors: Throttle::default(),
             mismatch: None,
+            counters,
         };
         // SAFETY: a VrrpSocket owns its descriptor (an OwnedFd closed only
         // when the socket is dropped) and always returns that same one from
@@ -350,6 +363,7 @@ struct Runner {
     send_errors: Throttle,
     /// The last peer address list we warned about, to warn once per change.
     mismatch: Option<(Ipv4Addr, Vec<Ipv4Addr>)>,
+    counters: Arc<Counters>,
 }
 
 impl Runner {
@@ -358,6 +372,7 @@ impl Runner {
         let received = match packet::receive(bytes) {
             Ok(r) => r,
             Err(e) => {
+                Counters::hit(self.counters.of(&e));
                 let from = packet::parse_ipv4(bytes)
                     .map(|ip| ip.src.to_string())
                     .unwrap_or_else(|_| "?".into());
@@ -376,6 +391,7 @@ impl Runner {
             return;
         }
         if !sock.peers().is_empty() && !sock.peers().contains(&from) {
+            Counters::hit(&self.counters.peer);
             if let Some(more) = self.drops.allow() {
                 log::warn!(
                     "{}: dropped an advert from {from}: not a unicast peer{}",
@@ -387,6 +403,7 @@ impl Runner {
         }
         let advert = received.advert;
         if advert.vrid != self.machine.params().vrid {
+            Counters::hit(&self.counters.vrid);
             // Another virtual router on the same segment.
             log::debug!(
                 "{}: advert for VRID {} from {from}",
@@ -410,6 +427,7 @@ impl Runner {
                 self.mismatch = Some(seen);
             }
         }
+        Counters::hit(&self.counters.received);
         let actions = self.machine.handle(
             Instant::now(),
             Event::Advert {
@@ -483,10 +501,13 @@ impl Runner {
                         interval_centis: self.interval_centis,
                         addresses: self.addresses.clone(),
                     };
-                    if let Err(e) = sock.send_advert(&advert)
-                        && let Some(more) = self.send_errors.allow()
-                    {
-                        log::warn!("{}: {e}{}", self.label, suppressed(more));
+                    match sock.send_advert(&advert) {
+                        Ok(()) => Counters::hit(&self.counters.sent),
+                        Err(e) => {
+                            if let Some(more) = self.send_errors.allow() {
+                                log::warn!("{}: {e}{}", self.label, suppressed(more));
+                            }
+                        }
                     }
                 }
                 Action::Enter { state, reason } => {

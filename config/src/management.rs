@@ -1,0 +1,378 @@
+//! `[management]`, `[[syslog]]` and `[[webhook]]`: the box seen from the
+//! network (issue 11). The values are the types of `management_config.rs`;
+//! whether each `listen` address is one of the box's own is checked
+//! later, by `validate.rs`, once every interface and `[vrrp]` are read.
+
+use std::net::SocketAddr;
+
+use super::{Management, Syslog, Transport, Webhook, WebhookUrl};
+
+use super::addr::{network, parse_cidr, parse_socket_addr};
+use super::error::quote;
+use super::walk::{Ctx, Field, Path, Table, array_of, boolean, one_of, string};
+
+/// What to write while the box has no TLS.
+const TLS_HELP: &str = "HTTPS needs certificates and a password, which come with the control \
+     issue; until then write tls = false (the API is then plain HTTP: limit it with `allow`)";
+
+/// Read `[management]`; `None` (with diagnostics) when anything in it is
+/// wrong.
+pub(super) fn read_management(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Management> {
+    let mut t = Table::new(ctx, field, "a table ([management])")?;
+    let listed = |addr: &SocketAddr, earlier: &[SocketAddr], path: &Path<'_>| {
+        let i = earlier.iter().position(|e| e == addr)?;
+        Some(format!("{addr} is already listed as {path}[{i}]"))
+    };
+    let expected = "an array of addresses like [\"192.168.3.1:9100\"]";
+    let listen = array_of(expected, string(parse_listen), listed);
+    let help = "where the HTTP API listens, like listen = [\"192.168.3.1:9100\"]";
+    let (listen_field, listen) = match t.field("listen") {
+        Some(f) => {
+            let value = listen(ctx, &f);
+            (Some(f), value)
+        }
+        None => (None, t.missing(ctx, "listen", help)),
+    };
+    if let (Some(f), Some(addrs)) = (&listen_field, &listen)
+        && addrs.is_empty()
+    {
+        ctx.error(f, format!("is empty; {help}"));
+    }
+    let nets = |net: &ipnet::IpNet, earlier: &[ipnet::IpNet], path: &Path<'_>| {
+        let i = earlier.iter().position(|e| e == net)?;
+        Some(format!("{net} is already listed as {path}[{i}]"))
+    };
+    let expected = "an array of networks like [\"192.168.3.0/24\"]";
+    let allow = t.or(
+        ctx,
+        "allow",
+        Vec::new(),
+        array_of(expected, string(parse_network), nets),
+    );
+    let (tls_field, tls) = t.or_field(ctx, "tls", true, boolean);
+    if tls == Some(true) {
+        match &tls_field {
+            Some(f) => ctx.error(f, format!("tls = true is not supported yet; {TLS_HELP}")),
+            None => {
+                let message = format!("TLS is the default but is not supported yet; {TLS_HELP}");
+                ctx.report.error(&t.span(), t.path().key("tls"), message);
+            }
+        }
+    }
+    t.finish(ctx)?;
+    Some(Management {
+        listen: listen?,
+        allow: allow?,
+        tls: tls?,
+    })
+}
+
+/// `"192.168.3.1:9100"`: a specific address (the box's own, checked
+/// later) and a port.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let addr = parse_socket_addr(text)?;
+    if addr.ip().is_unspecified() {
+        return Err(format!(
+            "{} listens on every address; write one of the box's own addresses, \
+             so that the API is reachable only where you mean it",
+            quote(text)
+        ));
+    }
+    Ok(addr)
+}
+
+/// `"192.168.3.0/24"`: a client network, host bits clear.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let net = parse_cidr(text)?;
+    let subnet = network(net);
+    if subnet != net {
+        return Err(format!(
+            "{} has host bits set; the network is \"{subnet}\"",
+            quote(text)
+        ));
+    }
+    ipnet::IpNet::new(net.addr, net.prefix_len).map_err(|e| format!("{}: {e}", quote(text)))
+}
+
+/// Read one `[[syslog]]`.
+pub(super) fn read_syslog(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<Syslog> {
+    let mut t = Table::new(ctx, item, "a table")?;
+    let help = "the receiver's address and port, like target = \"192.168.3.9:514\"";
+    let target = t.req(ctx, "target", help, string(parse_socket_addr));
+    let transports = &[
+        ("udp (RFC 5424 over UDP)", Transport::Udp),
+        ("tcp (RFC 6587 octet counting)", Transport::Tcp),
+    ];
+    let transport = t.or(
+        ctx,
+        "transport",
+        Transport::Udp,
+        one_of("a syslog transport", transports),
+    );
+    t.finish(ctx)?;
+    Some(Syslog {
+        target: target?,
+        transport: transport?,
+    })
+}
+
+/// Read one `[[webhook]]`.
+pub(super) fn read_webhook(ctx: &mut Ctx, item: &Field<'_, '_>) -> Option<Webhook> {
+    let mut t = Table::new(ctx, item, "a table")?;
+    let help = "where events are POSTed, like url = \"http://192.168.3.9:8080/lvs\"";
+    let url = t.req(
+        ctx,
+        "url",
+        help,
+        string(|s| WebhookUrl::parse(s).map_err(|e| format!("{}: {e}", quote(s)))),
+    );
+    let authorization = t.opt(ctx, "authorization", string(parse_authorization));
+    t.finish(ctx)?;
+    Some(Webhook {
+        url: url?,
+        authorization,
+    })
+}
+
+/// An `Authorization` header value: visible ASCII and blanks, no line
+/// breaks.
+fn parse_authorization(text: &str) -> Result<String, String> {
+    match http::HeaderValue::from_str(text) {
+        Ok(_) if !text.trim().is_empty() => Ok(text.to_string()),
+        Ok(_) => Err("is empty; write the header's value, like \"Bearer TOKEN\"".to_string()),
+        Err(_) => Err(
+            "has a character a header cannot carry (a line break or a control character); \
+             write the value on one line, like \"Bearer TOKEN\""
+                .to_string(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load;
+    use super::super::test_support::check_cases;
+    use super::*;
+
+    const LAN: &str = "[[interface]]\nname = \"lan\"\nmac = \"52:54:00:00:03:01\"\n\
+                       addresses = [\"192.168.3.1/24\"]\n";
+
+    #[test]
+    fn sections_read() {
+        let text = format!(
+            "{LAN}[management]\nlisten = [\"192.168.3.1:9100\"]\nallow = [\"192.168.3.0/24\"]\n\
+             tls = false\n\
+             [[syslog]]\ntarget = \"192.168.3.9:514\"\n\
+             [[syslog]]\ntarget = \"192.168.3.9:601\"\ntransport = \"tcp\"\n\
+             [[webhook]]\nurl = \"http://192.168.3.9:8080/lvs\"\nauthorization = \"Bearer x\"\n"
+        );
+        let (config, warnings) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(warnings, []);
+        let m = config.management.unwrap();
+        assert_eq!(m.listen, ["192.168.3.1:9100".parse().unwrap()]);
+        assert_eq!(m.allow, ["192.168.3.0/24".parse::<ipnet::IpNet>().unwrap()]);
+        assert!(!m.tls);
+        assert_eq!(
+            config
+                .syslog
+                .iter()
+                .map(|s| (s.target.to_string(), s.transport))
+                .collect::<Vec<_>>(),
+            [
+                ("192.168.3.9:514".to_string(), Transport::Udp),
+                ("192.168.3.9:601".to_string(), Transport::Tcp)
+            ]
+        );
+        assert_eq!(config.webhooks[0].url.path, "/lvs");
+        assert_eq!(
+            config.webhooks[0].authorization.as_deref(),
+            Some("Bearer x")
+        );
+    }
+
+    #[test]
+    fn without_the_sections_nothing_is_configured() {
+        let (config, _) = load("router.toml", LAN).unwrap();
+        assert_eq!(config.management, None);
+        assert!(config.syslog.is_empty() && config.webhooks.is_empty());
+    }
+
+    #[test]
+    fn management_errors() {
+        let cases: Vec<(String, Vec<&str>)> = vec![
+            (
+                "[management]\nlisten = [\"192.168.3.1:9100\"]\n".into(),
+                vec![
+                    "router.toml:5:1: error: management.tls: TLS is the default but is not \
+                     supported yet; HTTPS needs certificates and a password, which come with the \
+                     control issue; until then write tls = false (the API is then plain HTTP: \
+                     limit it with `allow`)",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"192.168.3.1:9100\"]\ntls = true\n".into(),
+                vec![
+                    "router.toml:7:7: error: management.tls: tls = true is not supported yet; \
+                     HTTPS needs certificates and a password, which come with the control issue; \
+                     until then write tls = false (the API is then plain HTTP: limit it with \
+                     `allow`)",
+                ],
+            ),
+            (
+                "[management]\ntls = false\n".into(),
+                vec![
+                    "router.toml:5:1: error: management.listen: missing key `listen`; where the \
+                     HTTP API listens, like listen = [\"192.168.3.1:9100\"]",
+                ],
+            ),
+            (
+                "[management]\nlisten = []\ntls = false\n".into(),
+                vec![
+                    "router.toml:6:10: error: management.listen: is empty; where the HTTP API \
+                     listens, like listen = [\"192.168.3.1:9100\"]",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"0.0.0.0:9100\", \"192.168.3.1\"]\ntls = false\n".into(),
+                vec![
+                    "router.toml:6:11: error: management.listen[0]: \"0.0.0.0:9100\" listens on \
+                     every address; write one of the box's own addresses, so that the API is \
+                     reachable only where you mean it",
+                    "router.toml:6:27: error: management.listen[1]: \"192.168.3.1\" has no port; \
+                     write it like \"192.168.3.1:80\"",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"192.168.3.1:9100\", \"192.168.3.1:9100\"]\n\
+                 tls = false\n"
+                    .into(),
+                vec![
+                    "router.toml:6:31: error: management.listen[1]: 192.168.3.1:9100 is already \
+                     listed as management.listen[0]",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"192.168.3.1:9100\"]\n\
+                 allow = [\"10.0.0.0/8\", \"192.168.3.7/24\", \"10.0.0.0/8\"]\ntls = false\n"
+                    .into(),
+                vec![
+                    "router.toml:7:24: error: management.allow[1]: \"192.168.3.7/24\" has host \
+                     bits set; the network is \"192.168.3.0/24\"",
+                    "router.toml:7:42: error: management.allow[2]: 10.0.0.0/8 is already listed \
+                     as management.allow[0]",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"192.168.3.1:9100\"]\ntls = false\nport = 9100\n".into(),
+                vec![
+                    "router.toml:8:1: error: management.port: unknown key; valid keys here: \
+                     listen, allow, tls",
+                ],
+            ),
+        ];
+        let cases: Vec<(String, Vec<&str>)> = cases
+            .into_iter()
+            .map(|(text, expected)| (format!("{LAN}{text}"), expected))
+            .collect();
+        let cases: Vec<(&str, &[&str])> = cases
+            .iter()
+            .map(|(t, e)| (t.as_str(), e.as_slice()))
+            .collect();
+        check_cases(&cases);
+        check_cases(&[(
+            "management = 1\n",
+            &[
+                "router.toml:1:14: error: management: expected a table ([management]), found an \
+               integer",
+            ],
+        )]);
+    }
+
+    /// A listener must be on one of the box's own addresses: an
+    /// interface's, or a [vrrp] virtual address.
+    #[test]
+    fn listen_on_the_box_own_addresses() {
+        let vrrp = "[vrrp]\ninterface = \"lan\"\nvirtual_router_id = 51\n\
+                    virtual_addresses = [{ interface = \"lan\", address = \"192.168.3.254/24\" }]\n";
+        let text = format!(
+            "{LAN}{vrrp}[management]\nlisten = [\"192.168.3.1:9100\", \"192.168.3.254:9100\"]\n\
+             tls = false\n"
+        );
+        let (config, _) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.management.unwrap().listen.len(), 2);
+        let text = format!(
+            "{LAN}{vrrp}[management]\nlisten = [\"192.168.3.1:9100\", \"192.168.4.1:9100\"]\n\
+             tls = false\n"
+        );
+        check_cases(&[
+            (
+                &text,
+                &[
+                    "router.toml:10:31: error: management.listen[1]: 192.168.4.1 is not an address \
+                     of this box (configured: 192.168.3.1, 192.168.3.254); listen on an \
+                     interface's `addresses` or a [vrrp] virtual address",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"[2001:db8::1]:9100\"]\ntls = false\n",
+                &[
+                    "router.toml:2:11: error: management.listen[0]: 2001:db8::1 is not an address \
+                     of this box (none is configured); listen on an interface's `addresses` or a \
+                     [vrrp] virtual address",
+                ],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn syslog_and_webhook_errors() {
+        check_cases(&[
+            (
+                "[[syslog]]\ntransport = \"tls\"\n",
+                &[
+                    "router.toml:1:1: error: syslog[0].target: missing key `target`; the \
+                     receiver's address and port, like target = \"192.168.3.9:514\"",
+                    "router.toml:2:13: error: syslog[0].transport: \"tls\" is not a syslog \
+                     transport; expected \"udp\" (RFC 5424 over UDP) or \"tcp\" (RFC 6587 octet \
+                     counting)",
+                ],
+            ),
+            (
+                "[[syslog]]\ntarget = \"192.168.3.9\"\n",
+                &[
+                    "router.toml:2:10: error: syslog[0].target: \"192.168.3.9\" has no port; \
+                     write it like \"192.168.3.9:80\"",
+                ],
+            ),
+            (
+                "[syslog]\ntarget = \"192.168.3.9:514\"\n",
+                &[
+                    "router.toml:1:1: error: syslog: expected an array of tables ([[syslog]]), \
+                     found a table",
+                ],
+            ),
+            (
+                "[[webhook]]\nauthorization = \"Bearer x\"\n",
+                &[
+                    "router.toml:1:1: error: webhook[0].url: missing key `url`; where events are \
+                     POSTed, like url = \"http://192.168.3.9:8080/lvs\"",
+                ],
+            ),
+            (
+                "[[webhook]]\nurl = \"https://192.168.3.9/x\"\n\
+                 [[webhook]]\nurl = \"http://hooks.example/x\"\n\
+                 [[webhook]]\nurl = \"http://192.168.3.9/x\"\nauthorization = \"Bearer x\\r\\nX: y\"\n",
+                &[
+                    "router.toml:2:7: error: webhook[0].url: \"https://192.168.3.9/x\": https:// \
+                     needs TLS, which the box does not have yet; write http://",
+                    "router.toml:4:7: error: webhook[1].url: \"http://hooks.example/x\": \
+                     \"hooks.example\" is not an IP address (the box has no DNS); write the \
+                     receiver's address",
+                    "router.toml:7:17: error: webhook[2].authorization: has a character a header \
+                     cannot carry (a line break or a control character); write the value on one \
+                     line, like \"Bearer TOKEN\"",
+                ],
+            ),
+        ]);
+    }
+}
