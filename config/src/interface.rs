@@ -4,7 +4,7 @@
 
 use super::addr::{parse_cidr, parse_mac, parse_pci};
 use super::names::check_ifname;
-use super::walk::{Ctx, Field, Path, Table, array_of, checked, int, string};
+use super::walk::{Ctx, Earlier, Field, Path, Table, array_of, checked, int, string};
 use super::{Interface, IpNet, LinkMatch};
 
 /// Read one `[[interface]]`; `None` (with diagnostics) when anything is
@@ -50,8 +50,8 @@ pub(super) fn read_interface(
         _ => None,
     };
     let expected = "an array of strings like [\"192.168.1.1/24\"]";
-    let listed = |net: &IpNet, earlier: &[IpNet], path: &Path<'_>| {
-        let i = earlier.iter().position(|a| a.addr == net.addr)?;
+    let listed = |net: &IpNet, earlier: &Earlier<'_, IpNet>, path: &Path<'_>| {
+        let i = earlier.position(|a| a.addr == net.addr)?;
         Some(format!("{} is already listed as {path}[{i}]", net.addr))
     };
     let addresses = t.or(
@@ -127,6 +127,18 @@ mod tests {
             }]
         );
         check_cases(&[
+            (
+                // A repeat names the place of the first in the file, also
+                // behind an element that did not read.
+                "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\n\
+                 addresses = [\"10.0.0.300/24\", \"10.0.0.1/24\", \"10.0.0.1/24\"]\n",
+                &[
+                    "router.toml:4:14: error: interface[0].addresses[0]: \"10.0.0.300/24\" is not an \
+                     address with prefix length like \"192.168.1.1/24\" or \"2001:db8::1/64\"",
+                    "router.toml:4:46: error: interface[0].addresses[2]: 10.0.0.1 is already listed as \
+                     interface[0].addresses[1]",
+                ],
+            ),
             (
                 "[[interface]]\nname = \"wan\"\nmac = \"52:54:00:00:01:01\"\ndevice = \"eth0\"\n",
                 &[

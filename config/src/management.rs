@@ -9,7 +9,7 @@ use super::{Management, Syslog, Transport, Webhook, WebhookUrl};
 
 use super::addr::{network, parse_cidr, parse_socket_addr};
 use super::error::quote;
-use super::walk::{Ctx, Field, Path, Table, array_of, boolean, one_of, string};
+use super::walk::{Ctx, Earlier, Field, Path, Table, array_of, boolean, one_of, string};
 
 /// What to write while the box has no TLS.
 const TLS_HELP: &str = "HTTPS needs certificates and a password, which come with the control \
@@ -19,8 +19,8 @@ const TLS_HELP: &str = "HTTPS needs certificates and a password, which come with
 /// wrong.
 pub(super) fn read_management(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Management> {
     let mut t = Table::new(ctx, field, "a table ([management])")?;
-    let listed = |addr: &SocketAddr, earlier: &[SocketAddr], path: &Path<'_>| {
-        let i = earlier.iter().position(|e| e == addr)?;
+    let listed = |addr: &SocketAddr, earlier: &Earlier<'_, SocketAddr>, path: &Path<'_>| {
+        let i = earlier.position(|e| e == addr)?;
         Some(format!("{addr} is already listed as {path}[{i}]"))
     };
     let expected = "an array of addresses like [\"192.168.3.1:9100\"]";
@@ -38,8 +38,8 @@ pub(super) fn read_management(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Ma
     {
         ctx.error(f, format!("is empty; {help}"));
     }
-    let nets = |net: &ipnet::IpNet, earlier: &[ipnet::IpNet], path: &Path<'_>| {
-        let i = earlier.iter().position(|e| e == net)?;
+    let nets = |net: &ipnet::IpNet, earlier: &Earlier<'_, ipnet::IpNet>, path: &Path<'_>| {
+        let i = earlier.position(|e| e == net)?;
         Some(format!("{net} is already listed as {path}[{i}]"))
     };
     let expected = "an array of networks like [\"192.168.3.0/24\"]";

@@ -13,7 +13,7 @@ use super::duration::parse_persistence;
 use super::health_check::read_health_check;
 use super::names::parse_scheduler;
 use super::walk::{
-    Ctx, Field, Path, Read, Table, array_of, int, one_of, string, tables, typed_string,
+    Ctx, Earlier, Field, Path, Read, Table, array_of, int, one_of, string, tables, typed_string,
 };
 use super::{
     Family, Forwarding, HealthCheck, Protocol, RealServer, Scheduler, SchedulerFlags, Service,
@@ -181,7 +181,7 @@ fn read_key(ctx: &mut Ctx, t: &mut Table<'_, '_>) -> Option<ServiceKey> {
 /// `sh` scheduler, `mh-*` only with `mh` (not checked when the scheduler
 /// itself is wrong, `None`).
 fn read_flags(scheduler: Option<Scheduler>) -> impl Read<SchedulerFlags> {
-    let reject = move |&flag: &usize, earlier: &[usize], _: &Path<'_>| {
+    let reject = move |&flag: &usize, earlier: &Earlier<'_, usize>, _: &Path<'_>| {
         let (name, needs) = (FLAGS[flag].0, [Scheduler::Sh, Scheduler::Mh][flag / 2]);
         match scheduler.filter(|s| *s != needs) {
             Some(s) => Some(format!(

@@ -5,13 +5,13 @@ use std::net::IpAddr;
 
 use super::Time;
 use super::addr::parse_ip;
-use super::walk::{Ctx, Field, Path, Table, array_of, string};
+use super::walk::{Ctx, Earlier, Field, Path, Table, array_of, string};
 
 /// Read `[time]`.
 pub(super) fn read_time(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Time> {
     let mut t = Table::new(ctx, field, "a table ([time])")?;
-    let listed = |ip: &IpAddr, earlier: &[IpAddr], path: &Path<'_>| {
-        let i = earlier.iter().position(|e| e == ip)?;
+    let listed = |ip: &IpAddr, earlier: &Earlier<'_, IpAddr>, path: &Path<'_>| {
+        let i = earlier.position(|e| e == ip)?;
         Some(format!("{ip} is already listed as {path}[{i}]"))
     };
     let expected = "an array of IP addresses like [\"192.168.3.9\"]";

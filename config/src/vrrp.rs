@@ -10,7 +10,9 @@ use super::addr::{ipv4_only, parse_cidr, parse_ip};
 use super::duration::{parse_advert_interval, parse_duration};
 use super::error::quote;
 use super::names::check_ifname;
-use super::walk::{Ctx, Field, Path, Table, array_of, boolean, checked, int, items, string};
+use super::walk::{
+    Ctx, Earlier, Field, Path, Table, array_of, boolean, checked, int, items, string,
+};
 use super::{VirtualAddress, Vrrp};
 
 /// keepalived's default priority for a backup.
@@ -36,8 +38,8 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
     let advert_interval = t.or(ctx, "advert_interval", DEFAULT_ADVERT_INTERVAL, interval);
     let preempt = t.or(ctx, "preempt", true, boolean);
     let preempt_delay = t.or(ctx, "preempt_delay", Duration::ZERO, string(parse_duration));
-    let listed = |ip: &IpAddr, earlier: &[IpAddr], path: &Path<'_>| {
-        let i = earlier.iter().position(|p| p == ip)?;
+    let listed = |ip: &IpAddr, earlier: &Earlier<'_, IpAddr>, path: &Path<'_>| {
+        let i = earlier.position(|p| p == ip)?;
         Some(format!("{ip} is already listed as {path}[{i}]"))
     };
     let peer = string(|s| ipv4_only(parse_ip(s)?));
@@ -53,8 +55,8 @@ pub(super) fn read_vrrp(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Vrrp> {
         let message = "has no effect without sync_interface (the interface of the IPVS connection sync daemon)";
         ctx.key_error(f, message);
     }
-    let names = |name: &String, earlier: &[String], path: &Path<'_>| {
-        let i = earlier.iter().position(|n| n == name)?;
+    let names = |name: &String, earlier: &Earlier<'_, String>, path: &Path<'_>| {
+        let i = earlier.position(|n| n == name)?;
         Some(format!("{} is already listed as {path}[{i}]", quote(name)))
     };
     let expected = "an array of service names like [\"postgres\"]";

@@ -331,28 +331,46 @@ pub(super) fn items<'f, 'i>(
     Some(items.collect())
 }
 
+/// The elements of an array taken so far, each with its index in the
+/// file (an element that did not read leaves a gap): what a rule between
+/// elements compares a new one with.
+pub(super) struct Earlier<'a, T> {
+    values: &'a [(usize, T)],
+}
+
+impl<T: PartialEq> Earlier<'_, T> {
+    /// The file index of the first element taken that `same` matches.
+    pub(super) fn position(&self, same: impl Fn(&T) -> bool) -> Option<usize> {
+        self.values.iter().find(|(_, v)| same(v)).map(|(i, _)| *i)
+    }
+
+    pub(super) fn contains(&self, value: &T) -> bool {
+        self.position(|v| v == value).is_some()
+    }
+}
+
 /// An array whose every element `read` takes, with a rule between them:
 /// `reject(value, earlier, path)` says why `value` cannot follow the
 /// elements taken before it (in the array at `path`), reported at it.
 /// `None` when an element is wrong.
-pub(super) fn array_of<T>(
+pub(super) fn array_of<T: PartialEq>(
     expected: &'static str,
     read: impl Read<T>,
-    reject: impl Fn(&T, &[T], &Path<'_>) -> Option<String>,
+    reject: impl Fn(&T, &Earlier<'_, T>, &Path<'_>) -> Option<String>,
 ) -> impl Read<Vec<T>> {
     move |ctx: &mut Ctx, f: &Field<'_, '_>| {
         let errors = ctx.report.errors();
-        let mut values = Vec::new();
-        for item in items(ctx, f, expected)? {
+        let mut taken: Vec<(usize, T)> = Vec::new();
+        for (i, item) in items(ctx, f, expected)?.into_iter().enumerate() {
             let Some(value) = read(ctx, &item) else {
                 continue;
             };
-            match reject(&value, &values, &f.path) {
+            match reject(&value, &Earlier { values: &taken }, &f.path) {
                 Some(message) => ctx.error(&item, message),
-                None => values.push(value),
+                None => taken.push((i, value)),
             }
         }
-        (ctx.report.errors() == errors).then_some(values)
+        (ctx.report.errors() == errors).then(|| taken.into_iter().map(|(_, v)| v).collect())
     }
 }
 
@@ -737,8 +755,8 @@ mod tests {
 
     #[test]
     fn array_elements_have_their_paths() {
-        let no_repeat = |ip: &IpAddr, earlier: &[IpAddr], path: &Path<'_>| {
-            let i = earlier.iter().position(|e| e == ip)?;
+        let no_repeat = |ip: &IpAddr, earlier: &Earlier<'_, IpAddr>, path: &Path<'_>| {
+            let i = earlier.position(|e| e == ip)?;
             Some(format!("already {path}[{i}]"))
         };
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
