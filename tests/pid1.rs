@@ -274,7 +274,7 @@ fn ntp_sets_a_clock_that_was_years_off() {
     let set = vm
         .wait_for("time: clock set to ", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(set.contains("from 192.168.3.9 (stratum 9)"), "{set}");
+    assert!(set.contains("from 192.168.3.9 (stratum "), "{set}");
     // It was about seven years behind.
     let off: f64 = set
         .rsplit("it was ")
