@@ -1,5 +1,5 @@
-//! `lvsinit import`: a router.toml from what a director runs today:
-//! ipvsadm rules ([`ipvsadm`]).
+//! `lvsinit import`: a router.toml from what a director runs today, a
+//! keepalived.conf ([`keepalived`]) or ipvsadm rules ([`ipvsadm`]).
 //!
 //! Both readers fill the same [`model`] (services, real servers, checks,
 //! one VRRP instance, interfaces), which [`render`] writes as a commented
@@ -9,6 +9,7 @@
 
 pub mod interfaces;
 pub mod ipvsadm;
+pub mod keepalived;
 pub mod model;
 pub mod render;
 mod warnings;
@@ -23,6 +24,8 @@ pub use warnings::{Origin, Warning, Warnings};
 /// What `lvsinit import` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// keepalived.conf, with `include`, `@conditional` lines and `$PARAMETER`s.
+    Keepalived,
     /// `ipvsadm-save -n` / `ipvsadm -S -n` output, `ipvsadm -R` input, or a
     /// script of `ipvsadm -A/-a/-E/-e` lines.
     Ipvsadm,
@@ -33,6 +36,8 @@ pub enum Format {
 pub struct Options {
     /// `--interface NAME=CIDR[,CIDR...]`: the box's own addresses.
     pub interfaces: Vec<GivenInterface>,
+    /// `--config-id ID`: keepalived's `-i`, which `@ID` lines are kept for.
+    pub config_id: Option<String>,
 }
 
 /// A finished import: the router.toml text and what was left out.
@@ -91,6 +96,7 @@ impl std::error::Error for ImportError {}
 pub fn import(format: Format, path: &Path, options: &Options) -> Result<Import, ImportError> {
     let mut warnings = Warnings::default();
     let mut doc = match format {
+        Format::Keepalived => keepalived::read(path, options, &mut warnings)?,
         Format::Ipvsadm => {
             let text = std::fs::read_to_string(path).map_err(|error| ImportError::Read {
                 path: path.to_path_buf(),
