@@ -300,3 +300,17 @@ fn vrrp(o: &mut String, v: &VrrpOut) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_and_durations_are_written_as_router_toml_reads_them() {
+        assert_eq!(quote("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
+        assert_eq!(quote("\u{7}"), r#""\u0007""#);
+        assert_eq!(duration(Duration::from_secs(6)), "\"6s\"");
+        assert_eq!(duration(Duration::from_millis(1500)), "\"1500ms\"");
+        assert_eq!(duration(Duration::ZERO), "\"0s\"");
+    }
+}

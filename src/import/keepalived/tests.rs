@@ -591,3 +591,50 @@ fn unreadable_files_are_errors_with_their_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_sync_groups_agreeing_instances_become_one_vrrp() {
+    let conf = "\
+global_defs {
+    vrrp_version 3
+}
+vrrp_sync_group G {
+    group {
+        VI_WAN
+        VI_LAN
+    }
+}
+vrrp_instance VI_WAN {
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    virtual_ipaddress {
+        192.168.1.100/24
+    }
+}
+vrrp_instance VI_LAN {
+    interface eth1
+    virtual_router_id 52
+    priority 150
+    lvs_sync_daemon_interface eth1
+    virtual_ipaddress {
+        192.168.3.1/24
+    }
+}
+";
+    let (c, toml, warnings) = import(conf, &["eth0=192.168.1.2/24", "eth1=192.168.3.252/24"]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let v = c.vrrp.unwrap();
+    assert_eq!((v.interface.as_str(), v.virtual_router_id), ("eth0", 51));
+    let vips: Vec<_> = v
+        .virtual_addresses
+        .iter()
+        .map(|a| format!("{} {}", a.interface, a.address))
+        .collect();
+    assert_eq!(vips, ["eth0 192.168.1.100/24", "eth1 192.168.3.1/24"]);
+    assert_eq!(v.sync_interface.as_deref(), Some("eth1"));
+    assert!(
+        toml.contains("keepalived.conf:18 vrrp_instance VI_LAN: merged: vrrp_sync_group G"),
+        "{toml}"
+    );
+}
