@@ -139,7 +139,16 @@ impl Reader<'_> {
                 ));
             }
             let base = path.parent().unwrap_or(Path::new("."));
-            for file in glob(base, pattern) {
+            let files = glob(base, pattern);
+            if files.is_empty() {
+                let message =
+                    "no file matches: nothing included (keepalived logs the same and goes on)";
+                let note = self
+                    .warnings
+                    .left_out(&origin, &format!("include {pattern}"), message);
+                self.notes.push(note);
+            }
+            for file in files {
                 let shown = file.display().to_string();
                 self.file(&file, shown, depth + 1)?;
             }

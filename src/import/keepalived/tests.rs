@@ -484,6 +484,7 @@ fn what_cannot_be_carried_is_warned_about() {
         ("static_ipaddress {\n 10.0.0.2/24 dev eth0\n}\n".to_string(), "keepalived.conf:1: warning: static_ipaddress: the box's own addresses come from --interface"),
         ("static_routes {\n 0.0.0.0/0 via 10.0.0.254\n}\n".to_string(), "keepalived.conf:1: warning: static_routes: routes are [[route]]"),
         ("linkbeat_use_polling\n".to_string(), "keepalived.conf:1: warning: linkbeat_use_polling: a top-level keepalived section"),
+        ("include conf.d/*.conf\n".to_string(), "keepalived.conf:1: warning: include conf.d/*.conf: no file matches"),
     ];
     for (conf, expected) in &cases {
         let (toml, warnings) = import_files(
