@@ -228,7 +228,11 @@ fn parse_command(origin: &Origin, args: &[String]) -> Result<Command, ImportErro
                     "--tun-type" | "--tun-port" => format!("{arg} {}", value(arg)?),
                     _ => arg.to_string(),
                 };
-                c.unsupported.push(text);
+                // IP-in-IP is router.toml's "tunnel", and ipvsadm-save
+                // writes it for every -i real server.
+                if text != "--tun-type ipip" {
+                    c.unsupported.push(text);
+                }
             }
             other => return Err(err(format!("{other:?} is not an ipvsadm option"))),
         }

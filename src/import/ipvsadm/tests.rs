@@ -105,7 +105,7 @@ fn every_option_of_a_save_is_carried() {
     let (config, _, warnings) = import(
         "-A -t 10.0.0.1:80 -s wrr -p 600 -M 255.255.255.0\n\
          -a -t 10.0.0.1:80 -r 10.0.1.2:8080 -g -w 3 -x 100 -y 50\n\
-         -a -t 10.0.0.1:80 -r 10.0.1.3:8080 -i -w 0\n\
+         -a -t 10.0.0.1:80 -r 10.0.1.3:8080 -i -w 0 --tun-type ipip\n\
          -A -u 10.0.0.1:53 -s sh -b sh-port,flag-1\n\
          -a -u 10.0.0.1:53 -r 10.0.1.2 -m\n\
          --add-service --sctp-service [2001:db8::1]:9000 --scheduler mh -b mh-fallback,flag-2 --persistent\n\
