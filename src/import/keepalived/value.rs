@@ -40,9 +40,7 @@ pub fn word<T: FromStr>(node: &Node, text: &str, what: &str) -> Result<T, Import
 pub fn timer(node: &Node) -> Result<Duration, ImportError> {
     let text = arg(node, 0, "a number of seconds")?;
     match text.parse::<f64>() {
-        Ok(s) if (0.0..1e9).contains(&s) => {
-            Ok(Duration::from_millis((s * 1000.0).round() as u64))
-        }
+        Ok(s) if (0.0..1e9).contains(&s) => Ok(Duration::from_millis((s * 1000.0).round() as u64)),
         _ => Err(ImportError::syntax(
             &node.origin,
             format!("{} {text:?}: expected a number of seconds", node.keyword),
