@@ -8,6 +8,7 @@ pub mod apply;
 pub use lvsinit_config as config;
 pub mod console;
 pub mod health;
+pub mod import;
 pub mod ipvs;
 pub mod management;
 pub mod netlink;

@@ -6,6 +6,7 @@
 //! lvsinit check FILE...            validate config files, print every error and warning
 //! lvsinit apply [OPTIONS] FILE     apply a config to the current network namespace
 //! lvsinit list                     print the kernel's IPVS table, like ipvsadm -Ln
+//! lvsinit import [OPTIONS] FILE    a router.toml from keepalived.conf or ipvsadm rules
 //! lvsinit help | version
 //! ```
 
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use lvsinit::apply::{Applier, Options, Parts};
+use lvsinit::import::{self, Format, GivenInterface, ImportError};
 use lvsinit::ipvs::IpvsError;
 use lvsinit::{config, console};
 
@@ -21,6 +23,8 @@ const USAGE: &str = "\
 usage: lvsinit check FILE...
        lvsinit apply [--only network|ipvs|sysctl]... [--link-wait SECONDS] FILE
        lvsinit list
+       lvsinit import [--from keepalived|ipvsadm] [--interface NAME=CIDR[,CIDR...]]...
+                      [--config-id ID] FILE
        lvsinit help | version
 
 As PID 1, lvsinit boots the appliance: it reads router.toml (fw_cfg, then the
@@ -38,6 +42,16 @@ director. As a command it is a tool:
           Exits 1 when anything failed.
   list    Print the IPVS virtual services and real servers of the current
           network namespace, laid out like ipvsadm -Ln.
+  import  Write a router.toml on stdout from what a director runs today:
+          keepalived.conf (the default; includes, @conditional lines and
+          $PARAMETERs as keepalived reads them) or, with --from ipvsadm,
+          ipvsadm-save -n output or a script of ipvsadm lines. Neither says
+          the box's own addresses: give each interface the source names with
+          --interface NAME=CIDR[,CIDR...] (repeatable). --config-id is
+          keepalived's -i, for @ID lines. Whatever cannot be carried over is
+          a warning here (FILE:LINE: warning: KEYWORD: ...) and a comment in
+          the output. Exits 0 when everything was carried, 3 when something
+          was left out, 1 when FILE cannot be read as its format.
 ";
 
 /// Everything the tool can fail with. Each says on stderr what it has
@@ -55,6 +69,11 @@ enum MainError {
     Runtime(io::Error),
     /// `list`: the IPVS table could not be read.
     Ipvs(IpvsError),
+    /// `import`: the source cannot be read as its format.
+    Import(ImportError),
+    /// `import`: the output was written, but something was left out (each
+    /// already printed as a warning).
+    Incomplete,
 }
 
 impl MainError {
@@ -62,22 +81,27 @@ impl MainError {
     fn report(&self) {
         match self {
             MainError::Usage(text) => eprint!("{text}"),
-            MainError::Config | MainError::Apply => {}
+            MainError::Config | MainError::Apply | MainError::Incomplete => {}
             MainError::Runtime(e) => eprintln!("cannot start the async runtime: {e}"),
             MainError::Ipvs(e) => eprintln!("error: {e}"),
+            MainError::Import(e) => eprintln!("{e}"),
         }
     }
 }
 
-/// The exit codes: 2 for a wrong command line, 1 for everything else that
-/// failed (as keepalived -t and ipvsadm do).
+/// The exit codes: 2 for a wrong command line, 3 for an import that left
+/// something out, 1 for everything else that failed (as keepalived -t and
+/// ipvsadm do).
 impl From<&MainError> for ExitCode {
     fn from(error: &MainError) -> ExitCode {
         match error {
             MainError::Usage(_) => ExitCode::from(2),
-            MainError::Config | MainError::Apply | MainError::Runtime(_) | MainError::Ipvs(_) => {
-                ExitCode::FAILURE
-            }
+            MainError::Incomplete => ExitCode::from(3),
+            MainError::Import(_)
+            | MainError::Config
+            | MainError::Apply
+            | MainError::Runtime(_)
+            | MainError::Ipvs(_) => ExitCode::FAILURE,
         }
     }
 }
@@ -102,6 +126,7 @@ fn run(args: &[String]) -> Result<(), MainError> {
         Some("check") if args.len() > 1 => check(&args[1..]),
         Some("apply") => apply(&args[1..]),
         Some("list") if args.len() == 1 => list(),
+        Some("import") => import(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -246,4 +271,62 @@ fn list() -> Result<(), MainError> {
         .map_err(MainError::Ipvs)?;
     print!("{table}");
     Ok(())
+}
+
+fn import(args: &[String]) -> Result<(), MainError> {
+    let mut format = Format::Keepalived;
+    let mut options = import::Options::default();
+    let mut file = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |what: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| MainError::Usage(format!("{arg} needs {what}\n")))
+        };
+        match arg.as_str() {
+            "--from" => {
+                format = match value("keepalived or ipvsadm")?.as_str() {
+                    "keepalived" => Format::Keepalived,
+                    "ipvsadm" => Format::Ipvsadm,
+                    other => {
+                        return Err(MainError::Usage(format!(
+                            "--from {other:?}: expected keepalived or ipvsadm\n"
+                        )));
+                    }
+                }
+            }
+            "--interface" => {
+                let given = GivenInterface::parse(&value("NAME=CIDR[,CIDR...]")?)
+                    .map_err(|e| MainError::Usage(format!("{e}\n")))?;
+                options.interfaces.push(given);
+            }
+            "--config-id" => options.config_id = Some(value("an ID")?),
+            f if file.is_none() && !f.starts_with('-') => file = Some(f.to_string()),
+            other => {
+                return Err(MainError::Usage(format!(
+                    "import: unexpected argument {other:?}\n{USAGE}"
+                )));
+            }
+        }
+    }
+    let Some(file) = file else {
+        return Err(MainError::Usage(USAGE.to_string()));
+    };
+    let done =
+        import::import(format, std::path::Path::new(&file), &options).map_err(MainError::Import)?;
+    print!("{}", done.toml);
+    for w in &done.warnings {
+        eprintln!("{w}");
+    }
+    if done.complete() {
+        Ok(())
+    } else {
+        eprintln!(
+            "{file}: {} piece{} left out (marked LEFT OUT in the output)",
+            done.warnings.len(),
+            plural(done.warnings.len())
+        );
+        Err(MainError::Incomplete)
+    }
 }

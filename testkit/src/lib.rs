@@ -15,6 +15,7 @@
 //! what to install or run.
 
 pub mod cmd;
+pub mod cpio;
 mod host;
 pub mod image;
 pub mod lab;
