@@ -47,6 +47,16 @@ fn stat_fields(stat: &str) -> Vec<String> {
 fn boot_mounts_are_in_place() {
     let _serial = one_at_a_time();
     let lab = booted();
+    // The open files limit is raised from the kernel's 1,024 (enough for
+    // the probes of 10,000 real servers and the API).
+    let limits = lab.vms[0].shell_ok("cat /proc/1/limits");
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("no open files limit in {limits}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(open_files[3..5], ["65536", "65536"], "{limits}");
     let mounts = lab.vms[0].shell_ok("cat /proc/mounts");
     for (target, fstype) in [
         ("/proc", "proc"),

@@ -41,6 +41,10 @@ const PANIC_REBOOT_DELAY: Duration = Duration::from_secs(10);
 /// master's priority-0 advert) before the machine goes down.
 const DIRECTOR_GRACE: Duration = Duration::from_secs(1);
 
+/// Open files PID 1 may hold: 10,000 real servers' probes, the API's 256
+/// connections, netlink and VRRP sockets, with room to spare.
+const OPEN_FILES: u64 = 65_536;
+
 /// What the signal loop asks of the director thread.
 #[derive(Debug)]
 pub enum Request {
@@ -87,6 +91,7 @@ pub fn run() -> ! {
         env!("CARGO_PKG_VERSION"),
         started.as_millis()
     );
+    raise_open_files();
 
     // Block the handled signals before any thread exists, so every thread
     // inherits the mask and only the loop below ever sees them.
@@ -146,6 +151,22 @@ pub fn run() -> ! {
 }
 
 /// Collect every child that has ended, until none is left.
+/// The kernel starts PID 1 with 1,024 open files at most; every health
+/// probe holds a socket while it runs and the API its connections, so a
+/// table of 10,000 real servers needs many more. Up to [`OPEN_FILES`], or
+/// the kernel's own ceiling (`fs.nr_open`) when that is lower.
+fn raise_open_files() {
+    use nix::sys::resource::{Resource, setrlimit};
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(OPEN_FILES);
+    let limit = OPEN_FILES.min(ceiling);
+    if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, limit, limit) {
+        log::warn!("cannot raise the open files limit to {limit}: {e}");
+    }
+}
+
 fn reap() {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
