@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::config::{Family, Forwarding, Protocol, Scheduler, SchedulerFlags};
 
-use super::model::{CheckOut, Doc, Key, RealOut, ServiceOut};
+use super::model::{CheckOut, Doc, Key, RealOut, ServiceOut, set_scheduler_flag};
 use super::{ImportError, Origin, Warnings};
 
 /// ipvsadm's default scheduler and persistence timeout.
@@ -559,26 +559,7 @@ fn netmask(text: &str, key: Key) -> Option<Option<String>> {
 /// fallback flag, `flag-2` the port flag, of sh and of mh).
 fn scheduler_flag(service: &mut ServiceOut, origin: &Origin, flag: &str, warnings: &mut Warnings) {
     let scheduler = service.scheduler;
-    let f = &mut service.flags;
-    let done = match (flag, scheduler) {
-        ("sh-fallback" | "flag-1", Scheduler::Sh) => {
-            f.sh_fallback = true;
-            true
-        }
-        ("sh-port" | "flag-2", Scheduler::Sh) => {
-            f.sh_port = true;
-            true
-        }
-        ("mh-fallback" | "flag-1", Scheduler::Mh) => {
-            f.mh_fallback = true;
-            true
-        }
-        ("mh-port" | "flag-2", Scheduler::Mh) => {
-            f.mh_port = true;
-            true
-        }
-        _ => false,
-    };
+    let done = set_scheduler_flag(&mut service.flags, scheduler, flag);
     if !done {
         let message = format!(
             "means nothing to the {} scheduler (router.toml has sh-fallback and sh-port for sh, mh-fallback and mh-port for mh)",

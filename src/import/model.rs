@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::config::{
-    CheckKind, Family, Forwarding, IpNet, OnFailure, Protocol, Scheduler, SchedulerFlags,
+    CheckKind, Family, Forwarding, HealthCheck, IpNet, OnFailure, Protocol, Scheduler,
+    SchedulerFlags,
 };
 
 use super::Origin;
@@ -102,17 +103,34 @@ pub struct CheckOut {
     pub explain: Vec<String>,
 }
 
+/// Set a scheduler flag as ipvsadm (`-b sh-port`) or keepalived
+/// (`sh-port`, `flag-2`) names it, when `scheduler` has it: false when it
+/// means nothing to that scheduler (`flag-1` is sh-fallback for sh and
+/// mh-fallback for mh, `flag-2` the ports).
+pub fn set_scheduler_flag(flags: &mut SchedulerFlags, scheduler: Scheduler, flag: &str) -> bool {
+    let slot = match (flag, scheduler) {
+        ("sh-fallback" | "flag-1", Scheduler::Sh) => &mut flags.sh_fallback,
+        ("sh-port" | "flag-2", Scheduler::Sh) => &mut flags.sh_port,
+        ("mh-fallback" | "flag-1", Scheduler::Mh) => &mut flags.mh_fallback,
+        ("mh-port" | "flag-2", Scheduler::Mh) => &mut flags.mh_port,
+        _ => return false,
+    };
+    *slot = true;
+    true
+}
+
 impl CheckOut {
     /// Never checked: always in the table, as ipvsadm leaves it.
     pub fn none(explain: &str) -> CheckOut {
+        let defaults = HealthCheck::default();
         CheckOut {
             kind: CheckKind::None,
-            port: None,
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
-            fall: 3,
-            rise: 2,
-            on_failure: OnFailure::Quiesce,
+            port: defaults.port,
+            interval: defaults.interval,
+            timeout: defaults.timeout,
+            fall: defaults.fall,
+            rise: defaults.rise,
+            on_failure: defaults.on_failure,
             explain: vec![explain.to_string()],
         }
     }

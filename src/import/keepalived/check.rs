@@ -16,7 +16,7 @@ use crate::config::{
     CheckKind, Family, Forwarding, OnFailure, Protocol, Scheduler, SchedulerFlags,
 };
 
-use super::super::model::{CheckOut, Doc, Key, RealOut, ServiceOut};
+use super::super::model::{CheckOut, Doc, Key, RealOut, ServiceOut, set_scheduler_flag};
 use super::super::{ImportError, Origin, Warnings};
 use super::tree::Node;
 use super::value::{arg, ip, number, timer, word};
@@ -290,26 +290,7 @@ pub fn virtual_server(
     let scheduler = vs.scheduler.unwrap_or(Scheduler::Wlc);
     let mut flags = SchedulerFlags::default();
     for (flag, origin) in &vs.flags {
-        let f = &mut flags;
-        let set = match (flag.as_str(), scheduler) {
-            ("sh-fallback" | "flag-1", Scheduler::Sh) => {
-                f.sh_fallback = true;
-                true
-            }
-            ("sh-port" | "flag-2", Scheduler::Sh) => {
-                f.sh_port = true;
-                true
-            }
-            ("mh-fallback" | "flag-1", Scheduler::Mh) => {
-                f.mh_fallback = true;
-                true
-            }
-            ("mh-port" | "flag-2", Scheduler::Mh) => {
-                f.mh_port = true;
-                true
-            }
-            _ => false,
-        };
+        let set = set_scheduler_flag(&mut flags, scheduler, flag);
         if !set {
             let message = format!("means nothing to the {} scheduler", scheduler.name());
             vs.notes.push(warnings.left_out(origin, flag, message));
