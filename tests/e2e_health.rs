@@ -48,8 +48,8 @@ fn health_lab() -> Lab {
     lab.vms[0]
         .wait_for("ready boot_ms=", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
-    wait_until(
-        &lab.vms[0],
+    lab.vms[0].wait_until(
+        CHANGE_TIMEOUT,
         "both real servers answer through the VIP",
         || {
             let seen: BTreeSet<String> = (0..4)
@@ -59,20 +59,6 @@ fn health_lab() -> Lab {
         },
     );
     lab
-}
-
-/// Poll `cond` every half second until it holds, or fail after
-/// [`CHANGE_TIMEOUT`] with the console.
-fn wait_until(vm: &Vm, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + CHANGE_TIMEOUT;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting until {what}; console:\n{}",
-            vm.console()
-        );
-        thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// The service on `vip` (port 5432) as `ipvsadm -Ln` in the VM shows it.
@@ -196,7 +182,7 @@ fn a_stopped_server_leaves_and_comes_back_and_the_sorry_server_stands_in() {
         let stopped = Instant::now();
         servers[1].stop(Duration::from_secs(10));
         wait_down(vm, mark, "192.168.3.3", stopped);
-        wait_until(vm, "192.168.3.3 is quiesced", || {
+        vm.wait_until(CHANGE_TIMEOUT, "192.168.3.3 is quiesced", || {
             weight(vm, VIP, "192.168.3.3") == Some(0)
         });
         let quiesced = Instant::now();
@@ -218,7 +204,7 @@ fn a_stopped_server_leaves_and_comes_back_and_the_sorry_server_stands_in() {
     let started = Instant::now();
     servers[1].start();
     wait_up(vm, mark, "192.168.3.3", started);
-    wait_until(vm, "192.168.3.3 has its weight back", || {
+    vm.wait_until(CHANGE_TIMEOUT, "192.168.3.3 has its weight back", || {
         weight(vm, VIP, "192.168.3.3") == Some(1)
     });
     assert_eq!(weight(vm, VIP2, "192.168.3.3"), Some(1));
@@ -233,7 +219,7 @@ fn a_stopped_server_leaves_and_comes_back_and_the_sorry_server_stands_in() {
     servers[1].stop(Duration::from_secs(10));
     wait_down(vm, mark, "192.168.3.2", stopped);
     wait_down(vm, mark, "192.168.3.3", stopped);
-    wait_until(vm, "the sorry server is in the table", || {
+    vm.wait_until(CHANGE_TIMEOUT, "the sorry server is in the table", || {
         weight(vm, VIP, SORRY) == Some(1)
     });
     for _ in 0..3 {
@@ -246,7 +232,7 @@ fn a_stopped_server_leaves_and_comes_back_and_the_sorry_server_stands_in() {
     let started = Instant::now();
     servers[0].start();
     wait_up(vm, mark, "192.168.3.2", started);
-    wait_until(vm, "the sorry server left the table", || {
+    vm.wait_until(CHANGE_TIMEOUT, "the sorry server left the table", || {
         weight(vm, VIP, SORRY).is_none()
     });
     assert_eq!(client.server_addr(VIP).unwrap(), "192.168.3.2");
@@ -269,7 +255,7 @@ fn a_cut_off_server_leaves_stays_out_across_a_reload_and_comes_back() {
         let cut = Instant::now();
         lab.servers[0].cut_link();
         let line = wait_down(vm, mark, "192.168.3.2", cut);
-        wait_until(vm, "192.168.3.2 is quiesced", || {
+        vm.wait_until(CHANGE_TIMEOUT, "192.168.3.2 is quiesced", || {
             weight(vm, VIP, "192.168.3.2") == Some(0)
         });
         let quiesced = Instant::now();
@@ -299,7 +285,7 @@ fn a_cut_off_server_leaves_stays_out_across_a_reload_and_comes_back() {
     let restored = Instant::now();
     lab.servers[0].restore_link();
     wait_up(vm, mark, "192.168.3.2", restored);
-    wait_until(vm, "192.168.3.2 has its weight back", || {
+    vm.wait_until(CHANGE_TIMEOUT, "192.168.3.2 has its weight back", || {
         weight(vm, VIP, "192.168.3.2") == Some(1)
     });
     assert_eq!(weight(vm, VIP2, "192.168.3.2"), Some(2));

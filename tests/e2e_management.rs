@@ -281,20 +281,6 @@ fn serve_webhook(stream: TcpStream, got: &Inbox) {
     }
 }
 
-/// Poll `cond` every half second until it holds, or fail after
-/// [`CHANGE_TIMEOUT`] with the console.
-fn wait_until(vm: &Vm, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + CHANGE_TIMEOUT;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting until {what}; console:\n{}",
-            vm.console()
-        );
-        thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// `curl` `url` (with `args`) from the client namespace: the status code
 /// and the body.
 fn curl(lab: &Lab, url: &str, args: &[&str]) -> Result<(u16, String), String> {
@@ -460,14 +446,18 @@ fn the_box_seen_from_the_network() {
     // TIMESTAMP before NTP) and parsed as such by rsyslog.
     for input in ["imudp", "imtcp"] {
         let mut ready = None;
-        wait_until(vm, &format!("rsyslog ({input}) has the ready line"), || {
-            let got = std::fs::read_to_string(&syslog).unwrap_or_default();
-            ready = got
-                .lines()
-                .find(|l| l.starts_with(input) && l.contains(" ready boot_ms="))
-                .map(str::to_string);
-            ready.is_some()
-        });
+        vm.wait_until(
+            CHANGE_TIMEOUT,
+            &format!("rsyslog ({input}) has the ready line"),
+            || {
+                let got = std::fs::read_to_string(&syslog).unwrap_or_default();
+                ready = got
+                    .lines()
+                    .find(|l| l.starts_with(input) && l.contains(" ready boot_ms="))
+                    .map(str::to_string);
+                ready.is_some()
+            },
+        );
         let ready = ready.unwrap();
         let raw = ready
             .strip_prefix(&format!("{input}|30|lab-mgmt|lvsinit|"))
@@ -502,7 +492,7 @@ fn the_box_seen_from_the_network() {
     vm.wait_for_after(mark, "reload: ", CHANGE_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(listening(vm), ["0101A8C0:238C"]);
-    wait_until(vm, "the webhook has the reload", || {
+    vm.wait_until(CHANGE_TIMEOUT, "the webhook has the reload", || {
         has_event(&webhooks, "config_reload", None)
     });
 
@@ -526,14 +516,16 @@ fn the_box_seen_from_the_network() {
 
     // A real Prometheus scrapes it.
     let mut prometheus = prometheus(&lab);
-    wait_until(vm, "Prometheus has lvsinit_real_server_up 1", || {
-        promql_up(&lab).as_deref() == Some("1")
-    });
+    vm.wait_until(
+        CHANGE_TIMEOUT,
+        "Prometheus has lvsinit_real_server_up 1",
+        || promql_up(&lab).as_deref() == Some("1"),
+    );
 
     // Its PostgreSQL stopped: down in /metrics, Prometheus, /status, the
     // page and the webhook.
     lab.servers[1].stop(Duration::from_secs(10));
-    wait_until(vm, "lvsinit_real_server_up is 0", || {
+    vm.wait_until(CHANGE_TIMEOUT, "lvsinit_real_server_up is 0", || {
         get(&lab, "/metrics")
             .ok()
             .and_then(|(_, m)| real_server_up(&m))
@@ -545,10 +537,14 @@ fn the_box_seen_from_the_network() {
     assert_eq!(health_of(&status, "pg", "192.168.3.2:5432"), "up");
     assert_eq!(status["hostname"], "lab-mgmt");
     assert_eq!(status["config"]["source"], "boot");
-    wait_until(vm, "Prometheus has lvsinit_real_server_up 0", || {
-        prometheus.running();
-        promql_up(&lab).as_deref() == Some("0")
-    });
+    vm.wait_until(
+        CHANGE_TIMEOUT,
+        "Prometheus has lvsinit_real_server_up 0",
+        || {
+            prometheus.running();
+            promql_up(&lab).as_deref() == Some("0")
+        },
+    );
     let artifacts = repo().join("target/e2e-artifacts");
     std::fs::create_dir_all(&artifacts).expect("create target/e2e-artifacts");
     let screenshot = artifacts.join("management-status-page.png");
@@ -563,23 +559,25 @@ fn the_box_seen_from_the_network() {
     let png = std::fs::read(&screenshot).expect("chromium saved no screenshot");
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
     eprintln!("status page screenshot: {}", screenshot.display());
-    wait_until(vm, "the webhook has real_server_down", || {
+    vm.wait_until(CHANGE_TIMEOUT, "the webhook has real_server_down", || {
         has_event(&webhooks, "real_server_down", Some("192.168.3.3:5432"))
     });
 
     // Restarted: up again.
     lab.servers[1].start();
-    wait_until(vm, "lvsinit_real_server_up is 1 again", || {
+    vm.wait_until(CHANGE_TIMEOUT, "lvsinit_real_server_up is 1 again", || {
         get(&lab, "/metrics")
             .ok()
             .and_then(|(_, m)| real_server_up(&m))
             .as_deref()
             == Some("1")
     });
-    wait_until(vm, "Prometheus has lvsinit_real_server_up 1 again", || {
-        promql_up(&lab).as_deref() == Some("1")
-    });
-    wait_until(vm, "the webhook has real_server_up", || {
+    vm.wait_until(
+        CHANGE_TIMEOUT,
+        "Prometheus has lvsinit_real_server_up 1 again",
+        || promql_up(&lab).as_deref() == Some("1"),
+    );
+    vm.wait_until(CHANGE_TIMEOUT, "the webhook has real_server_up", || {
         has_event(&webhooks, "real_server_up", Some("192.168.3.3:5432"))
     });
     let got = events(&webhooks);
@@ -627,7 +625,7 @@ fn the_box_seen_from_the_network() {
     ] {
         assert!(metrics.contains(sample), "no {sample} in:\n{metrics}");
     }
-    wait_until(vm, "the webhook has the invalid reload", || {
+    vm.wait_until(CHANGE_TIMEOUT, "the webhook has the invalid reload", || {
         events(&webhooks)
             .iter()
             .any(|(_, e)| e["event"] == "config_reload" && e["result"] == "invalid")

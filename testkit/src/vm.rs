@@ -242,6 +242,20 @@ impl Vm {
         state.lines.get(from..).unwrap_or_default().to_vec()
     }
 
+    /// Poll `cond` every half second until it holds; panic after
+    /// `timeout`, saying what was awaited, with the console.
+    pub fn wait_until(&self, timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !cond() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting until {what}; console:\n{}",
+                self.console()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// Wait for a console line containing `pattern` (any line since boot).
     /// Ok: that line. Err: why not, with the whole console.
     pub fn wait_for(&self, pattern: &str, timeout: Duration) -> Result<String, String> {
