@@ -30,7 +30,8 @@ pub(crate) struct Link {
     pub up: bool,
     /// The link's type when it is a software device (`bridge`, `vlan`, ...).
     pub kind: Option<InfoKind>,
-    /// The PCI function of its NIC (`0000:01:00.0`), from sysfs.
+    /// The PCI function of its NIC (`0000:01:00.0`), from sysfs; read only
+    /// when an interface is matched by slot ([`read_pci_slots`]).
     pub pci: Option<String>,
 }
 
@@ -146,11 +147,22 @@ pub(crate) async fn dump(handle: &Handle) -> Result<Vec<Link>, NetlinkError> {
         .try_collect()
         .await
         .map_err(|e| NetlinkError::from_rtnetlink("listing links", e))?;
-    let mut links: Vec<Link> = msgs.iter().map(Link::from_message).collect();
-    for link in &mut links {
+    Ok(msgs.iter().map(Link::from_message).collect())
+}
+
+/// Fill in the links' PCI slots from sysfs, when one of `interfaces` is
+/// found by slot: a few file lookups per link that no other match needs,
+/// so a boot waiting for its NICs (a dump every 100 ms) does not pay them.
+pub(crate) fn read_pci_slots(links: &mut [Link], interfaces: &[Interface]) {
+    if !interfaces
+        .iter()
+        .any(|i| matches!(i.matcher, LinkMatch::Pci(_)))
+    {
+        return;
+    }
+    for link in links {
         link.pci = pci_slot(Path::new(SYS_CLASS_NET), &link.name);
     }
-    Ok(links)
 }
 
 /// The link an interface means, if it exists yet.

@@ -117,7 +117,8 @@ impl Network {
         let mut dump_error: Option<NetlinkError>;
         loop {
             match link::dump(&self.handle).await {
-                Ok(links) => {
+                Ok(mut links) => {
+                    link::read_pci_slots(&mut links, interfaces);
                     dump_error = None;
                     let mut found = Vec::new();
                     pending.retain(|&i| {
@@ -306,7 +307,10 @@ impl Network {
     /// the rename failed), or else as a kernel link name.
     pub async fn apply_routes(&self, routes: &[Route], interfaces: &[Interface]) -> Vec<Failure> {
         let links = match link::dump(&self.handle).await {
-            Ok(links) => links,
+            Ok(mut links) => {
+                link::read_pci_slots(&mut links, interfaces);
+                links
+            }
             Err(error) => {
                 return vec![Failure {
                     what: "routes".into(),
