@@ -2,8 +2,8 @@
 //! mounts, that it adopts and reaps orphans, that the classic init
 //! signals end the machine the classic way (SIGTERM reboots, SIGUSR1 halts,
 //! SIGUSR2 powers off), each after telling the console, that the
-//! hardware watchdog resets a box whose director stops, and that the clock
-//! is set from NTP.
+//! hardware watchdog resets a box whose director stops, that the next
+//! boot knows why the last one ended, and that the clock is set from NTP.
 //!
 //! Each test boots the director of the lab (test layer, debug shell on the
 //! second serial port) with `testkit/configs/classic.toml`; no real
@@ -234,12 +234,60 @@ fn watchdog_resets_a_wedged_director() {
     // The i6300ESB's two stages of 5 s each, then the firmware and kernel.
     step("started as PID 1", BOOT_TIMEOUT);
     let reset_after = wedged.elapsed();
+    step("boot: why: watchdog", BOOT_TIMEOUT);
     assert!(
         reset_after < Duration::from_secs(60),
         "the reset took {reset_after:?} (two 5 s stages and a boot)"
     );
     step("ready boot_ms=", BOOT_TIMEOUT);
     eprintln!("watchdog: reset and booted again {reset_after:?} after the wedge");
+}
+
+/// Why the box last booted, from what pstore kept in RAM over a reset
+/// (`src/boot_reason.rs`): one VM, three boots. A cold start says
+/// power_on; after SIGTERM (a reboot asked for) the next boot says reboot;
+/// after the kernel panics (sysrq `c`; `panic=10` reboots it) the next
+/// boot says panic and quotes the kernel's panic line.
+#[test]
+fn boot_reason_tells_power_on_reboot_and_panic_apart() {
+    let _serial = one_at_a_time();
+    let mut lab = Lab::new();
+    let mut options = VmOptions::director(testkit::config("classic.toml"));
+    options.reboot = true;
+    lab.start_vm(options);
+    let vm = &lab.vms[0];
+    let step = |pattern: &str| {
+        vm.wait_next(pattern, BOOT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    step("started as PID 1");
+    step("boot: why: power_on");
+    step("ready boot_ms=");
+
+    // The shell may not get to answer: the machine is going down.
+    let _ = vm.shell("kill -TERM 1", Duration::from_secs(5));
+    step("shutdown: Reboot");
+    step("started as PID 1");
+    step("boot: why: reboot");
+    step("ready boot_ms=");
+
+    // A new boot, a new shell on the debug serial.
+    vm.forget_shell();
+    let _ = vm.shell("echo c > /proc/sysrq-trigger", Duration::from_secs(5));
+    step("Kernel panic - not syncing");
+    let line = step("boot: why: panic");
+    assert!(
+        line.contains("(Kernel panic - not syncing: sysrq triggered crash)"),
+        "the panic's line is not quoted: {line}"
+    );
+    step("ready boot_ms=");
+    let again: Vec<String> = vm
+        .console()
+        .lines()
+        .filter(|l| l.contains("boot: why:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(again.len(), 3, "one verdict per boot: {again:?}");
 }
 
 /// `[time]`: a real NTP server (Debian's chrony, serving its own clock,

@@ -45,29 +45,7 @@ pub struct Snapshot {
     pub totals: Stats,
 }
 
-/// Why the box last booted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BootReason {
-    #[default]
-    PowerOn,
-    /// A reboot someone asked for (Ctrl-Alt-Del, the control API).
-    Reboot,
-    /// PID 1 panicked and rebooted.
-    Panic,
-    /// The hardware watchdog fired.
-    Watchdog,
-}
-
-impl BootReason {
-    pub fn name(self) -> &'static str {
-        match self {
-            BootReason::PowerOn => "power_on",
-            BootReason::Reboot => "reboot",
-            BootReason::Panic => "panic",
-            BootReason::Watchdog => "watchdog",
-        }
-    }
-}
+pub use crate::boot_reason::BootReason;
 
 /// Where the running config came from, and its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -78,7 +78,7 @@ impl Watch {
         Watch {
             keep,
             running: None,
-            boot_reason: boot_reason(),
+            boot_reason: super::pstore::verdict().reason,
             info: None,
             last_apply: None,
             reloads: Reloads::default(),
@@ -352,17 +352,6 @@ pub(super) fn answer(request: SnapshotRequest, mut snapshot: Snapshot) {
             Err(e) => log::warn!("management: cannot read the IPVS table: {e}"),
         },
     );
-}
-
-/// Why the box booted, as far as it can tell: the watchdog driver says
-/// when it fired; anything else is a power-on (a reboot or a panic leaves
-/// nothing behind on a box without storage of its own).
-fn boot_reason() -> BootReason {
-    let status = std::fs::read_to_string("/sys/class/watchdog/watchdog0/bootstatus");
-    match status.ok().and_then(|s| s.trim().parse::<u64>().ok()) {
-        Some(n) if n != 0 => BootReason::Watchdog,
-        _ => BootReason::PowerOn,
-    }
 }
 
 fn join(addrs: &[std::net::SocketAddr]) -> String {

@@ -20,6 +20,7 @@ mod director;
 mod management;
 pub mod mount;
 pub mod power;
+pub mod pstore;
 mod vrrp;
 mod watchdog;
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
+use crate::boot_reason::Marker;
 use crate::console;
 use power::Power;
 
@@ -92,6 +94,9 @@ pub fn run() -> ! {
         started.as_millis()
     );
     raise_open_files();
+    // Read (and erase) what the last boot left in pstore, before anything
+    // else can end this one.
+    pstore::verdict();
 
     // Block the handled signals before any thread exists, so every thread
     // inherits the mask and only the loop below ever sees them.
@@ -179,6 +184,7 @@ fn reap() {
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         log::error!("BUG: {info}");
+        pstore::mark(Marker::Panic);
         log::error!("rebooting in {} s", PANIC_REBOOT_DELAY.as_secs());
         std::thread::sleep(PANIC_REBOOT_DELAY);
         power::end(Power::Reboot);

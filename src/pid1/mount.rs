@@ -36,6 +36,14 @@ pub const BOOT_MOUNTS: &[BootMount] = &[
         flags: NOSUID_NODEV_NOEXEC,
         data: "",
     },
+    // Why the last boot ended (pstore.rs), before anything erases it.
+    BootMount {
+        source: "pstore",
+        target: "/sys/fs/pstore",
+        fstype: "pstore",
+        flags: NOSUID_NODEV_NOEXEC,
+        data: "",
+    },
     BootMount {
         source: "devtmpfs",
         target: "/dev",
@@ -107,19 +115,17 @@ mod tests {
 
     #[test]
     fn parents_are_mounted_before_children() {
+        // The nearest enclosing mount of each target (none: the root's).
         for (i, m) in BOOT_MOUNTS.iter().enumerate() {
-            let parent = Path::new(m.target).parent().unwrap();
-            if parent != Path::new("/") {
-                let at = BOOT_MOUNTS
-                    .iter()
-                    .position(|p| Path::new(p.target) == parent);
-                assert!(
-                    matches!(at, Some(j) if j < i),
-                    "{} before its parent",
-                    m.target
-                );
+            let enclosing = Path::new(m.target)
+                .ancestors()
+                .skip(1)
+                .find_map(|a| BOOT_MOUNTS.iter().position(|p| Path::new(p.target) == a));
+            if let Some(j) = enclosing {
+                assert!(j < i, "{} before its parent", m.target);
             }
         }
+        assert!(BOOT_MOUNTS.iter().any(|m| m.target == "/sys/fs/pstore"));
     }
 
     #[test]

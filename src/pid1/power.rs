@@ -7,6 +7,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
+use crate::boot_reason::Marker;
+
 /// What a shutdown ends in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Power {
@@ -41,6 +43,9 @@ impl Power {
 /// sync the disks and end the machine. Never returns.
 pub fn shutdown(power: Power, grace: Duration) -> ! {
     log::info!("shutdown: {power:?}");
+    if power == Power::Reboot {
+        super::pstore::mark(Marker::RebootAsked);
+    }
     // kill(-1) reaches every process but ourselves.
     let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
     let deadline = Instant::now() + grace;

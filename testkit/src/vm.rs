@@ -333,6 +333,12 @@ impl Vm {
         shell.as_mut().expect("connected").run(command, timeout)
     }
 
+    /// Drop the debug shell's connection: after the VM rebooted, the next
+    /// [`Vm::shell`] connects again and sets up the new boot's shell.
+    pub fn forget_shell(&self) {
+        *self.shell.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Like [`Vm::shell`], but the command must succeed: its output.
     pub fn shell_ok(&self, command: &str) -> String {
         match self.shell(command, Duration::from_secs(30)) {
