@@ -19,6 +19,10 @@ pub const DEVICE: &str = "/dev/watchdog";
 /// `_IOWR('W', 6, int)` and `_IOR('W', 7, int)` of linux/watchdog.h.
 const WDIOC_SETTIMEOUT: u64 = ioc(3, 6);
 const WDIOC_GETTIMEOUT: u64 = ioc(2, 7);
+/// `_IOR('W', 2, int)`: the flags of why the last reset happened.
+const WDIOC_GETBOOTSTATUS: u64 = ioc(2, 2);
+/// The boot status flag "the card (its timeout) reset the machine".
+const WDIOF_CARDRESET: i32 = 0x0020;
 
 /// An ioctl number of the watchdog API: direction, size of an `int`, type
 /// `'W'`, number.
@@ -45,6 +49,22 @@ impl Watchdog {
         };
         watchdog.set_timeout(timeout)?;
         Ok(watchdog)
+    }
+
+    /// Whether the device says the last reset was its own (the
+    /// driver's boot status, read at its probe: i6300ESB and iTCO keep it
+    /// across a reset).
+    pub fn fired_before(&self) -> io::Result<bool> {
+        let mut flags: i32 = 0;
+        // SAFETY: WDIOC_GETBOOTSTATUS writes one int through the pointer,
+        // which points at `flags`, alive for the call.
+        let rc = unsafe {
+            nix::libc::ioctl(self.file.as_raw_fd(), WDIOC_GETBOOTSTATUS as _, &mut flags)
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(flags & WDIOF_CARDRESET != 0)
     }
 
     /// Ask for `timeout`; the device answers with what it set.
@@ -105,6 +125,7 @@ mod tests {
     fn ioctl_numbers() {
         assert_eq!(WDIOC_SETTIMEOUT, 0xC004_5706);
         assert_eq!(WDIOC_GETTIMEOUT, 0x8004_5707);
+        assert_eq!(WDIOC_GETBOOTSTATUS, 0x8004_5702);
     }
 
     /// Without a watchdog device: an error, nothing else.

@@ -116,6 +116,8 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
         } else {
             Duration::ZERO
         };
+        let watchdog = Keeper::start();
+        let boot_reason = super::pstore::verdict(watchdog.fired_before()).reason;
         let mut director = Director {
             applier,
             state: State::Invalid { errors: Vec::new() },
@@ -123,9 +125,9 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
             monitor: None,
             vrrp: None,
             vrrp_start_error: None,
-            watchdog: Keeper::start(),
+            watchdog,
             clock: Clock::default(),
-            watch: Watch::new(keep),
+            watch: Watch::new(keep, boot_reason),
         };
         director.boot(disk_wait).await;
         // Real servers start as up, so `ready` waits for no probe.

@@ -74,11 +74,11 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    pub(super) fn new(keep: Keep) -> Watch {
+    pub(super) fn new(keep: Keep, boot_reason: BootReason) -> Watch {
         Watch {
             keep,
             running: None,
-            boot_reason: super::pstore::verdict().reason,
+            boot_reason,
             info: None,
             last_apply: None,
             reloads: Reloads::default(),
@@ -400,7 +400,7 @@ health_check.type = "none"
     #[test]
     fn snapshot_says_what_the_checks_see() {
         let (config, _) = load("router.toml", TEXT).unwrap();
-        let mut watch = Watch::new(Keep::default());
+        let mut watch = Watch::new(Keep::default(), BootReason::PowerOn);
         let mut health = Health::new();
         let down = |key: CheckKey| Changed {
             key,
@@ -438,7 +438,7 @@ health_check.type = "none"
     /// Reloads are counted by result; the boot's apply is not a reload.
     #[test]
     fn reloads_counted_by_result() {
-        let mut watch = Watch::new(Keep::default());
+        let mut watch = Watch::new(Keep::default(), BootReason::PowerOn);
         watch.applied(false, vec![]);
         watch.applied(true, vec![]);
         watch.invalid(true, vec!["router.toml:1:1: error: x".into()]);
@@ -460,7 +460,7 @@ health_check.type = "none"
     #[test]
     fn nothing_runs_without_the_sections() {
         let (config, _) = load("router.toml", TEXT).unwrap();
-        let mut watch = Watch::new(Keep::default());
+        let mut watch = Watch::new(Keep::default(), BootReason::PowerOn);
         watch.follow(&config);
         assert!(watch.running.is_none());
     }

@@ -94,9 +94,6 @@ pub fn run() -> ! {
         started.as_millis()
     );
     raise_open_files();
-    // Read (and erase) what the last boot left in pstore, before anything
-    // else can end this one.
-    pstore::verdict();
 
     // Block the handled signals before any thread exists, so every thread
     // inherits the mask and only the loop below ever sees them.

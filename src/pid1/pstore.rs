@@ -12,21 +12,26 @@ use crate::boot_reason::{self, Marker, Record, Verdict};
 pub const DIR: &str = "/sys/fs/pstore";
 /// The user-space record of ramoops; PID 1 is its only writer.
 const PMSG: &str = "/dev/pmsg0";
-/// The watchdog driver's "it fired" flags.
-const BOOTSTATUS: &str = "/sys/class/watchdog/watchdog0/bootstatus";
 /// At most this much of a record is read: the 256 kB console zone whole,
 /// the start of anything bigger.
 const RECORD_BYTES: u64 = 256 * 1024;
 
 static VERDICT: OnceLock<Verdict> = OnceLock::new();
 
-/// Why this boot happened: decided once, at the first call (early in the
-/// boot), from the records, which are then erased so that the next boot
-/// does not see them again.
-pub fn verdict() -> &'static Verdict {
+/// Why this boot happened: decided once, at the first call (as the
+/// director starts, once the watchdog said whether it `fired`), from the
+/// records, which are then erased so that the next boot does not see them
+/// again. Later calls answer the same.
+pub fn verdict(fired: bool) -> &'static Verdict {
     VERDICT.get_or_init(|| {
         let records = take_records(Path::new(DIR));
-        let verdict = boot_reason::decide(&records, watchdog_fired());
+        let kept: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
+        log::info!(
+            "boot: pstore kept [{}], watchdog {}",
+            kept.join(", "),
+            if fired { "fired" } else { "quiet" }
+        );
+        let verdict = boot_reason::decide(&records, fired);
         match &verdict.detail {
             Some(detail) => log::warn!("boot: why: {} ({detail})", verdict.reason.name()),
             None => log::info!("boot: why: {}", verdict.reason.name()),
@@ -57,14 +62,6 @@ fn take_records(dir: &Path) -> Vec<Record> {
         });
     }
     records
-}
-
-/// Whether the watchdog driver says the last reset was its own.
-fn watchdog_fired() -> bool {
-    fs::read_to_string(BOOTSTATUS)
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .is_some_and(|n| n != 0)
 }
 
 /// Leave `marker` for the next boot. Best effort: a box without pstore

@@ -16,6 +16,8 @@ use crate::watchdog::{DEVICE, Watchdog};
 pub(super) struct Keeper {
     device: Option<Watchdog>,
     next: Instant,
+    /// Whether the device said, when first armed, that it reset the box.
+    fired_before: bool,
 }
 
 impl Keeper {
@@ -24,9 +26,23 @@ impl Keeper {
         let mut keeper = Keeper {
             device: None,
             next: Instant::now(),
+            fired_before: false,
         };
         keeper.arm(config::Watchdog::DEFAULT_TIMEOUT);
+        keeper.fired_before = match keeper.device.as_ref().map(Watchdog::fired_before) {
+            Some(Ok(fired)) => fired,
+            Some(Err(e)) => {
+                log::warn!("watchdog: cannot read its boot status: {e}");
+                false
+            }
+            None => false,
+        };
         keeper
+    }
+
+    /// Whether the watchdog reset the box before this boot.
+    pub(super) fn fired_before(&self) -> bool {
+        self.fired_before
     }
 
     fn arm(&mut self, timeout: Duration) {
