@@ -1,7 +1,9 @@
-//! Where log lines go: the console, stamped with the time since boot.
+//! Where log lines go: the console, stamped with the time since boot, or
+//! with UTC once the clock is known good (`[time]`, management/clock.rs).
 //!
 //! As PID 1 every record is written to `/dev/console` (our stderr) as
-//! `[    1.234] message`, and also to `/dev/kmsg` so that `dmesg` keeps it.
+//! `[    1.234] message` (or `[2026-12-04T02:05:01.123Z] message`), and also
+//! to `/dev/kmsg` so that `dmesg` keeps it.
 //! The kernel prints kmsg records on the console only when their level is
 //! more urgent than its `loglevel` (4 on the appliance's command line), and
 //! we write ours at `info` or `warning`: no line is shown twice.
@@ -79,7 +81,10 @@ impl Log for Console {
                     };
                     let _ = f.write_all(format!("<{prio}>lvsinit: {text}\n").as_bytes());
                 }
-                format!("[{:>5}.{:03}] {text}\n", t.as_secs(), t.subsec_millis())
+                match crate::management::clock::now_unix() {
+                    Some(unix) => format!("[{}] {text}\n", crate::management::clock::rfc3339(unix)),
+                    None => format!("[{:>5}.{:03}] {text}\n", t.as_secs(), t.subsec_millis()),
+                }
             }
             Style::Tool => match record.level() {
                 Level::Info => format!("{}\n", record.args()),

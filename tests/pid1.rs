@@ -293,7 +293,7 @@ fn boot_reason_tells_power_on_reboot_and_panic_apart() {
 /// `[time]`: a real NTP server (Debian's chrony, serving its own clock,
 /// `-x`: it never touches the host's) on the lan side, and a box whose RTC
 /// starts in 2020. The director sets the clock from the server, says by
-/// how much, and writes it back to the RTC.
+/// how much, and writes it back to the RTC; console lines carry UTC after.
 #[test]
 fn ntp_sets_a_clock_that_was_years_off() {
     let _serial = one_at_a_time();
@@ -361,6 +361,23 @@ fn ntp_sets_a_clock_that_was_years_off() {
     );
     let rtc = read("cat /sys/class/rtc/rtc0/since_epoch");
     assert!((rtc - host()).abs() < 30, "RTC {rtc}, host {}", host());
+
+    // From now on console lines carry UTC instead of seconds since boot.
+    let mark = vm.mark();
+    vm.shell_ok("kill -HUP 1");
+    let line = vm
+        .wait_for_after(mark, "SIGHUP: reloading the config", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stamp = line
+        .strip_prefix('[')
+        .and_then(|l| l.split_once("] "))
+        .map(|(s, _)| s)
+        .unwrap_or_else(|| panic!("no stamp on {line:?}"));
+    let year: i64 = stamp.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0);
+    assert!(
+        stamp.len() == 24 && stamp.ends_with('Z') && &stamp[10..11] == "T" && year >= 2026,
+        "not a UTC stamp after the clock was set: {line:?}"
+    );
 
     let _ = chronyd.kill();
     let _ = chronyd.wait();
