@@ -141,6 +141,85 @@ pub enum LinkMatch {
     /// `pci = "0000:01:00.0"`: the NIC in that PCI slot, so one config fits
     /// every box of a model (MACs differ from box to box, slots do not).
     Pci(String),
+    /// `kind = "vlan"`, `"bond"` or `"bridge"`: a link the box makes itself
+    /// and finds again by its name.
+    Made(MadeLink),
+}
+
+/// A link the box creates (`ip link add ... type vlan|bond|bridge`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MadeLink {
+    /// 802.1Q: `ip link add link trunk name wan type vlan id 10`.
+    Vlan {
+        /// The configured interface it is on.
+        parent: String,
+        /// 1..=4094.
+        id: u16,
+    },
+    Bond(Bond),
+    /// `ip link add lan type bridge stp_state 0|1`, `members` its ports.
+    Bridge {
+        members: Vec<String>,
+        stp: bool,
+    },
+}
+
+impl MadeLink {
+    /// The configured interfaces this one needs first: a VLAN's parent, a
+    /// bond's or bridge's members.
+    pub fn needs(&self) -> &[String] {
+        match self {
+            MadeLink::Vlan { parent, .. } => std::slice::from_ref(parent),
+            MadeLink::Bond(bond) => &bond.members,
+            MadeLink::Bridge { members, .. } => members,
+        }
+    }
+
+    /// "vlan", "bond", "bridge": the `kind` written.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MadeLink::Vlan { .. } => "vlan",
+            MadeLink::Bond(_) => "bond",
+            MadeLink::Bridge { .. } => "bridge",
+        }
+    }
+}
+
+/// `kind = "bond"`: the kernel's bonding driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bond {
+    /// Configured interfaces enslaved to it.
+    pub members: Vec<String>,
+    pub mode: BondMode,
+    /// Link monitoring interval in milliseconds (`miimon`; default 100,
+    /// 0 turns it off).
+    pub miimon_ms: u32,
+    /// `xmit_hash_policy`; the kernel's default (layer2) when `None`.
+    pub xmit_hash_policy: Option<XmitHashPolicy>,
+}
+
+/// The bonding modes, by the names `ip link` and ifenslave use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BondMode {
+    BalanceRr,
+    ActiveBackup,
+    BalanceXor,
+    Broadcast,
+    Ieee8023Ad,
+    BalanceTlb,
+    BalanceAlb,
+}
+
+/// How a bond picks a member for each packet (modes balance-xor, 802.3ad,
+/// balance-tlb, balance-alb).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XmitHashPolicy {
+    Layer2,
+    Layer34,
+    Layer23,
+    Encap23,
+    Encap34,
+    VlanSrcMac,
 }
 
 /// One `[[interface]]`: a link, renamed to `name`, with its addresses.

@@ -12,7 +12,7 @@ use super::addr::{family_name, network};
 use super::draft::{Draft, DraftService, label};
 use super::error::quote;
 use super::walk::{Ctx, Path};
-use super::{CheckKind, Family, LinkMatch, Protocol, Route, ServiceKey};
+use super::{Bond, CheckKind, Family, Interface, LinkMatch, MadeLink, Protocol, Route, ServiceKey};
 
 /// Run every cross-entry check over `draft`, reporting into `ctx`.
 pub(super) fn check(ctx: &mut Ctx, draft: &Draft) {
@@ -33,17 +33,187 @@ fn check_interfaces(ctx: &mut Ctx, draft: &Draft) {
             let message = format!("{:?} is already the name of interface[{j}]", interface.name);
             ctx.error_at(&at.key("name"), message);
         }
-        if let Some((j, _)) = earlier.iter().find(|(_, e)| e.matcher == interface.matcher) {
-            let (key, what) = match &interface.matcher {
-                LinkMatch::Mac(mac) => ("mac", mac.to_string()),
-                LinkMatch::Device(device) => ("device", device.clone()),
-                LinkMatch::Pci(slot) => ("pci", slot.clone()),
-            };
+        let found = match &interface.matcher {
+            LinkMatch::Mac(mac) => Some(("mac", mac.to_string())),
+            LinkMatch::Device(device) => Some(("device", device.clone())),
+            LinkMatch::Pci(slot) => Some(("pci", slot.clone())),
+            LinkMatch::Made(_) => None,
+        };
+        if let Some((key, what)) = found
+            && let Some((j, _)) = earlier.iter().find(|(_, e)| e.matcher == interface.matcher)
+        {
             let message = format!(
                 "{what:?} is already matched by interface[{j}]; one link cannot be two interfaces"
             );
             ctx.error_at(&at.key(key), message);
         }
+        if let LinkMatch::Made(made) = &interface.matcher {
+            check_made_link(ctx, draft, n, made);
+        }
+    }
+    check_link_cycles(ctx, draft);
+}
+
+/// A made link's parent or members: configured interfaces, not itself,
+/// members without addresses of their own and in one bond or bridge only,
+/// one VLAN id once per parent.
+fn check_made_link(ctx: &mut Ctx, draft: &Draft, n: usize, made: &MadeLink) {
+    let (i, interface) = &draft.interfaces[n];
+    let at = Path::ROOT.key("interface");
+    let at = at.index(*i);
+    let by_name = |name: &str| draft.interfaces.iter().find(|(_, e)| e.name == name);
+    match made {
+        MadeLink::Vlan { parent, id } => {
+            let key = at.key("parent");
+            if parent == &interface.name {
+                ctx.error_at(&key, format!("{parent:?} is this VLAN itself"));
+            } else if check_interface_name(ctx, draft, &key, parent)
+                && let Some((j, master)) = master_of(draft, parent)
+            {
+                let message = format!(
+                    "{parent:?} is a member of {:?} (interface[{j}]); put the VLAN on {:?}",
+                    master.name, master.name
+                );
+                ctx.error_at(&key, message);
+            }
+            let twin = draft.interfaces[..n].iter().find(|(_, e)| {
+                matches!(&e.matcher, LinkMatch::Made(MadeLink::Vlan { parent: p, id: d })
+                    if p == parent && d == id)
+            });
+            if let Some((j, _)) = twin {
+                let message = format!("VLAN {id} on {parent:?} is already interface[{j}]");
+                ctx.error_at(&at.key("vlan_id"), message);
+            }
+        }
+        MadeLink::Bond(Bond { members, .. }) | MadeLink::Bridge { members, .. } => {
+            let list = at.key("members");
+            for (k, member) in members.iter().enumerate() {
+                let key = list.index(k);
+                if member == &interface.name {
+                    ctx.error_at(&key, format!("{member:?} is this {} itself", made.kind()));
+                    continue;
+                }
+                if !check_interface_name(ctx, draft, &key, member) {
+                    continue;
+                }
+                let Some((_, m)) = by_name(member) else {
+                    continue;
+                };
+                if let Some(first) = m.addresses.first() {
+                    let message = format!(
+                        "{member:?} has addresses of its own ({first}); a {} member has none: \
+                         put them on {:?}",
+                        made.kind(),
+                        interface.name
+                    );
+                    ctx.error_at(&key, message);
+                }
+                if let LinkMatch::Made(MadeLink::Bond(_) | MadeLink::Bridge { .. }) = &m.matcher
+                    && matches!(made, MadeLink::Bond(_))
+                {
+                    let message = format!(
+                        "{member:?} is a {}; a bond takes NICs and VLANs",
+                        kind_of(m)
+                    );
+                    ctx.error_at(&key, message);
+                }
+                let earlier = draft.interfaces[..n]
+                    .iter()
+                    .find(|(_, e)| match &e.matcher {
+                        LinkMatch::Made(other) => {
+                            !matches!(other, MadeLink::Vlan { .. })
+                                && other.needs().contains(member)
+                        }
+                        _ => false,
+                    });
+                if let Some((j, other)) = earlier {
+                    let message = format!(
+                        "{member:?} is already a member of {:?} (interface[{j}]); a link has one master",
+                        other.name
+                    );
+                    ctx.error_at(&key, message);
+                }
+            }
+        }
+    }
+}
+
+/// "vlan", "bond", "bridge" or "NIC".
+fn kind_of(interface: &Interface) -> &'static str {
+    match &interface.matcher {
+        LinkMatch::Made(made) => made.kind(),
+        _ => "NIC",
+    }
+}
+
+/// The bond or bridge `name` is a member of, with its index.
+fn master_of<'d>(draft: &'d Draft, name: &str) -> Option<(usize, &'d Interface)> {
+    draft.interfaces.iter().find_map(|(j, e)| match &e.matcher {
+        LinkMatch::Made(made @ (MadeLink::Bond(_) | MadeLink::Bridge { .. }))
+            if made.needs().iter().any(|m| m == name) =>
+        {
+            Some((*j, e))
+        }
+        _ => None,
+    })
+}
+
+/// Made links that need one another round in a circle (a VLAN on a bridge
+/// that has the VLAN as a member): reported once, at the first of them.
+fn check_link_cycles(ctx: &mut Ctx, draft: &Draft) {
+    let by_name = |name: &str| draft.interfaces.iter().position(|(_, e)| e.name == name);
+    let mut reported = vec![false; draft.interfaces.len()];
+    for start in 0..draft.interfaces.len() {
+        if reported[start] {
+            continue;
+        }
+        // Depth-first from `start`, the path kept, looking for `start` again.
+        let mut path = vec![start];
+        let mut next: Vec<Vec<usize>> = vec![needs(draft, start, &by_name)];
+        while let Some(options) = next.last_mut() {
+            let Some(to) = options.pop() else {
+                next.pop();
+                path.pop();
+                continue;
+            };
+            if to == start {
+                let names: Vec<&str> = path
+                    .iter()
+                    .chain([&start])
+                    .map(|&k| draft.interfaces[k].1.name.as_str())
+                    .collect();
+                for &k in &path {
+                    reported[k] = true;
+                }
+                let (i, interface) = &draft.interfaces[start];
+                let key = match &interface.matcher {
+                    LinkMatch::Made(MadeLink::Vlan { .. }) => "parent",
+                    _ => "members",
+                };
+                let message = format!("these links need one another: {}", names.join(" -> "));
+                ctx.error_at(&Path::ROOT.key("interface").index(*i).key(key), message);
+                break;
+            }
+            if path.contains(&to) || path.len() > draft.interfaces.len() {
+                continue;
+            }
+            path.push(to);
+            next.push(needs(draft, to, &by_name));
+        }
+    }
+}
+
+/// The positions of the interfaces interface `k` needs.
+fn needs(draft: &Draft, k: usize, by_name: &impl Fn(&str) -> Option<usize>) -> Vec<usize> {
+    match &draft.interfaces[k].1.matcher {
+        // Itself as its own member is reported as that.
+        LinkMatch::Made(made) => made
+            .needs()
+            .iter()
+            .filter_map(|n| by_name(n))
+            .filter(|&j| j != k)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -373,6 +543,71 @@ mod tests {
     }
 
     #[test]
+    fn made_links_need_configured_links_and_no_circle() {
+        let nic = |name: &str, last: u8| {
+            format!("[[interface]]\nname = \"{name}\"\nmac = \"52:54:00:00:01:{last:02x}\"\n")
+        };
+        let trunk = nic("trunk", 1);
+        let lans = nic("lan0", 2) + &nic("lan1", 3);
+        check_cases(&[
+            (
+                "[[interface]]\nname = \"wan\"\nkind = \"vlan\"\nparent = \"trunk\"\nvlan_id = 10\n",
+                &[
+                    "router.toml:4:10: error: interface[0].parent: \"trunk\" is not the name of any \
+                     [[interface]] (configured: wan)",
+                ],
+            ),
+            (
+                &format!(
+                    "{trunk}[[interface]]\nname = \"wan\"\nkind = \"vlan\"\nparent = \"trunk\"\nvlan_id = 10\n\
+                     [[interface]]\nname = \"wan2\"\nkind = \"vlan\"\nparent = \"trunk\"\nvlan_id = 10\n"
+                ),
+                &[
+                    "router.toml:13:11: error: interface[2].vlan_id: VLAN 10 on \"trunk\" is already interface[1]",
+                ],
+            ),
+            (
+                &format!(
+                    "{lans}[[interface]]\nname = \"lan\"\nkind = \"bond\"\nmode = \"active-backup\"\n\
+                     members = [\"lan0\", \"lan1\", \"lan\"]\n\
+                     [[interface]]\nname = \"br\"\nkind = \"bridge\"\nmembers = [\"lan1\"]\n"
+                ),
+                &[
+                    "router.toml:11:28: error: interface[2].members[2]: \"lan\" is this bond itself",
+                    "router.toml:15:12: error: interface[3].members[0]: \"lan1\" is already a member of \
+                     \"lan\" (interface[2]); a link has one master",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"lan0\"\nmac = \"52:54:00:00:01:02\"\naddresses = [\"10.0.0.1/24\"]\n\
+                     [[interface]]\nname = \"lan\"\nkind = \"bond\"\nmode = \"802.3ad\"\nmembers = [\"lan0\"]\n",
+                &[
+                    "router.toml:9:12: error: interface[1].members[0]: \"lan0\" has addresses of its own \
+                     (10.0.0.1/24); a bond member has none: put them on \"lan\"",
+                ],
+            ),
+            (
+                &format!(
+                    "{lans}[[interface]]\nname = \"lan\"\nkind = \"bond\"\nmode = \"balance-xor\"\nmembers = [\"lan0\"]\n\
+                     [[interface]]\nname = \"v5\"\nkind = \"vlan\"\nparent = \"lan0\"\nvlan_id = 5\n"
+                ),
+                &[
+                    "router.toml:15:10: error: interface[3].parent: \"lan0\" is a member of \"lan\" \
+                     (interface[2]); put the VLAN on \"lan\"",
+                ],
+            ),
+            (
+                // A VLAN on a bridge that has the VLAN as its port.
+                "[[interface]]\nname = \"v\"\nkind = \"vlan\"\nparent = \"br\"\nvlan_id = 5\n\
+                 [[interface]]\nname = \"br\"\nkind = \"bridge\"\nmembers = [\"v\"]\n",
+                &[
+                    "router.toml:4:10: error: interface[0].parent: these links need one another: v -> br -> v",
+                ],
+            ),
+        ]);
+    }
+
+    #[test]
     fn interface_clashes() {
         check_cases(&[
             (
@@ -388,7 +623,7 @@ mod tests {
                  [[interface]]\nname = \"wan\"\nmac = \"52:54:00:00:03:01\"\n",
                 &[
                     "router.toml:4:1: error: interface[0].mtuu: unknown key; did you mean `mtu`? \
-                   Valid keys here: name, mac, device, pci, addresses, mtu",
+                   Valid keys here: name, kind, mac, device, pci, addresses, mtu",
                     "router.toml:6:8: error: interface[1].name: \"wan\" is already the name of interface[0]",
                 ],
             ),
