@@ -14,7 +14,7 @@ use std::future::Future;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lvsinit::config::{Interface, IpNet, LinkMatch, MacAddr, Route, VirtualAddress};
+use lvsinit::config::{Interface, IpNet, LinkMatch, MacAddr, MadeLink, Route, VirtualAddress};
 use lvsinit::netlink::{Failure, NetlinkError, Network};
 use lvsinit::sysctl;
 use serde_json::Value;
@@ -341,6 +341,112 @@ fn interfaces_by_mac_and_by_device_renamed_with_mtu_and_addresses() {
     assert!(logs.is_empty(), "second apply logged {logs:#?}");
     assert_eq!(ns.state(), before);
     assert!(ns.addrs("wan").iter().any(|a| a.starts_with("fe80:")));
+}
+
+fn bridge(name: &str, members: &[&str], stp: bool, addrs: &[&str]) -> Interface {
+    Interface {
+        name: name.into(),
+        matcher: LinkMatch::Made(MadeLink::Bridge {
+            members: members.iter().map(|m| m.to_string()).collect(),
+            stp,
+        }),
+        addresses: addrs.iter().map(|a| net(a)).collect(),
+        mtu: None,
+    }
+}
+
+/// `ip -d -j link show NAME`: kind, alias, master and the kind's settings.
+fn details(ns: &Netns, name: &str) -> Option<Value> {
+    ns.ip_json(&["-d", "link", "show"])
+        .into_iter()
+        .find(|l| l["ifname"] == name)
+}
+
+/// The host kernel has bridges (VLANs and bonds are tested in the VM,
+/// tests/e2e_links.rs): a bridge is made with its members and address,
+/// applying again changes nothing, a reload changes STP in place and
+/// releases a member it no longer lists, and one that drops the bridge
+/// removes it. A bridge made by someone else is left alone; a name held
+/// by another kind of link is an error that says so.
+#[test]
+fn a_bridge_is_made_changed_and_removed_by_reconcile() {
+    let ns = netns("bridge");
+    ns.veth("eth0", MAC_A, "peer0");
+    ns.veth("eth1", MAC_B, "peer1");
+    ns.ip(&["link", "add", "theirs", "type", "bridge"]);
+    let nics = [
+        by_mac("lan0", MAC_A, &[], None),
+        by_mac("lan1", MAC_B, &[], None),
+    ];
+    let mut interfaces = nics.to_vec();
+    interfaces.push(bridge("br0", &["lan0", "lan1"], false, &["10.0.0.1/24"]));
+
+    let (failures, logs) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_no_failures(&failures);
+    assert_logged(&logs, "link br0 added (bridge of lan0, lan1)");
+    assert_logged(&logs, "lan0: master br0");
+    assert_logged(&logs, "lan1: master br0");
+    let br = details(&ns, "br0").expect("br0 made");
+    assert_eq!(br["linkinfo"]["info_kind"], "bridge", "{br}");
+    assert_eq!(br["ifalias"], "lvsinit", "{br}");
+    assert_eq!(br["linkinfo"]["info_data"]["stp_state"], 0, "{br}");
+    assert!(
+        br["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+        "{br}"
+    );
+    for member in ["lan0", "lan1"] {
+        let l = details(&ns, member).expect(member);
+        assert_eq!(l["master"], "br0", "{l}");
+        assert!(
+            l["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+            "{l}"
+        );
+    }
+    assert!(ns.addrs("br0").contains("10.0.0.1/24"));
+    assert!(ns.addrs("lan0").iter().all(|a| a.starts_with("fe80:")));
+
+    let before = ns.state();
+    let (failures, logs) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_no_failures(&failures);
+    assert!(logs.is_empty(), "second apply logged {logs:#?}");
+    assert_eq!(ns.state(), before);
+
+    // lan1 leaves, STP goes on: the same bridge, changed.
+    let index = details(&ns, "br0").unwrap()["ifindex"].clone();
+    interfaces[2] = bridge("br0", &["lan0"], true, &["10.0.0.1/24"]);
+    let (failures, logs) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_no_failures(&failures);
+    assert_logged(&logs, "link br0 changed (bridge of lan0)");
+    assert_logged(&logs, "lan1: no longer a member of br0");
+    let br = details(&ns, "br0").unwrap();
+    assert_eq!(br["ifindex"], index, "br0 kept, not made anew");
+    assert_eq!(br["linkinfo"]["info_data"]["stp_state"], 1, "{br}");
+    assert!(details(&ns, "lan1").unwrap().get("master").is_none());
+    assert_eq!(details(&ns, "lan0").unwrap()["master"], "br0");
+
+    // The bridge leaves the config: removed; theirs stays.
+    let (failures, logs) = ns.apply(&nics, None, Duration::ZERO);
+    assert_no_failures(&failures);
+    assert_logged(&logs, "link br0 removed");
+    assert!(details(&ns, "br0").is_none());
+    assert!(details(&ns, "lan0").unwrap().get("master").is_none());
+    assert!(
+        details(&ns, "theirs").is_some(),
+        "a bridge not ours was removed"
+    );
+
+    // A name held by a veth: an error naming it; nothing made.
+    let mut interfaces = nics.to_vec();
+    interfaces.push(bridge("peer1", &["lan0"], false, &[]));
+    let (failures, _) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0].what, "interface peer1 (bridge of lan0)");
+    assert!(
+        matches!(failures[0].error, NetlinkError::NameTaken { .. }),
+        "{}",
+        failures[0]
+    );
+    assert!(details(&ns, "lan0").unwrap().get("master").is_none());
 }
 
 #[test]

@@ -60,6 +60,11 @@ pub enum NetlinkError {
         holder: String,
     },
 
+    /// A VLAN's parent or a bond's or bridge's member is not there (its
+    /// interface failed or was not found), so the link cannot be made.
+    #[error("needs {needs}, which is not there")]
+    Needs { needs: String },
+
     /// A route that cannot be put into a route message (mixed families).
     #[error("{route}: {reason}")]
     InvalidRoute { route: String, reason: String },

@@ -9,7 +9,9 @@ use std::fs;
 use std::path::Path;
 
 use futures::TryStreamExt;
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use rtnetlink::{Handle, LinkUnspec};
 
 use super::NetlinkError;
@@ -33,6 +35,14 @@ pub(crate) struct Link {
     /// The PCI function of its NIC (`0000:01:00.0`), from sysfs; read only
     /// when an interface is matched by slot ([`read_pci_slots`]).
     pub pci: Option<String>,
+    /// The link it is on (`IFLA_LINK`: a VLAN's parent).
+    pub parent: Option<u32>,
+    /// Its bond or bridge (`IFLA_MASTER`, `ip link` shows `master X`).
+    pub controller: Option<u32>,
+    /// `ip link set X alias ...`: marks the links the box made.
+    pub alias: Option<String>,
+    /// The kind's own settings (VLAN id, bond mode, bridge STP).
+    pub data: Option<InfoData>,
 }
 
 impl Link {
@@ -46,6 +56,10 @@ impl Link {
             up: msg.header.flags.contains(LinkFlags::Up),
             kind: None,
             pci: None,
+            parent: None,
+            controller: None,
+            alias: None,
+            data: None,
         };
         for attr in &msg.attributes {
             match attr {
@@ -53,10 +67,15 @@ impl Link {
                 LinkAttribute::Address(bytes) => link.mac = mac_from(bytes),
                 LinkAttribute::PermAddress(bytes) => link.perm_mac = mac_from(bytes),
                 LinkAttribute::Mtu(mtu) => link.mtu = Some(*mtu),
+                LinkAttribute::Link(index) => link.parent = Some(*index),
+                LinkAttribute::Controller(index) => link.controller = Some(*index),
+                LinkAttribute::IfAlias(alias) => link.alias = Some(alias.clone()),
                 LinkAttribute::LinkInfo(infos) => {
                     for info in infos {
-                        if let LinkInfo::Kind(kind) = info {
-                            link.kind = Some(kind.clone());
+                        match info {
+                            LinkInfo::Kind(kind) => link.kind = Some(kind.clone()),
+                            LinkInfo::Data(data) => link.data = Some(data.clone()),
+                            _ => {}
                         }
                     }
                 }
@@ -107,6 +126,7 @@ pub(crate) fn describe_match(matcher: &LinkMatch) -> String {
         LinkMatch::Mac(mac) => format!("mac {mac}"),
         LinkMatch::Device(dev) => format!("device {dev}"),
         LinkMatch::Pci(slot) => format!("pci {slot}"),
+        LinkMatch::Made(made) => super::link_kinds::describe(made),
     }
 }
 
@@ -176,6 +196,7 @@ pub(crate) fn find<'a>(
     links: &'a [Link],
 ) -> Result<Option<&'a Link>, NetlinkError> {
     match &iface.matcher {
+        LinkMatch::Made(_) => Ok(links.iter().find(|l| l.name == iface.name)),
         LinkMatch::Device(dev) => Ok(links
             .iter()
             .find(|l| &l.name == dev)
@@ -223,7 +244,11 @@ pub(crate) fn find<'a>(
 }
 
 /// Send one `ip link set` style change.
-async fn change(handle: &Handle, msg: LinkMessage, action: String) -> Result<(), NetlinkError> {
+pub(super) async fn change(
+    handle: &Handle,
+    msg: LinkMessage,
+    action: String,
+) -> Result<(), NetlinkError> {
     handle
         .link()
         .change(msg)
@@ -244,7 +269,7 @@ pub(crate) async fn set_up(handle: &Handle, link: &mut Link) -> Result<(), Netli
     Ok(())
 }
 
-async fn set_down(handle: &Handle, link: &mut Link) -> Result<(), NetlinkError> {
+pub(super) async fn set_down(handle: &Handle, link: &mut Link) -> Result<(), NetlinkError> {
     if !link.up {
         return Ok(());
     }
@@ -436,6 +461,10 @@ mod tests {
             up: false,
             kind,
             pci: None,
+            parent: None,
+            controller: None,
+            alias: None,
+            data: None,
         }
     }
 

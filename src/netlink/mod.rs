@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use rtnetlink::sys::AsyncSocket;
 
-use crate::config::{Interface, IpNet, LinkMatch, Route, VirtualAddress};
+use crate::config::{Interface, IpNet, LinkMatch, MadeLink, Route, VirtualAddress};
 
 mod addr;
 mod error;
 mod link;
+mod link_kinds;
 mod route;
 
 pub use error::NetlinkError;
@@ -110,7 +111,10 @@ impl Network {
         wait: Duration,
     ) -> Vec<Failure> {
         let deadline = tokio::time::Instant::now() + wait;
-        let mut pending: Vec<usize> = (0..interfaces.len()).collect();
+        // NICs first: the links the box makes are made on them after.
+        let mut pending: Vec<usize> = (0..interfaces.len())
+            .filter(|&i| !matches!(interfaces[i].matcher, LinkMatch::Made(_)))
+            .collect();
         // Link index → the interface that took it.
         let mut claimed: HashMap<u32, usize> = HashMap::new();
         let mut failures = Vec::new();
@@ -176,7 +180,182 @@ impl Network {
                 },
             });
         }
+        failures.extend(self.apply_made(interfaces, keep).await);
         failures
+    }
+
+    /// Make, change and remove the VLANs, bonds and bridges: those of
+    /// ours the config no longer has are removed first, then each wanted
+    /// one after what it needs (its parent, its members), each configured
+    /// as a NIC is (MTU, addresses, up) and its members enslaved.
+    async fn apply_made(&self, interfaces: &[Interface], keep: &[VirtualAddress]) -> Vec<Failure> {
+        let mut failures = Vec::new();
+        let made: Vec<(&Interface, &MadeLink)> = interfaces
+            .iter()
+            .filter_map(|i| match &i.matcher {
+                LinkMatch::Made(m) => Some((i, m)),
+                _ => None,
+            })
+            .collect();
+        let links = match link::dump(&self.handle).await {
+            Ok(links) => links,
+            Err(error) => {
+                if !made.is_empty() {
+                    failures.push(Failure {
+                        what: "links".into(),
+                        error,
+                    });
+                }
+                return failures;
+            }
+        };
+        for l in links.iter().filter(|l| link_kinds::is_ours(l)) {
+            let wanted = made
+                .iter()
+                .any(|(i, m)| i.name == l.name && link_kinds::same_kind(m, l));
+            if !wanted && let Err(error) = link_kinds::delete(&self.handle, l).await {
+                failures.push(Failure {
+                    what: format!("link {}", l.name),
+                    error,
+                });
+            }
+        }
+        // Each pass makes those whose needs are done; the config has no
+        // cycles (validated), so every pass but the last makes one at least.
+        let mut todo: Vec<usize> = (0..made.len()).collect();
+        // Made links tried (well or not), by name.
+        let mut done: Vec<&str> = Vec::new();
+        while !todo.is_empty() {
+            let before = todo.len();
+            let mut later = Vec::new();
+            for k in todo {
+                let (iface, m) = made[k];
+                let waits = m
+                    .needs()
+                    .iter()
+                    .any(|n| made.iter().any(|(i, _)| &i.name == n) && !done.contains(&n.as_str()));
+                if waits {
+                    later.push(k);
+                    continue;
+                }
+                if let Err(error) = self.apply_one_made(iface, m, keep).await {
+                    failures.push(Failure {
+                        what: describe_interface(iface),
+                        error,
+                    });
+                }
+                done.push(iface.name.as_str());
+            }
+            todo = later;
+            if todo.len() == before {
+                // Only a cycle leaves nothing to do; validation rejects them.
+                for k in todo.drain(..) {
+                    failures.push(Failure {
+                        what: describe_interface(made[k].0),
+                        error: NetlinkError::Needs {
+                            needs: made[k].1.needs().join(", "),
+                        },
+                    });
+                }
+            }
+        }
+        failures
+    }
+
+    /// One VLAN, bond or bridge: made or changed, members enslaved (and
+    /// released), then MTU, addresses and up.
+    async fn apply_one_made(
+        &self,
+        iface: &Interface,
+        made: &MadeLink,
+        keep: &[VirtualAddress],
+    ) -> Result<(), NetlinkError> {
+        let links = link::dump(&self.handle).await?;
+        let named = |name: &str| links.iter().find(|l| l.name == name);
+        let mut needed = Vec::new();
+        for name in made.needs() {
+            match named(name) {
+                Some(l) => needed.push(l.clone()),
+                None => {
+                    return Err(NetlinkError::Needs {
+                        needs: name.clone(),
+                    });
+                }
+            }
+        }
+        let parent = match made {
+            MadeLink::Vlan { .. } => needed.first().map(|l| l.index),
+            _ => None,
+        };
+        let mut fresh = true;
+        if let Some(l) = named(&iface.name) {
+            if !link_kinds::same_kind(made, l) {
+                if !link_kinds::is_ours(l) {
+                    return Err(NetlinkError::NameTaken {
+                        link: format!("({})", link_kinds::describe(made)),
+                        name: iface.name.clone(),
+                        holder: l.describe(),
+                    });
+                }
+                link_kinds::delete(&self.handle, l).await?;
+            } else {
+                match link_kinds::compare(made, l, parent) {
+                    link_kinds::Difference::None => fresh = false,
+                    link_kinds::Difference::InPlace => {
+                        link_kinds::tune(&self.handle, l, made).await?;
+                        fresh = false;
+                    }
+                    link_kinds::Difference::Remake => link_kinds::delete(&self.handle, l).await?,
+                }
+                if !fresh && !link_kinds::is_ours(l) {
+                    link_kinds::adopt(&self.handle, l).await?;
+                }
+            }
+        }
+        if fresh {
+            link_kinds::add(&self.handle, &iface.name, made, parent).await?;
+        }
+        let links = link::dump(&self.handle).await?;
+        let mut this = links
+            .iter()
+            .find(|l| l.name == iface.name)
+            .cloned()
+            .ok_or_else(|| NetlinkError::LinkNotFound {
+                matcher: link::describe_match(&iface.matcher),
+                waited: Duration::ZERO,
+            })?;
+        if let MadeLink::Bond(_) | MadeLink::Bridge { .. } = made {
+            let bond = matches!(made, MadeLink::Bond(_));
+            for l in links.iter().filter(|l| l.controller == Some(this.index)) {
+                if !made.needs().contains(&l.name) {
+                    link_kinds::release(&self.handle, l, &iface.name).await?;
+                }
+            }
+            for name in made.needs() {
+                if let Some(member) = links.iter().find(|l| &l.name == name) {
+                    let mut member = member.clone();
+                    link_kinds::enslave(&self.handle, &mut member, &this, bond).await?;
+                    link::set_up(&self.handle, &mut member).await?;
+                }
+            }
+        }
+        if let Some(mtu) = iface.mtu {
+            link::set_mtu(&self.handle, &mut this, mtu).await?;
+        }
+        let kept: Vec<IpNet> = keep
+            .iter()
+            .filter(|k| k.interface == iface.name)
+            .map(|k| k.address)
+            .collect();
+        addr::reconcile(
+            &self.handle,
+            this.index,
+            &this.name,
+            &iface.addresses,
+            &kept,
+        )
+        .await?;
+        link::set_up(&self.handle, &mut this).await
     }
 
     /// Configure links just found: all renames first (they may depend on
