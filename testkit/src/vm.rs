@@ -153,6 +153,11 @@ impl Vm {
         if let Some(config) = &options.config {
             command.arg("--config").arg(config);
         }
+        // NICs of the test's own making (a -netdev in the extra arguments)
+        // instead of qemu/run's user-mode ones.
+        if options.nics.is_empty() && options.extra_args.iter().any(|a| a == "-netdev") {
+            command.arg("--no-nic");
+        }
         for (nic, tap) in options.nics.iter().zip(taps) {
             let slot = nic.slot.map(|s| format!(",{s}")).unwrap_or_default();
             command.arg("--nic").arg(format!("{tap},{}{slot}", nic.mac));
@@ -394,4 +399,36 @@ fn spawn_reader(pipe: impl Read + Send + 'static, console: Console, prefix: &'st
         state.lock().unwrap_or_else(|e| e.into_inner()).open_pipes -= 1;
         signal.notify_all();
     });
+}
+
+/// Send `command` to the QEMU monitor listening on `socket` (a VM started
+/// with `-monitor unix:SOCKET,server=on,wait=off` among its extra
+/// arguments) and return what it answered, up to its next prompt.
+pub fn qemu_monitor(socket: &Path, command: &str) -> Result<String, String> {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let mut stream =
+        UnixStream::connect(socket).map_err(|e| format!("monitor {}: {e}", socket.display()))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let prompt = |stream: &mut UnixStream| -> Result<String, String> {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !seen.ends_with(b"(qemu) ") {
+            let n = stream.read(&mut buf).map_err(|e| {
+                format!("monitor: {e}; so far {:?}", String::from_utf8_lossy(&seen))
+            })?;
+            if n == 0 {
+                return Err("monitor closed".into());
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        Ok(String::from_utf8_lossy(&seen).into_owned())
+    };
+    prompt(&mut stream)?;
+    stream
+        .write_all(format!("{command}\n").as_bytes())
+        .map_err(|e| format!("monitor: {e}"))?;
+    prompt(&mut stream)
 }

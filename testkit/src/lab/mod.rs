@@ -22,6 +22,7 @@
 pub mod client;
 pub mod ipvsadm;
 pub mod postgres;
+pub mod vlan_switch;
 
 use std::fs;
 use std::net::Ipv4Addr;
