@@ -214,8 +214,21 @@ impl Lab {
     /// `qemu/run` inside the lab namespace. Returns its index in `vms`.
     pub fn start_vm(&mut self, options: VmOptions) -> usize {
         let index = self.vms.len();
+        let taps = self.make_taps(&options.nics);
+        let socket = self.dir.join(format!("vm{index}.sock"));
+        let _ = fs::remove_file(&socket);
+        let vm = Vm::start_in(&self.ns, &options, &taps, &socket);
+        eprintln!("lab {}: vm{index} is qemu pid {}", self.id, vm.pid());
+        self.vms.push(vm);
+        index
+    }
+
+    /// One tap per NIC, on its bridge and up, for the next VM (`t<vm>n<k>`);
+    /// removed with the lab.
+    pub fn make_taps(&mut self, nics: &[Nic]) -> Vec<String> {
+        let index = self.vms.len();
         let mut taps = Vec::new();
-        for (k, nic) in options.nics.iter().enumerate() {
+        for (k, nic) in nics.iter().enumerate() {
             let tap = format!("t{index}n{k}");
             self.ns.ip(&["tuntap", "add", &tap, "mode", "tap"]);
             self.ns
@@ -223,12 +236,7 @@ impl Lab {
             self.taps.push(tap.clone());
             taps.push(tap);
         }
-        let socket = self.dir.join(format!("vm{index}.sock"));
-        let _ = fs::remove_file(&socket);
-        let vm = Vm::start_in(&self.ns, &options, &taps, &socket);
-        eprintln!("lab {}: vm{index} is qemu pid {}", self.id, vm.pid());
-        self.vms.push(vm);
-        index
+        taps
     }
 
     /// TEST-ONLY stand-in for the director, used solely to check the lab's
