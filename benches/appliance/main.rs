@@ -34,6 +34,7 @@ mod datapath;
 mod director;
 mod failover;
 mod health;
+mod jitter;
 mod management;
 mod memory;
 mod probe;
@@ -100,8 +101,8 @@ fn main() -> ExitCode {
     }
 
     // The lab: two real servers with pgbench tables, the client.
-    // Items 1 to 6 and 8 need the lab; item 7 runs on the host alone.
-    let lab_items = (1..=6).chain([8]).any(wanted);
+    // Items 1 to 6, 8 and 9 need the lab; item 7 runs on the host alone.
+    let lab_items = (1..=6).chain([8, 9]).any(wanted);
     let lab = if !lab_items {
         Err("not asked for".to_string())
     } else {
@@ -212,6 +213,12 @@ fn main() -> ExitCode {
             sections.push((
                 "8. Management",
                 measure("8 management", || management::run(lab)),
+            ));
+        }
+        if wanted(9) {
+            sections.push((
+                "9. Serving never delays the director",
+                measure("9 jitter", || jitter::run(lab)),
             ));
         }
         if wanted(4) {
