@@ -429,7 +429,12 @@ fn a_bridge_is_made_changed_and_removed_by_reconcile() {
     assert_no_failures(&failures);
     assert_logged(&logs, "link br0 removed");
     assert!(details(&ns, "br0").is_none());
-    assert!(details(&ns, "lan0").unwrap().get("master").is_none());
+    let lan0 = details(&ns, "lan0").unwrap();
+    assert!(lan0.get("master").is_none(), "{lan0}");
+    assert!(
+        lan0["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+        "a released member is up again: {lan0}"
+    );
     assert!(
         details(&ns, "theirs").is_some(),
         "a bridge not ours was removed"
@@ -442,10 +447,24 @@ fn a_bridge_is_made_changed_and_removed_by_reconcile() {
     assert_eq!(failures.len(), 1, "{failures:#?}");
     assert_eq!(failures[0].what, "interface peer1 (bridge of lan0)");
     assert!(
-        matches!(failures[0].error, NetlinkError::NameTaken { .. }),
+        matches!(failures[0].error, NetlinkError::NotOurs { .. }),
         "{}",
         failures[0]
     );
+    assert!(details(&ns, "lan0").unwrap().get("master").is_none());
+
+    // So is a bridge of that name the box did not make: not taken over.
+    let mut interfaces = nics.to_vec();
+    interfaces.push(bridge("theirs", &["lan0"], true, &[]));
+    let (failures, _) = ns.apply(&interfaces, None, Duration::ZERO);
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert!(
+        matches!(failures[0].error, NetlinkError::NotOurs { .. }),
+        "{}",
+        failures[0]
+    );
+    let theirs = details(&ns, "theirs").expect("theirs kept");
+    assert!(theirs.get("ifalias").is_none(), "{theirs}");
     assert!(details(&ns, "lan0").unwrap().get("master").is_none());
 }
 

@@ -26,6 +26,20 @@ const KINDS: &[(&str, Kind)] = &[
     ("bridge", Kind::Bridge),
 ];
 
+/// The keys of every kind but the common ones.
+const KIND_KEYS: [&str; 10] = [
+    "mac",
+    "device",
+    "pci",
+    "parent",
+    "vlan_id",
+    "members",
+    "mode",
+    "miimon",
+    "xmit_hash_policy",
+    "stp",
+];
+
 const BOND_MODES: &[(&str, BondMode)] = &[
     ("balance-rr", BondMode::BalanceRr),
     ("active-backup", BondMode::ActiveBackup),
@@ -148,7 +162,14 @@ pub(super) fn read_interface(
     let matcher = match kind {
         Some(Kind::Ethernet) => read_ethernet(ctx, &mut t),
         Some(made) => read_made(ctx, &mut t, made).map(LinkMatch::Made),
-        None => None,
+        None => {
+            // The kind is the mistake (reported): no key of any kind is
+            // reported unknown on top of it.
+            for key in KIND_KEYS {
+                t.field(key);
+            }
+            None
+        }
     };
     let expected = "an array of strings like [\"192.168.1.1/24\"]";
     let listed = |net: &IpNet, earlier: &Earlier<'_, IpNet>, path: &Path<'_>| {
@@ -316,7 +337,7 @@ mod tests {
                 ],
             ),
             (
-                "[[interface]]\nname = \"lan\"\nkind = \"team\"\n",
+                "[[interface]]\nname = \"lan\"\nkind = \"team\"\nmembers = [\"a\"]\n",
                 &[
                     "router.toml:3:8: error: interface[0].kind: \"team\" is not a link kind; expected \
                      \"ethernet\", \"vlan\", \"bond\" or \"bridge\"",

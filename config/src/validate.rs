@@ -117,6 +117,20 @@ fn check_made_link(ctx: &mut Ctx, draft: &Draft, n: usize, made: &MadeLink) {
                     );
                     ctx.error_at(&key, message);
                 }
+                if let LinkMatch::Made(MadeLink::Bridge { .. }) = &m.matcher
+                    && matches!(made, MadeLink::Bridge { .. })
+                {
+                    let message = format!("{member:?} is a bridge; a bridge is no bridge's port");
+                    ctx.error_at(&key, message);
+                }
+                if let Some(mtu) = m.mtu {
+                    let message = format!(
+                        "{member:?} has mtu = {mtu}; a {} sets its members' MTU: put it on {:?}",
+                        made.kind(),
+                        interface.name
+                    );
+                    ctx.error_at(&key, message);
+                }
                 let earlier = draft.interfaces[..n]
                     .iter()
                     .find(|(_, e)| match &e.matcher {
@@ -594,6 +608,17 @@ mod tests {
                 &[
                     "router.toml:15:10: error: interface[3].parent: \"lan0\" is a member of \"lan\" \
                      (interface[2]); put the VLAN on \"lan\"",
+                ],
+            ),
+            (
+                "[[interface]]\nname = \"a\"\ndevice = \"eth1\"\nmtu = 9000\n\
+                 [[interface]]\nname = \"br1\"\nkind = \"bridge\"\nmembers = [\"a\"]\n\
+                 [[interface]]\nname = \"br2\"\nkind = \"bridge\"\nmembers = [\"br1\"]\n",
+                &[
+                    "router.toml:8:12: error: interface[1].members[0]: \"a\" has mtu = 9000; a bridge \
+                     sets its members' MTU: put it on \"br1\"",
+                    "router.toml:12:12: error: interface[2].members[0]: \"br1\" is a bridge; a bridge \
+                     is no bridge's port",
                 ],
             ),
             (

@@ -60,6 +60,13 @@ pub enum NetlinkError {
         holder: String,
     },
 
+    /// A VLAN, bond or bridge to make has a name a link the box did not
+    /// make already has: that link is left alone.
+    #[error(
+        "link {holder} already has the name {name} and was not made by this box; remove it or choose another name"
+    )]
+    NotOurs { name: String, holder: String },
+
     /// A VLAN's parent or a bond's or bridge's member is not there (its
     /// interface failed or was not found), so the link cannot be made.
     #[error("needs {needs}, which is not there")]

@@ -49,6 +49,11 @@ pub(crate) fn is_ours(link: &Link) -> bool {
         )
 }
 
+/// Whether `link` is a VLAN.
+pub(crate) fn is_vlan(link: &Link) -> bool {
+    link.kind == Some(InfoKind::Vlan)
+}
+
 /// Whether `link` is of the kind `made` asks for.
 pub(crate) fn same_kind(made: &MadeLink, link: &Link) -> bool {
     link.kind.as_ref() == Some(&info_kind(made))
@@ -132,11 +137,12 @@ fn bond_settings(
     builder: LinkMessageBuilder<LinkBond>,
     bond: &Bond,
 ) -> LinkMessageBuilder<LinkBond> {
-    let builder = builder.miimon(bond.miimon_ms);
-    match bond.xmit_hash_policy {
-        Some(policy) => builder.xmit_hash_policy(kernel_policy(policy)),
-        None => builder,
-    }
+    // Always sent: a policy dropped from the config goes back to the
+    // kernel's default, layer2, which is what `compare` expects then.
+    let policy = bond.xmit_hash_policy.unwrap_or(XmitHashPolicy::Layer2);
+    builder
+        .miimon(bond.miimon_ms)
+        .xmit_hash_policy(kernel_policy(policy))
 }
 
 /// `ip link add`: make `name` as `made` says (`parent`: the VLAN's parent's
@@ -189,17 +195,6 @@ pub(crate) async fn tune(
     Ok(())
 }
 
-/// Mark a link of the right kind that someone else made as ours.
-pub(crate) async fn adopt(handle: &Handle, link: &Link) -> Result<(), NetlinkError> {
-    let msg = LinkUnspec::new_with_index(link.index).alias(MARK).build();
-    link::change(
-        handle,
-        msg,
-        format!("marking link {} as the box's", link.name),
-    )
-    .await
-}
-
 /// `ip link del`.
 pub(crate) async fn delete(handle: &Handle, link: &Link) -> Result<(), NetlinkError> {
     handle
@@ -231,6 +226,8 @@ pub(crate) async fn enslave(
     let action = format!("setting link {} master {}", member.name, master.name);
     link::change(handle, msg, action).await?;
     member.controller = Some(master.index);
+    // Leaving another master closed it; the caller brings it up again.
+    member.up = false;
     log::info!("{}: master {}", member.name, master.name);
     Ok(())
 }

@@ -209,11 +209,20 @@ impl Network {
                 return failures;
             }
         };
-        for l in links.iter().filter(|l| link_kinds::is_ours(l)) {
-            let wanted = made
-                .iter()
-                .any(|(i, m)| i.name == l.name && link_kinds::same_kind(m, l));
-            if !wanted && let Err(error) = link_kinds::delete(&self.handle, l).await {
+        // VLANs first: removing a bond or bridge would take the VLANs on
+        // it along, and their own removal would then fail.
+        let mut unwanted: Vec<&link::Link> = links
+            .iter()
+            .filter(|l| link_kinds::is_ours(l))
+            .filter(|l| {
+                !made
+                    .iter()
+                    .any(|(i, m)| i.name == l.name && link_kinds::same_kind(m, l))
+            })
+            .collect();
+        unwanted.sort_by_key(|l| !link_kinds::is_vlan(l));
+        for l in unwanted {
+            if let Err(error) = link_kinds::delete(&self.handle, l).await {
                 failures.push(Failure {
                     what: format!("link {}", l.name),
                     error,
@@ -259,6 +268,26 @@ impl Network {
                 }
             }
         }
+        // The kernel closes a link a bond or bridge lets go (a member
+        // dropped, its master removed or changed): every configured link is
+        // up again after this.
+        match link::dump(&self.handle).await {
+            Ok(mut links) => {
+                for l in links.iter_mut().filter(|l| !l.up) {
+                    let configured = interfaces.iter().any(|i| i.name == l.name);
+                    if configured && let Err(error) = link::set_up(&self.handle, l).await {
+                        failures.push(Failure {
+                            what: format!("link {}", l.name),
+                            error,
+                        });
+                    }
+                }
+            }
+            Err(error) => failures.push(Failure {
+                what: "links".into(),
+                error,
+            }),
+        }
         failures
     }
 
@@ -289,14 +318,14 @@ impl Network {
         };
         let mut fresh = true;
         if let Some(l) = named(&iface.name) {
+            // A link the box did not make is never changed or removed.
+            if !link_kinds::is_ours(l) {
+                return Err(NetlinkError::NotOurs {
+                    name: iface.name.clone(),
+                    holder: l.describe(),
+                });
+            }
             if !link_kinds::same_kind(made, l) {
-                if !link_kinds::is_ours(l) {
-                    return Err(NetlinkError::NameTaken {
-                        link: format!("({})", link_kinds::describe(made)),
-                        name: iface.name.clone(),
-                        holder: l.describe(),
-                    });
-                }
                 link_kinds::delete(&self.handle, l).await?;
             } else {
                 match link_kinds::compare(made, l, parent) {
@@ -306,9 +335,6 @@ impl Network {
                         fresh = false;
                     }
                     link_kinds::Difference::Remake => link_kinds::delete(&self.handle, l).await?,
-                }
-                if !fresh && !link_kinds::is_ours(l) {
-                    link_kinds::adopt(&self.handle, l).await?;
                 }
             }
         }
