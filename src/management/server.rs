@@ -324,6 +324,10 @@ where
         };
         // An error is the client gone: nothing more to do.
         let _ = render(&mut chunks).and_then(|()| chunks.finish());
+        // The snapshot went with `render` (unless another answer still
+        // reads it): a big table's text and snapshot are worth giving back.
+        drop(chunks);
+        crate::malloc::trim();
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         match rx.recv().await {
