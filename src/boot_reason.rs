@@ -111,7 +111,7 @@ pub fn decide(records: &[Record], watchdog_fired: bool) -> Verdict {
             .filter(|r| r.name.starts_with("console-"))
             .flat_map(|r| r.text.lines())
             .filter_map(|l| l.find("BUG: ").map(|at| l[at..].trim_end()))
-            .last();
+            .next_back();
         return Verdict {
             reason: BootReason::Panic,
             detail: Some(format!("PID 1 {}", bug.unwrap_or("panicked"))),
