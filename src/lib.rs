@@ -11,6 +11,7 @@ pub mod console;
 pub mod health;
 pub mod import;
 pub mod ipvs;
+pub mod malloc;
 pub mod management;
 pub mod netlink;
 pub mod ntp;

@@ -82,6 +82,14 @@ impl Fresh {
             Ok(Ok(answer)) => answer.clone(),
             _ => None,
         };
+        // An answered question is not shared any more (a request from now
+        // on asks anew): forget it, so that its snapshot goes as soon as
+        // the last request done with it lets go, not at the next question.
+        if let Ok(mut pending) = self.pending.lock()
+            && pending.as_ref().is_some_and(|p| p.borrow().is_some())
+        {
+            *pending = None;
+        }
         if snapshot.is_none() {
             Counters::hit(&self.counters.snapshot_failures);
         }

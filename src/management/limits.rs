@@ -29,7 +29,7 @@ pub const MAX_CONNECTIONS: usize = 256;
 
 /// Bytes of a streamed response (a scrape, the page) gathered before
 /// they are handed to the connection.
-pub const CHUNK_BYTES: usize = 16 * 1024;
+pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Chunks of a streamed response waiting for a slow client; the
 /// renderer waits when they are all taken, so a response costs at most

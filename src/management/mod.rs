@@ -51,7 +51,7 @@
 //!
 //! Memory, bounded: the log ring about 1.1 MB at most, the history about
 //! 2.9 MB for 1,000 services, per open connection hyper's 16 KiB head
-//! buffer and for a streamed answer 4 × 16 KiB chunks, 256 events per
+//! buffer and for a streamed answer 4 × 64 KiB chunks, 256 events per
 //! webhook target, 1,024 lines of follow buffer shared by every follower.
 
 pub mod clock;

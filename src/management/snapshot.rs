@@ -567,6 +567,35 @@ pub(crate) mod tests {
         }
     }
 
+    /// `n` TCP services of `reals` real servers each (all in the kernel,
+    /// all up), as the benchmark's 1,000 × 10 table.
+    pub(crate) fn big_table(n: u32, reals: u32) -> Snapshot {
+        let mut s = big(n);
+        for (svc, entry) in s.services.iter_mut().zip(&mut s.table.services) {
+            let template_rs = svc.real_servers[0].clone();
+            let template_dest = entry.dests[0].clone();
+            svc.real_servers.clear();
+            entry.dests.clear();
+            let SocketAddr::V4(vip) = (match svc.key {
+                ServiceKey::Addr { address, .. } => address,
+                ServiceKey::Fwmark { .. } => unreachable!("big makes TCP services"),
+            }) else {
+                unreachable!("big makes IPv4 services")
+            };
+            let [_, a, b, c] = vip.ip().octets();
+            for r in 0..reals {
+                let address = SocketAddr::from(([172, a, b, c.wrapping_add(r as u8)], 5432));
+                let mut rs = template_rs.clone();
+                rs.address = address;
+                let mut d = template_dest.clone();
+                d.dest.address = address;
+                svc.real_servers.push(rs);
+                entry.dests.push(d);
+            }
+        }
+        s
+    }
+
     /// `n` TCP services of one real server each, made from the sample's
     /// first.
     pub(crate) fn big(n: u32) -> Snapshot {

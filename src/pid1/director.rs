@@ -139,7 +139,11 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
             let wait = director.next_timer();
             tokio::select! {
                 request = inbox.recv() => match request {
-                    Some(Request::Reload) => director.reload().await,
+                    Some(Request::Reload) => {
+                        director.reload().await;
+                        // The new config's reading: give its memory back.
+                        crate::malloc::trim();
+                    }
                     Some(Request::Shutdown(done)) => {
                         director.shutdown().await;
                         let _ = done.send(());
@@ -351,6 +355,9 @@ impl Director {
             self.watch.applied(false, failures);
             self.watch.follow_sorry(config, &self.health());
         }
+        // Reading and applying a big config is the biggest transient work
+        // PID 1 does: give its memory back.
+        crate::malloc::trim();
     }
 
     /// Apply the running config as the health checks see it (down real

@@ -81,6 +81,8 @@ fn handled_signals() -> SigSet {
 /// Boot the appliance and serve it forever.
 pub fn run() -> ! {
     let started = console::since_boot();
+    // Before any thread: one arena for all of them.
+    crate::malloc::tune();
     mount::mount_all();
     console::init_boot();
     // The ring of console lines for /log, the status page and syslog:
