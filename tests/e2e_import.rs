@@ -8,9 +8,11 @@
 //!
 //! The same for keepalived: Debian's keepalived (from this machine, with
 //! its libraries, in an archive appended to the test layer's initrd for
-//! this test only) loads a config with its checkers, its real servers
-//! answering on the VM's loopback (busybox httpd), and its `ipvsadm -S -n`
-//! must be what `lvsinit apply` makes of the import.
+//! this test only) loads each of keepalived's own samples (vendored in
+//! testkit/configs/keepalived/) and a config in the shape of the common
+//! tutorials, with its checkers, its real servers answering on the VM's
+//! loopback (busybox httpd, socat for TLS), and its `ipvsadm -S -n` must be
+//! what `lvsinit apply` makes of the import.
 //!
 //! Needs QEMU, keepalived and a built image (`image/build --test-layer`);
 //! fails loudly, never skips, when one is missing. One VM per test.
@@ -167,28 +169,73 @@ fn ipvsadm_tables_survive_import_and_apply() {
     );
 }
 
-/// The test layer with keepalived and the libraries `ldd` lists appended:
-/// an initrd for `-initrd`, which qemu takes from the last one given.
+/// Binaries of this machine the keepalived test runs in the VM, each with
+/// the libraries `ldd` lists: keepalived, and socat for SSL_GET's TLS.
+const VM_TOOLS: &[&str] = &["/usr/sbin/keepalived", "/usr/bin/socat"];
+
+/// glibc loads these by name (getpwnam for MISC_CHECK's script user),
+/// so `ldd` does not list them.
+const VM_DLOPENED: &[&str] = &["/lib/x86_64-linux-gnu/libnss_files.so.2"];
+
+/// Where the self-signed certificate and key socat serves TLS with are.
+const VM_TLS_PEM: &str = "/etc/lvsinit-test/tls.pem";
+
+/// A self-signed certificate and its key, made here, in one PEM file.
+fn self_signed_pem(dir: &Path) -> PathBuf {
+    let (key, cert) = (dir.join("tls.key"), dir.join("tls.crt"));
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=lvsinit-import-test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (apt-get install openssl)");
+    assert!(status.success(), "openssl req -x509 failed");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(&key).unwrap());
+    let path = dir.join("tls.pem");
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// The test layer with [`VM_TOOLS`], their libraries and a TLS certificate
+/// appended: an initrd for `-initrd`, which qemu takes from the last one
+/// given.
 fn keepalived_initrd(dir: &Path) -> PathBuf {
-    let keepalived = Path::new("/usr/sbin/keepalived");
-    assert!(
-        keepalived.exists(),
-        "this test needs Debian's keepalived on the host (apt-get install keepalived)"
-    );
-    let ldd = Command::new("ldd").arg(keepalived).output().expect("ldd");
-    assert!(ldd.status.success(), "ldd {}", keepalived.display());
     let mut cpio = Cpio::default();
-    cpio.file("/usr/sbin/keepalived", keepalived).unwrap();
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let lib = match words.as_slice() {
-            [_, "=>", path, ..] if path.starts_with('/') => *path,
-            [path, ..] if path.starts_with('/') => *path,
-            _ => continue,
-        };
-        cpio.file(lib, Path::new(lib))
-            .unwrap_or_else(|e| panic!("{lib}: {e}"));
+    let mut added: Vec<String> = Vec::new();
+    let mut add = |cpio: &mut Cpio, path: &str| {
+        if !added.iter().any(|a| a == path) {
+            cpio.file(path, Path::new(path))
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            added.push(path.to_string());
+        }
+    };
+    for tool in VM_TOOLS {
+        assert!(
+            Path::new(tool).exists(),
+            "this test needs {tool} on the host (apt-get install keepalived socat)"
+        );
+        add(&mut cpio, tool);
+        let ldd = Command::new("ldd").arg(tool).output().expect("ldd");
+        assert!(ldd.status.success(), "ldd {tool}");
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                [_, "=>", path, ..] if path.starts_with('/') => add(&mut cpio, path),
+                [path, ..] if path.starts_with('/') => add(&mut cpio, path),
+                _ => {}
+            }
+        }
     }
+    for lib in VM_DLOPENED {
+        add(&mut cpio, lib);
+    }
+    cpio.file(VM_TLS_PEM, &self_signed_pem(dir)).unwrap();
     let layer = repo().join("out/test-layer.cpio.gz");
     let mut initrd = std::fs::read(&layer).unwrap_or_else(|e| panic!("{}: {e}", layer.display()));
     // The kernel finds an uncompressed archive after a compressed one only
@@ -202,18 +249,96 @@ fn keepalived_initrd(dir: &Path) -> PathBuf {
     path
 }
 
-/// Load `conf` with keepalived's checker (its real servers answering on
-/// the VM's loopback), wait for `lines` lines of `ipvsadm -S -n`, and
-/// return them after stopping keepalived.
-fn keepalived_table(vm: &Vm, conf: &str, lines: usize, real_servers: &[&str]) -> Vec<String> {
-    vm.shell_ok("ipvsadm -C");
-    for ip in real_servers {
-        vm.shell_ok(&format!("ip addr add {ip}/32 dev lo 2>/dev/null; true"));
-    }
+/// Every URL `path` the samples and [`TUTORIAL`] check, as the files
+/// busybox httpd serves for them; each holds "ok\n".
+const SERVED_FILES: &[&str] = &[
+    "index.html",
+    "health",
+    "mrtg/index.html",
+    "testurl3/test.jsp",
+];
+
+/// MD5 of "ok\n", the body of every [`SERVED_FILES`].
+const OK_MD5: &str = "eff5bc1ef8ec9d03e640fc4370f5eacd";
+
+/// The ports the samples' and the tutorial's real servers and checks use:
+/// plain HTTP on these, TLS (forwarded to port 80) on 443.
+const HTTP_PORTS: &[u16] = &[80, 1358, 8080];
+
+/// The real servers' side, once per VM: every file, an httpd per port,
+/// socat terminating TLS on 443, and a passwd file for keepalived's
+/// script user. They end with the VM.
+fn serve_real_servers(vm: &Vm) {
     vm.shell_ok("ip link set lo up");
-    vm.shell_ok("mkdir -p /tmp/www && echo ok > /tmp/www/health && echo ok > /tmp/www/index.html");
-    // Two busybox httpd daemons, once per VM; they end with it.
-    vm.shell_ok("[ -f /tmp/httpd.started ] || { httpd -p 80 -h /tmp/www && httpd -p 8080 -h /tmp/www && touch /tmp/httpd.started; }");
+    vm.shell_ok("[ -s /etc/passwd ] || echo 'root:x:0:0:root:/:/bin/sh' > /etc/passwd; [ -s /etc/group ] || echo 'root:x:0:' > /etc/group");
+    for file in SERVED_FILES {
+        vm.shell_ok(&format!(
+            "mkdir -p $(dirname /tmp/www/{file}) && echo ok > /tmp/www/{file}"
+        ));
+    }
+    for port in HTTP_PORTS {
+        vm.shell_ok(&format!("httpd -p {port} -h /tmp/www"));
+    }
+    vm.shell_ok(&format!(
+        "socat OPENSSL-LISTEN:443,fork,reuseaddr,cert={VM_TLS_PEM},verify=0 TCP:127.0.0.1:80 > /tmp/socat.log 2>&1 &"
+    ));
+    // Both answer before keepalived asks them.
+    let wait = "for i in $(seq 1 40); do wget -q -O - http://127.0.0.1:1358/health >/dev/null 2>&1 && netstat -ltn | grep -q ':443 ' && exit 0; sleep 0.25; done; exit 1";
+    let (out, status) = vm
+        .shell(&format!("( {wait} )"), Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        status,
+        0,
+        "the real servers do not answer:\n{out}\n{}",
+        vm.shell_ok("cat /tmp/socat.log; netstat -ltn")
+    );
+}
+
+/// The copy of `sample` keepalived loads: every `digest` is the MD5 of what
+/// the real servers here serve, and `misc_path` is a script that succeeds,
+/// so that keepalived keeps every real server in. The import reads the
+/// sample unchanged.
+fn as_served(sample: &str) -> String {
+    let mut out = String::new();
+    for line in sample.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        if trimmed.starts_with("digest ") {
+            out.push_str(&format!("{indent}digest {OK_MD5}\n"));
+        } else if trimmed.starts_with("misc_path ") {
+            out.push_str(&format!("{indent}misc_path /bin/true\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The real servers' addresses in a table (`-a ... -r IP:PORT ...`).
+fn real_server_ips(table: &[String]) -> Vec<String> {
+    let mut ips: Vec<String> = Vec::new();
+    for line in table {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(i) = words.iter().position(|w| *w == "-r") {
+            let address = words[i + 1];
+            let ip = address.rsplit_once(':').map_or(address, |(ip, _)| ip);
+            let ip = ip.trim_start_matches('[').trim_end_matches(']').to_string();
+            if !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+    }
+    ips
+}
+
+/// Load `conf` (a path in the VM) with keepalived's checker, wait for a
+/// table of `lines` lines and let its checks run a few rounds; the table
+/// it keeps, after stopping it. Its log must show no real server taken
+/// out.
+fn keepalived_table(vm: &Vm, conf: &str, lines: usize) -> Vec<String> {
+    vm.shell_ok("ipvsadm -C");
     vm.shell_ok(&format!(
         "keepalived -C -n -l -D -f {conf} -p /tmp/keepalived.run.pid -c /tmp/checkers.pid > /tmp/keepalived.log 2>&1 & echo $! > /tmp/keepalived.pid"
     ));
@@ -223,22 +348,30 @@ fn keepalived_table(vm: &Vm, conf: &str, lines: usize, real_servers: &[&str]) ->
     let (out, status) = vm
         .shell(&format!("( {wait} )"), Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}"));
-    let log = vm.shell_ok("cat /tmp/keepalived.log");
     assert_eq!(
         status,
         0,
-        "keepalived made no table of {lines} lines:\n{out}\n{}\nlog:\n{log}",
-        vm.shell_ok("ipvsadm -S -n")
+        "keepalived -f {conf} made no table of {lines} lines:\n{out}\n{}\nlog:\n{}",
+        vm.shell_ok("ipvsadm -S -n"),
+        vm.shell_ok("cat /tmp/keepalived.log")
     );
     // Its checks run a few rounds: a server it would take out is out.
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(4));
     let table = saved(vm);
-    vm.shell_ok("kill $(cat /tmp/keepalived.pid); ( for i in $(seq 1 40); do [ -d /proc/$(cat /tmp/keepalived.pid) ] || exit 0; sleep 0.25; done; exit 1 )");
+    // (A config with nothing for the checker may have ended it already.)
+    vm.shell_ok("kill $(cat /tmp/keepalived.pid) 2>/dev/null; ( for i in $(seq 1 40); do [ -d /proc/$(cat /tmp/keepalived.pid) ] || exit 0; sleep 0.25; done; exit 1 )");
+    let log = vm.shell_ok("cat /tmp/keepalived.log");
     assert_eq!(
         table.len(),
         lines,
-        "keepalived's table:\n{table:#?}\nlog:\n{log}"
+        "keepalived -f {conf}: its table:\n{table:#?}\nlog:\n{log}"
     );
+    for taken_out in ["Removing service", "Disabling service"] {
+        assert!(
+            !log.contains(taken_out),
+            "keepalived -f {conf} took a real server out:\n{log}"
+        );
+    }
     eprintln!("keepalived -f {conf}: ipvsadm -S -n:\n{}", table.join("\n"));
     table
 }
@@ -298,6 +431,51 @@ virtual_server 192.168.1.101 8080 {
 }
 ";
 
+/// The box's addresses the samples do not say, as for `lvsinit import
+/// --interface` (the same as init/tests/cli.rs gives them).
+fn sample_options() -> Options {
+    Options {
+        interfaces: ["eth0=192.168.200.2/24", "eth1=192.168.100.2/24"]
+            .iter()
+            .map(|i| lvsinit::import::GivenInterface::parse(i).unwrap())
+            .collect(),
+        config_id: None,
+    }
+}
+
+/// One keepalived.conf both ways: its import applied by lvsinit, then the
+/// file loaded by keepalived; the two tables must be the same. `complete`:
+/// whether the import must carry everything. The table.
+fn compare(vm: &Vm, dir: &Path, name: &str, conf: &str, complete: bool) -> Vec<String> {
+    let file = dir.join(name);
+    std::fs::write(&file, conf).unwrap();
+    let done = import(Format::Keepalived, &file, &sample_options())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        !complete || done.complete(),
+        "{name}: the import left something out: {:#?}",
+        done.warnings
+    );
+    write_file(vm, "/tmp/imported.toml", &done.toml);
+    vm.shell_ok("ipvsadm -C");
+    vm.shell_ok("lvsinit check /tmp/imported.toml");
+    vm.shell_ok("lvsinit apply --only ipvs /tmp/imported.toml");
+    let ours = saved(vm);
+    eprintln!("{name}: lvsinit apply: ipvsadm -S -n:\n{}", ours.join("\n"));
+    for ip in real_server_ips(&ours) {
+        vm.shell_ok(&format!("ip addr add {ip}/32 dev lo 2>/dev/null; true"));
+    }
+    let served = format!("/tmp/{name}");
+    write_file(vm, &served, &as_served(conf));
+    let theirs = keepalived_table(vm, &served, ours.len());
+    assert_eq!(
+        ours, theirs,
+        "{name}: lvsinit apply of the import (left) and keepalived (right)\n{}",
+        done.toml
+    );
+    ours
+}
+
 #[test]
 fn keepalived_tables_survive_import_and_apply() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -306,26 +484,42 @@ fn keepalived_tables_survive_import_and_apply() {
     let lab = boot(vec!["-initrd".into(), initrd.display().to_string()]);
     let vm = &lab.vms[0];
     vm.shell_ok("keepalived --version");
+    serve_real_servers(vm);
 
-    // keepalived's own fwmark sample, unchanged; its real servers have
-    // their addresses on lo and busybox httpd answers on port 80.
-    let sample = std::fs::read_to_string(config("keepalived/keepalived.conf.fwmark")).unwrap();
-    write_file(vm, "/tmp/fwmark.conf", &sample);
-    let fwmark = keepalived_table(
-        vm,
-        "/tmp/fwmark.conf",
-        3,
-        &["192.168.201.100", "192.168.201.101"],
-    );
-    assert_eq!(
-        import_and_apply(vm, dir.path(), Format::Keepalived, &sample),
-        fwmark
-    );
+    // keepalived's own samples, each as it is.
+    let samples_dir = config("keepalived");
+    let mut samples: Vec<PathBuf> = std::fs::read_dir(&samples_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("keepalived.conf.")
+        })
+        .collect();
+    samples.sort();
+    assert_eq!(samples.len(), 10, "{samples:?}");
+    let mut with_services = 0;
+    for sample in &samples {
+        let name = sample.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(sample).unwrap();
+        // Only the fwmark sample uses nothing the box lacks.
+        let table = compare(
+            vm,
+            dir.path(),
+            &name,
+            &text,
+            name == "keepalived.conf.fwmark",
+        );
+        if !table.is_empty() {
+            with_services += 1;
+        }
+    }
+    // Two samples are VRRP only: both tables empty.
+    assert_eq!(with_services, 8, "samples with virtual servers");
 
-    write_file(vm, "/tmp/tutorial.conf", TUTORIAL);
-    let tutorial = keepalived_table(vm, "/tmp/tutorial.conf", 5, &["192.168.3.2", "192.168.3.3"]);
-    assert_eq!(
-        import_and_apply(vm, dir.path(), Format::Keepalived, TUTORIAL),
-        tutorial
-    );
+    // The tutorial's config is carried whole.
+    let tutorial = compare(vm, dir.path(), "tutorial.conf", TUTORIAL, true);
+    assert_eq!(tutorial.len(), 5, "{tutorial:#?}");
 }
