@@ -9,6 +9,8 @@ pub mod boot_reason;
 pub use lvsinit_config as config;
 pub mod console;
 pub mod health;
+#[cfg(test)]
+mod hostile_input;
 pub mod import;
 pub mod ipvs;
 pub mod malloc;

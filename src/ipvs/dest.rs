@@ -308,11 +308,22 @@ mod tests {
         assert_eq!(Forward::from(Forwarding::Tunnel), Forward::Tunnel);
     }
 
-    /// A dest nest as `ip_vs_genl_fill_dest` builds it: 16-byte address,
-    /// tunnel info, counters, family, both stats nests.
+    /// Mutated answers of the kernel decode or fail, never panic.
     #[cfg(target_endian = "little")]
     #[test]
-    fn decode_dest_as_the_kernel_sends_it() {
+    fn hostile_dest_nests_never_panic() {
+        let nest = kernel_nest();
+        crate::hostile_input::survive("dest nest", &[nest], &[], 20_000, |nest| {
+            let _ = Dest::decode(nest, Family::Inet);
+            let _ = Dest::decode(nest, Family::Inet6);
+        });
+    }
+
+    /// A dest nest as `ip_vs_genl_fill_dest` builds it: 16-byte address,
+    /// tunnel info, counters, family, both stats nests (little-endian
+    /// host).
+    #[cfg(target_endian = "little")]
+    fn kernel_nest() -> Vec<u8> {
         let mut nest = Vec::new();
         nest.extend([20, 0, 1, 0, 192, 168, 3, 2]); // ADDR, 16 bytes
         nest.extend([0; 12]);
@@ -336,7 +347,13 @@ mod tests {
         nest.extend(((4 + s64.len()) as u16).to_ne_bytes());
         nest.extend(DEST_ATTR_STATS64.to_ne_bytes());
         nest.extend(&s64);
+        nest
+    }
 
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn decode_dest_as_the_kernel_sends_it() {
+        let nest = kernel_nest();
         let entry = Dest::decode(&nest, Family::Inet).unwrap();
         assert_eq!(
             entry.dest,

@@ -408,6 +408,31 @@ pub(crate) mod tests {
     #[cfg(target_endian = "little")]
     #[test]
     fn decode_service_as_the_kernel_sends_it() {
+        let nest = kernel_nest();
+        let entry = VirtualService::decode(&nest).unwrap();
+        let mut want = service(tcp("192.168.1.100:5432"), "rr");
+        want.flags = SVC_F_PERSISTENT; // HASHED dropped
+        want.timeout = 300;
+        want.netmask = 0xffff_ff00;
+        assert_eq!(entry.service, want);
+        assert_eq!(entry.stats.conns, 7);
+        assert_eq!(entry.stats.inbytes, 7000);
+        assert_eq!(entry.stats.outbps, 5);
+        assert!(entry.dests.is_empty());
+    }
+
+    /// Mutated answers of the kernel decode or fail, never panic.
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn hostile_service_nests_never_panic() {
+        crate::hostile_input::survive("service nest", &[kernel_nest()], &[], 20_000, |nest| {
+            let _ = VirtualService::decode(nest);
+        });
+    }
+
+    /// A TCP service's nest as the kernel sends it (little-endian host).
+    #[cfg(target_endian = "little")]
+    fn kernel_nest() -> Vec<u8> {
         let mut nest = Vec::new();
         nest.extend([6, 0, 1, 0, 2, 0, 0, 0]); // AF = AF_INET
         nest.extend([6, 0, 2, 0, 6, 0, 0, 0]); // PROTOCOL = 6
@@ -426,17 +451,7 @@ pub(crate) mod tests {
         nest.extend(((4 + s64.len()) as u16).to_ne_bytes());
         nest.extend(12u16.to_ne_bytes()); // STATS64
         nest.extend(&s64);
-
-        let entry = VirtualService::decode(&nest).unwrap();
-        let mut want = service(tcp("192.168.1.100:5432"), "rr");
-        want.flags = SVC_F_PERSISTENT; // HASHED dropped
-        want.timeout = 300;
-        want.netmask = 0xffff_ff00;
-        assert_eq!(entry.service, want);
-        assert_eq!(entry.stats.conns, 7);
-        assert_eq!(entry.stats.inbytes, 7000);
-        assert_eq!(entry.stats.outbps, 5);
-        assert!(entry.dests.is_empty());
+        nest
     }
 
     #[cfg(target_endian = "little")]
