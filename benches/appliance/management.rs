@@ -33,8 +33,9 @@ fn config() -> String {
     )
 }
 
-/// `curl` of `path` from the client: seconds taken and bytes received.
-fn timed_get(lab: &Lab, path: &str) -> Result<(f64, f64), String> {
+/// `curl` of `path` from the client: seconds taken, bytes received, and
+/// seconds to the first byte.
+fn timed_get(lab: &Lab, path: &str) -> Result<(f64, f64, f64), String> {
     let url = format!("{API}{path}");
     let out = lab.client.ns().exec(&[
         "curl",
@@ -44,7 +45,7 @@ fn timed_get(lab: &Lab, path: &str) -> Result<(f64, f64), String> {
         "-o",
         "/dev/null",
         "-w",
-        "%{time_total} %{size_download}",
+        "%{time_total} %{size_download} %{time_starttransfer}",
         &url,
     ]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -55,10 +56,35 @@ fn timed_get(lab: &Lab, path: &str) -> Result<(f64, f64), String> {
         ));
     }
     let mut fields = text.split_whitespace().map(str::parse::<f64>);
-    match (fields.next(), fields.next()) {
-        (Some(Ok(t)), Some(Ok(n))) => Ok((t, n)),
+    match (fields.next(), fields.next(), fields.next()) {
+        (Some(Ok(t)), Some(Ok(n)), Some(Ok(first))) => Ok((t, n, first)),
         _ => Err(format!("curl {url} wrote {text:?}")),
     }
+}
+
+/// One more scrape, read whole: how long its snapshot took, the
+/// director's part and the kernel's (lvsinit_management_snapshot_seconds).
+fn snapshot_parts(lab: &Lab) -> Result<(f64, f64), String> {
+    let url = format!("{API}/metrics");
+    let out = lab
+        .client
+        .ns()
+        .exec(&["curl", "-sSf", "--max-time", "60", &url]);
+    if !out.status.success() {
+        return Err(format!(
+            "curl {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let part = |name: &str| {
+        let prefix = format!("lvsinit_management_snapshot_seconds{{part=\"{name}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .ok_or_else(|| format!("no {prefix}in the scrape"))
+    };
+    Ok((part("director")?, part("kernel")?))
 }
 
 pub fn run(lab: &mut Lab) -> Section {
@@ -81,12 +107,14 @@ pub fn run(lab: &mut Lab) -> Section {
         return section;
     }
     let mut times = Vec::new();
+    let mut firsts = Vec::new();
     let mut size = 0.0;
     let mut problem = None;
     for _ in 0..SCRAPES {
         match timed_get(lab, "/metrics") {
-            Ok((t, n)) => {
+            Ok((t, n, first)) => {
                 times.push(t * 1000.0);
+                firsts.push(first * 1000.0);
                 size = n;
             }
             Err(e) => {
@@ -95,9 +123,11 @@ pub fn run(lab: &mut Lab) -> Section {
             }
         }
     }
+    let parts = snapshot_parts(lab);
     let status = timed_get(lab, "/status");
     let memory = crate::memory::pid1_memory(&lab.vms[index]);
     lab.vms[index].kill();
+    let scraped = problem.is_none();
     let what = "1,000 × 10: one /metrics scrape (curl from the client)";
     match problem {
         Some(e) => section.rows.push(Row::not_measured(ITEM, what, &e)),
@@ -113,9 +143,22 @@ pub fn run(lab: &mut Lab) -> Section {
             report::median(&times) <= TARGET_SCRAPE_MS,
         )),
     }
+    if scraped {
+        let what = "1,000 × 10: /metrics, time to the first byte; the snapshot's parts (of one more scrape)";
+        let result = match parts {
+            Ok((director, kernel)) => format!(
+                "{}; director {:.1} ms, kernel (IPVS dump and totals) {:.1} ms",
+                report::spread(&firsts, "ms", 0),
+                director * 1000.0,
+                kernel * 1000.0
+            ),
+            Err(e) => format!("{}; parts: {e}", report::spread(&firsts, "ms", 0)),
+        };
+        section.rows.push(Row::info(ITEM, what, result));
+    }
     let what = "1,000 × 10: one /status (curl from the client)";
     match status {
-        Ok((t, n)) => section.rows.push(Row::info(
+        Ok((t, n, _)) => section.rows.push(Row::info(
             ITEM,
             what,
             format!("{:.0} ms for {:.1} MB", t * 1000.0, n / 1e6),

@@ -305,6 +305,21 @@ pub fn render<W: Write>(
     vrrp(&mut out, snapshot)?;
     config(&mut out, snapshot, version)?;
     management(&mut out, counters)?;
+    out.head(
+        "lvsinit_management_snapshot_seconds",
+        Kind::Gauge,
+        "How long this answer's snapshot took to make, by part: director (its own loop: the services and their health), kernel (the IPVS table and totals, read on a blocking thread).",
+    )?;
+    for (part, took) in [
+        ("director", snapshot.took.director),
+        ("kernel", snapshot.took.kernel),
+    ] {
+        out.sample(
+            "lvsinit_management_snapshot_seconds",
+            &[("part", part)],
+            took.as_secs_f64(),
+        )?;
+    }
     process_metrics(&mut out, process)?;
     out.w.flush()
 }
@@ -853,6 +868,8 @@ mod tests {
         ));
         has(r#"lvsinit_build_info{version="0.1.0"} 1"#);
         has(r#"lvsinit_management_connections_refused_total{reason="allow"} 1"#);
+        has(r#"lvsinit_management_snapshot_seconds{part="director"} 0.0015"#);
+        has(r#"lvsinit_management_snapshot_seconds{part="kernel"} 0.012"#);
         has(r#"lvsinit_sorry_server_active{service="marked"} 0"#);
         assert!(text.contains("\nprocess_resident_memory_bytes "));
         assert!(text.contains("\nprocess_start_time_seconds "));

@@ -43,6 +43,17 @@ pub struct Snapshot {
     /// The kernel's totals over every service (`/proc/net/ip_vs_stats`,
     /// which node_exporter reports; see [`read_totals`]).
     pub totals: Stats,
+    /// How long it took to make.
+    pub took: Took,
+}
+
+/// How long a snapshot took to make, in its two parts: what the director
+/// does on its own loop (the services joined with their health), and
+/// reading the kernel's table and totals on a blocking thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Took {
+    pub director: Duration,
+    pub kernel: Duration,
 }
 
 pub use crate::boot_reason::BootReason;
@@ -564,6 +575,10 @@ pub(crate) mod tests {
             }),
             totals: Snapshot::sum_totals(&table),
             table,
+            took: Took {
+                director: Duration::from_micros(1500),
+                kernel: Duration::from_millis(12),
+            },
         }
     }
 

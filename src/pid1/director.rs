@@ -299,10 +299,12 @@ impl Director {
             State::Invalid { .. } => (None, 0),
         };
         let vrrp = self.vrrp.as_ref().map(Failover::view);
+        let started = std::time::Instant::now();
         let health = self.health();
-        let snapshot = self
-            .watch
-            .snapshot(config, &health, self.monitor.as_ref(), vrrp, failures);
+        let mut snapshot =
+            self.watch
+                .snapshot(config, &health, self.monitor.as_ref(), vrrp, failures);
+        snapshot.took.director = started.elapsed();
         management::answer(request, snapshot);
     }
 

@@ -306,6 +306,7 @@ impl Watch {
             vrrp,
             table: Table::default(),
             totals: Default::default(),
+            took: Default::default(),
         }
     }
 
@@ -341,17 +342,19 @@ impl Watch {
 /// own IPVS socket, and answer. A dump that fails answers nothing (the
 /// server says 503 and counts it).
 pub(super) fn answer(request: SnapshotRequest, mut snapshot: Snapshot) {
-    tokio::task::spawn_blocking(
-        move || match Ipvs::open().and_then(|mut ipvs| ipvs.dump()) {
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        match Ipvs::open().and_then(|mut ipvs| ipvs.dump()) {
             Ok(table) => {
                 snapshot.totals =
                     snapshot::read_totals().unwrap_or_else(|| Snapshot::sum_totals(&table));
                 snapshot.table = table;
+                snapshot.took.kernel = started.elapsed();
                 request.answer(snapshot);
             }
             Err(e) => log::warn!("management: cannot read the IPVS table: {e}"),
-        },
-    );
+        }
+    });
 }
 
 fn join(addrs: &[std::net::SocketAddr]) -> String {
