@@ -487,21 +487,8 @@ fn keepalived_tables_survive_import_and_apply() {
     serve_real_servers(vm);
 
     // keepalived's own samples, each as it is.
-    let samples_dir = config("keepalived");
-    let mut samples: Vec<PathBuf> = std::fs::read_dir(&samples_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("keepalived.conf.")
-        })
-        .collect();
-    samples.sort();
-    assert_eq!(samples.len(), 10, "{samples:?}");
     let mut with_services = 0;
-    for sample in &samples {
+    for sample in &testkit::keepalived_samples() {
         let name = sample.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(sample).unwrap();
         // Only the fwmark sample uses nothing the box lacks.

@@ -334,20 +334,7 @@ fn import_usage_errors_exit_2() {
 /// the output passes check.
 #[test]
 fn import_of_keepalived_samples_passes_check() {
-    let dir = repo().join("testkit/configs/keepalived");
-    let mut samples: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("keepalived.conf.")
-        })
-        .collect();
-    samples.sort();
-    assert_eq!(samples.len(), 10, "{samples:?}");
-    for sample in &samples {
+    for sample in &testkit::keepalived_samples() {
         let name = sample.file_name().unwrap().to_string_lossy().into_owned();
         let (out, toml) = import(
             &format!("{name}.toml"),

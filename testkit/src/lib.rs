@@ -27,5 +27,5 @@ pub mod vm;
 
 pub use host::{TempDir, require_root};
 pub use netns::Netns;
-pub use paths::{config, repo};
+pub use paths::{config, keepalived_samples, repo};
 pub use vm::{Nic, Vm, VmOptions};
