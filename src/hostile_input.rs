@@ -19,7 +19,7 @@ use crate::vrrp::packet::{Advert, build_ipv4, receive};
 use testkit::{TempDir, config, repo};
 
 /// xorshift64*: the same cases on every run.
-pub(crate) struct Rng(u64);
+struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -35,7 +35,7 @@ impl Rng {
 }
 
 /// One to four random edits of `seed`; `words` are spliced in.
-pub(crate) fn mutate(rng: &mut Rng, seed: &[u8], words: &[&str]) -> Vec<u8> {
+fn mutate(rng: &mut Rng, seed: &[u8], words: &[&str]) -> Vec<u8> {
     let mut out = seed.to_vec();
     for _ in 0..1 + rng.below(4) {
         let at = rng.below(out.len() + 1);
@@ -151,7 +151,10 @@ fn importers_never_panic() {
         interfaces: vec![crate::import::GivenInterface::parse("eth0=192.168.200.2/24").unwrap()],
         config_id: Some("high".into()),
     };
-    let keepalived = files(&config("keepalived"), |n| n.starts_with("keepalived.conf."));
+    let keepalived: Vec<Vec<u8>> = testkit::keepalived_samples()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
     let words = [
         "{",
         "}",

@@ -24,7 +24,7 @@ use std::ops::Range;
 
 use super::limits::Counters;
 use super::process::Process;
-use super::snapshot::{HealthState, Joined, RealServer, Snapshot};
+use super::snapshot::{HealthState, Joined, RealServer, Snapshot, Took};
 use crate::config::{Protocol, ServiceKey};
 use crate::ipvs::{Stats, Table};
 
@@ -304,22 +304,7 @@ pub fn render<W: Write>(
     real_servers(&mut out, &joined)?;
     vrrp(&mut out, snapshot)?;
     config(&mut out, snapshot, version)?;
-    management(&mut out, counters)?;
-    out.head(
-        "lvsinit_management_snapshot_seconds",
-        Kind::Gauge,
-        "How long this answer's snapshot took to make, by part: director (its own loop: the services and their health), kernel (the IPVS table and totals, read on a blocking thread).",
-    )?;
-    for (part, took) in [
-        ("director", snapshot.took.director),
-        ("kernel", snapshot.took.kernel),
-    ] {
-        out.sample(
-            "lvsinit_management_snapshot_seconds",
-            &[("part", part)],
-            took.as_secs_f64(),
-        )?;
-    }
+    management(&mut out, counters, &snapshot.took)?;
     process_metrics(&mut out, process)?;
     out.w.flush()
 }
@@ -700,7 +685,7 @@ fn config<W: Write>(out: &mut Out<'_, W>, s: &Snapshot, version: &str) -> io::Re
     out.sample("lvsinit_build_info", &[("version", version)], 1)
 }
 
-fn management<W: Write>(out: &mut Out<'_, W>, c: &Counters) -> io::Result<()> {
+fn management<W: Write>(out: &mut Out<'_, W>, c: &Counters, took: &Took) -> io::Result<()> {
     let get = Counters::get;
     out.by_label(
         "lvsinit_management_connections_refused_total",
@@ -754,6 +739,18 @@ fn management<W: Write>(out: &mut Out<'_, W>, c: &Counters) -> io::Result<()> {
     ];
     for (name, help, counter) in singles {
         out.single(name, Kind::Counter, help, get(counter))?;
+    }
+    out.head(
+        "lvsinit_management_snapshot_seconds",
+        Kind::Gauge,
+        "How long this answer's snapshot took to make, by part: director (its own loop: the services and their health), kernel (the IPVS table and totals, read on a blocking thread).",
+    )?;
+    for (part, took) in [("director", took.director), ("kernel", took.kernel)] {
+        out.sample(
+            "lvsinit_management_snapshot_seconds",
+            &[("part", part)],
+            took.as_secs_f64(),
+        )?;
     }
     out.by_label(
         "lvsinit_webhook_events_total",

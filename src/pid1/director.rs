@@ -294,12 +294,12 @@ impl Director {
     /// A snapshot request of the management API: the director's state
     /// now, the kernel's table read off this loop.
     fn answer(&self, request: crate::management::SnapshotRequest) {
+        let started = std::time::Instant::now();
         let (config, failures) = match &self.state {
             State::Running { config, failures } => (Some(&**config), failures.len()),
             State::Invalid { .. } => (None, 0),
         };
         let vrrp = self.vrrp.as_ref().map(Failover::view);
-        let started = std::time::Instant::now();
         let health = self.health();
         let mut snapshot =
             self.watch
