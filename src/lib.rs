@@ -18,6 +18,7 @@ pub mod management;
 pub mod netlink;
 pub mod ntp;
 pub mod pid1;
+pub mod remote;
 pub mod source;
 pub mod sysctl;
 pub mod vrrp;
