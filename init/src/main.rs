@@ -7,6 +7,7 @@
 //! lvsinit apply [OPTIONS] FILE     apply a config to the current network namespace
 //! lvsinit list                     print the kernel's IPVS table, like ipvsadm -Ln
 //! lvsinit import [OPTIONS] FILE    a router.toml from keepalived.conf or ipvsadm rules
+//! lvsinit remote --url URL ... COMMAND   a box's control API, from a PC
 //! lvsinit help | version
 //! ```
 
@@ -17,7 +18,7 @@ use std::time::Duration;
 use lvsinit::apply::{Applier, Options, Parts};
 use lvsinit::import::{self, Format, GivenInterface, ImportError};
 use lvsinit::ipvs::IpvsError;
-use lvsinit::{config, console};
+use lvsinit::{config, console, remote};
 
 const USAGE: &str = "\
 usage: lvsinit check FILE...
@@ -25,6 +26,8 @@ usage: lvsinit check FILE...
        lvsinit list
        lvsinit import [--from keepalived|ipvsadm] [--interface NAME=CIDR[,CIDR...]]...
                       [--config-id ID] FILE
+       lvsinit remote --url https://IP:PORT [--fingerprint SHA256:HEX | --ca FILE]
+                      [--password-file FILE] COMMAND
        lvsinit help | version
 
 As PID 1, lvsinit boots the appliance: it reads router.toml (fw_cfg, then the
@@ -52,6 +55,13 @@ director. As a command it is a tool:
           a warning here (FILE:LINE: warning: KEYWORD: ...) and a comment in
           the output. Exits 0 when everything was carried, 3 when something
           was left out, 1 when FILE cannot be read as its format.
+  remote  Talk to a running box's control API over HTTPS, from a PC:
+          status, config get|push FILE|confirm, drain|enable SERVICE IP:PORT,
+          reload, reboot, poweroff, log [--follow]. The box's certificate is
+          checked by --fingerprint (printed on its console) or --ca. The
+          admin's password comes from --password-file, LVSINIT_PASSWORD or a
+          prompt. `lvsinit remote help` has the details. Exits 0 done, 1
+          refused by the box, 2 usage, 3 cannot connect or verify.
 ";
 
 /// Everything the tool can fail with. Each says on stderr what it has
@@ -74,6 +84,8 @@ enum MainError {
     /// `import`: the output was written, but something was left out (each
     /// already printed as a warning).
     Incomplete,
+    /// `remote` failed, and said why; its own exit code.
+    Remote(remote::Exit),
 }
 
 impl MainError {
@@ -81,7 +93,8 @@ impl MainError {
     fn report(&self) {
         match self {
             MainError::Usage(text) => eprint!("{text}"),
-            MainError::Config | MainError::Apply | MainError::Incomplete => {}
+            MainError::Config | MainError::Apply | MainError::Incomplete | MainError::Remote(_) => {
+            }
             MainError::Runtime(e) => eprintln!("cannot start the async runtime: {e}"),
             MainError::Ipvs(e) => eprintln!("error: {e}"),
             MainError::Import(e) => eprintln!("{e}"),
@@ -91,12 +104,13 @@ impl MainError {
 
 /// The exit codes: 2 for a wrong command line, 3 for an import that left
 /// something out, 1 for everything else that failed (as keepalived -t and
-/// ipvsadm do).
+/// ipvsadm do); `remote` has its own (see [`remote::Exit`]).
 impl From<&MainError> for ExitCode {
     fn from(error: &MainError) -> ExitCode {
         match error {
             MainError::Usage(_) => ExitCode::from(2),
             MainError::Incomplete => ExitCode::from(3),
+            MainError::Remote(exit) => ExitCode::from(exit.code()),
             MainError::Import(_)
             | MainError::Config
             | MainError::Apply
@@ -127,6 +141,7 @@ fn run(args: &[String]) -> Result<(), MainError> {
         Some("apply") => apply(&args[1..]),
         Some("list") if args.len() == 1 => list(),
         Some("import") => import(&args[1..]),
+        Some("remote") => remote(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -328,5 +343,18 @@ fn import(args: &[String]) -> Result<(), MainError> {
             plural(done.warnings.len())
         );
         Err(MainError::Incomplete)
+    }
+}
+
+fn remote(args: &[String]) -> Result<(), MainError> {
+    let mut env = remote::Env::process();
+    match remote::run(
+        args,
+        &mut env,
+        &mut io::stdout().lock(),
+        &mut io::stderr().lock(),
+    ) {
+        remote::Exit::Done => Ok(()),
+        failed => Err(MainError::Remote(failed)),
     }
 }
