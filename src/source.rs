@@ -22,6 +22,11 @@ pub const FW_CFG_PATH: &str = "/sys/firmware/qemu_fw_cfg/by_name/opt/lvsinit/rou
 pub const BOOT_LABEL: &str = "LVSBOOT";
 /// Where the boot partition is mounted, read-only.
 pub const BOOT_MOUNT: &str = "/boot";
+/// The mount flags of [`BOOT_MOUNT`] besides read-only, which a remount
+/// must pass again.
+pub const BOOT_MOUNT_FLAGS: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
 /// The default baked into the initramfs.
 pub const BUILTIN_PATH: &str = "/etc/lvsinit/router.toml";
 
@@ -172,7 +177,7 @@ fn read_from_partition(device: &str) -> io::Result<Option<String>> {
             Some(device),
             &target,
             Some("vfat"),
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            MsFlags::MS_RDONLY | BOOT_MOUNT_FLAGS,
             Some("utf8,shortname=mixed"),
         )
         .map_err(io::Error::from)?;
