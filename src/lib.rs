@@ -4,6 +4,7 @@
 //! Every module here runs its unit tests on the host.
 
 pub mod apply;
+pub mod boot_partition;
 pub mod boot_reason;
 /// `router.toml`, read and validated: the `config/` crate of this workspace.
 pub use lvsinit_config as config;

@@ -5,7 +5,10 @@
 //!    without rebuilding anything.
 //! 2. `router.toml` at the root of the FAT partition labelled `LVSBOOT`
 //!    (the image's EFI system partition), mounted read-only on `/boot`:
-//!    the drop-in a user edits on any PC.
+//!    the drop-in a user edits on any PC. When it is invalid and
+//!    `router.toml.prev` beside it (the one before, kept by
+//!    [`crate::boot_partition`]) is valid, the box boots with that one and
+//!    says so ([`load`]).
 //! 3. The built-in default in the initramfs, `/etc/lvsinit/router.toml`.
 
 use std::fmt;
@@ -16,12 +19,22 @@ use std::time::{Duration, Instant};
 
 use nix::mount::{MsFlags, mount};
 
+use crate::config::{Config, Diagnostic};
+
 /// The fw_cfg file QEMU exposes through sysfs.
 pub const FW_CFG_PATH: &str = "/sys/firmware/qemu_fw_cfg/by_name/opt/lvsinit/router.toml/raw";
 /// The label of the boot partition.
 pub const BOOT_LABEL: &str = "LVSBOOT";
 /// Where the boot partition is mounted, read-only.
 pub const BOOT_MOUNT: &str = "/boot";
+/// The mount flags of [`BOOT_MOUNT`] besides read-only, which a remount
+/// must pass again.
+pub const BOOT_MOUNT_FLAGS: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+/// The copy of the boot partition's router.toml from before its last
+/// replacement: what boot falls back to.
+pub const PREVIOUS: &str = "router.toml.prev";
 /// The default baked into the initramfs.
 pub const BUILTIN_PATH: &str = "/etc/lvsinit/router.toml";
 
@@ -64,6 +77,69 @@ impl fmt::Display for Origin {
 pub struct Source {
     pub origin: Origin,
     pub text: String,
+    /// [`PREVIOUS`] beside it on the boot partition, when there is one;
+    /// always `None` for the other origins.
+    pub previous: Option<String>,
+}
+
+/// A valid config, and the file it came from.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Diagnostic>,
+    /// The text it was read from: router.toml's, or [`PREVIOUS`]'s.
+    pub text: String,
+    /// Set when router.toml was invalid and this is [`PREVIOUS`].
+    pub fallback: Option<Fallback>,
+}
+
+/// Why the box runs [`PREVIOUS`] and not router.toml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// In a few words: "router.toml is invalid".
+    pub reason: String,
+    /// router.toml's diagnostics, as logged.
+    pub errors: Vec<String>,
+}
+
+/// Validate the config of `source`. When it is invalid and the boot
+/// partition's [`PREVIOUS`] is valid, that one, with router.toml's
+/// diagnostics in [`Loaded::fallback`]. Otherwise the errors are
+/// router.toml's: it is the file to fix.
+pub fn load(source: &Source) -> Result<Loaded, Vec<String>> {
+    let errors = match crate::config::load(&source.origin.file_name(), &source.text) {
+        Ok((config, warnings)) => {
+            return Ok(Loaded {
+                config,
+                warnings,
+                text: source.text.clone(),
+                fallback: None,
+            });
+        }
+        Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+    };
+    let Some(previous) = &source.previous else {
+        return Err(errors);
+    };
+    match crate::config::load(&format!("{BOOT_LABEL}:/{PREVIOUS}"), previous) {
+        Ok((config, warnings)) => Ok(Loaded {
+            config,
+            warnings,
+            text: previous.clone(),
+            fallback: Some(Fallback {
+                reason: "router.toml is invalid".into(),
+                errors,
+            }),
+        }),
+        Err(e) => {
+            log::error!(
+                "config: {PREVIOUS} is invalid too ({} error{}): nothing to fall back to",
+                e.diagnostics.len(),
+                if e.diagnostics.len() == 1 { "" } else { "s" }
+            );
+            Err(errors)
+        }
+    }
 }
 
 /// Find the config: fw_cfg, then the boot partition, then the built-in.
@@ -76,6 +152,7 @@ pub fn find(disk_wait: Duration) -> io::Result<Source> {
             return Ok(Source {
                 origin: Origin::FwCfg,
                 text,
+                previous: None,
             });
         }
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -85,10 +162,11 @@ pub fn find(disk_wait: Duration) -> io::Result<Source> {
     }
     if let Some(device) = wait_for_boot_partition(disk_wait) {
         match read_from_partition(&device) {
-            Ok(Some(text)) => {
+            Ok(Some((text, previous))) => {
                 return Ok(Source {
                     origin: Origin::BootPartition { device },
                     text,
+                    previous,
                 });
             }
             Ok(None) => log::info!("config: {device} ({BOOT_LABEL}) holds no router.toml"),
@@ -99,6 +177,7 @@ pub fn find(disk_wait: Duration) -> io::Result<Source> {
     Ok(Source {
         origin: Origin::BuiltIn,
         text,
+        previous: None,
     })
 }
 
@@ -161,7 +240,9 @@ pub fn fat_label(sector: &[u8; 512]) -> Option<String> {
     })
 }
 
-fn read_from_partition(device: &str) -> io::Result<Option<String>> {
+/// router.toml on the partition, and [`PREVIOUS`] when it is there and
+/// readable (else the box just has nothing to fall back to).
+fn read_from_partition(device: &str) -> io::Result<Option<(String, Option<String>)>> {
     let target = PathBuf::from(BOOT_MOUNT);
     fs::create_dir_all(&target)?;
     let already = fs::read_to_string("/proc/self/mounts")
@@ -172,16 +253,25 @@ fn read_from_partition(device: &str) -> io::Result<Option<String>> {
             Some(device),
             &target,
             Some("vfat"),
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            MsFlags::MS_RDONLY | BOOT_MOUNT_FLAGS,
             Some("utf8,shortname=mixed"),
         )
         .map_err(io::Error::from)?;
     }
-    match read_text(&target.join("router.toml")) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    let text = match read_text(&target.join("router.toml")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let previous = match read_text(&target.join(PREVIOUS)) {
+        Ok(previous) => Some(previous),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            log::warn!("config: cannot read {BOOT_LABEL}:/{PREVIOUS}: {e}");
+            None
+        }
+    };
+    Ok(Some((text, previous)))
 }
 
 #[cfg(test)]
@@ -236,6 +326,61 @@ mod tests {
         let found = find_labelled(&sys, &dev);
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found, Some(dev.join("vdb1").to_string_lossy().into_owned()));
+    }
+
+    fn on_partition(text: &str, previous: Option<&str>) -> Source {
+        Source {
+            origin: Origin::BootPartition {
+                device: "/dev/vda1".into(),
+            },
+            text: text.into(),
+            previous: previous.map(Into::into),
+        }
+    }
+
+    const VALID: &str = "hostname = \"lvs-new\"\n";
+    const VALID_PREVIOUS: &str = "hostname = \"lvs-old\"\n";
+    const INVALID: &str = "hostname = 5\n";
+    const INVALID_PREVIOUS: &str = "hostnme = \"lvs-old\"\n";
+
+    #[test]
+    fn a_valid_router_toml_is_used_whatever_the_previous_one() {
+        for previous in [None, Some(VALID_PREVIOUS), Some(INVALID_PREVIOUS)] {
+            let loaded = load(&on_partition(VALID, previous)).unwrap();
+            assert_eq!(loaded.config.hostname, "lvs-new");
+            assert_eq!(loaded.text, VALID);
+            assert_eq!(loaded.fallback, None);
+        }
+    }
+
+    #[test]
+    fn an_invalid_router_toml_falls_back_to_a_valid_previous_one() {
+        let loaded = load(&on_partition(INVALID, Some(VALID_PREVIOUS))).unwrap();
+        assert_eq!(loaded.config.hostname, "lvs-old");
+        assert_eq!(loaded.text, VALID_PREVIOUS, "hashed as what runs");
+        let fallback = loaded.fallback.expect("a fallback");
+        assert_eq!(fallback.reason, "router.toml is invalid");
+        assert_eq!(fallback.errors.len(), 1, "{:?}", fallback.errors);
+        assert!(
+            fallback.errors[0].starts_with("LVSBOOT:/router.toml:1:12: error: hostname:"),
+            "router.toml's own diagnostics: {:?}",
+            fallback.errors
+        );
+    }
+
+    #[test]
+    fn an_invalid_previous_one_leaves_router_toml_s_errors() {
+        let errors = load(&on_partition(INVALID, Some(INVALID_PREVIOUS))).unwrap_err();
+        let alone = load(&on_partition(INVALID, None)).unwrap_err();
+        assert_eq!(errors, alone);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("LVSBOOT:/router.toml:"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_missing_previous_one_leaves_router_toml_invalid() {
+        let errors = load(&on_partition(INVALID, None)).unwrap_err();
+        assert!(errors[0].contains("hostname"), "{errors:?}");
     }
 
     #[test]

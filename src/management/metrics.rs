@@ -672,6 +672,12 @@ fn config<W: Write>(out: &mut Out<'_, W>, s: &Snapshot, version: &str) -> io::Re
         )?;
     }
     out.single(
+        "lvsinit_config_fallback",
+        Kind::Gauge,
+        "1 while the box runs the boot partition's router.toml.prev because its router.toml is invalid (see /status config.fallback), else 0.",
+        u8::from(s.config.as_ref().is_some_and(|c| c.fallback.is_some())),
+    )?;
+    out.single(
         "lvsinit_config_failures_pending",
         Kind::Gauge,
         "Pieces of the running config that failed and are retried.",
@@ -871,6 +877,40 @@ mod tests {
         assert!(text.contains("\nprocess_resident_memory_bytes "));
         assert!(text.contains("\nprocess_start_time_seconds "));
         assert!(text.contains("\nprocess_open_fds "));
+    }
+
+    #[test]
+    fn the_fallback_gauge_follows_the_running_config() {
+        let gauge = |s: &crate::management::snapshot::Snapshot| {
+            let mut out = Vec::new();
+            render(
+                &mut out,
+                s,
+                &Counters::default(),
+                &Process::default(),
+                "0.1.0",
+            )
+            .unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains("# TYPE lvsinit_config_fallback gauge"),
+                "{text}"
+            );
+            text.lines()
+                .find_map(|l| l.strip_prefix("lvsinit_config_fallback "))
+                .map(str::to_string)
+        };
+        let mut s = sample();
+        assert_eq!(gauge(&s).as_deref(), Some("0"));
+        if let Some(c) = &mut s.config {
+            c.fallback = Some(crate::management::snapshot::Fallback {
+                reason: "router.toml is invalid".into(),
+                errors: vec![],
+            });
+        }
+        assert_eq!(gauge(&s).as_deref(), Some("1"));
+        s.config = None;
+        assert_eq!(gauge(&s).as_deref(), Some("0"), "no config, no fallback");
     }
 
     #[test]

@@ -118,6 +118,18 @@ fn write_apply<W: Write>(w: &mut W, s: &Snapshot) -> io::Result<()> {
         )?,
         None => writeln!(w, "<p class=\"error\">No valid config.</p>")?,
     }
+    if let Some(f) = s.config.as_ref().and_then(|c| c.fallback.as_ref()) {
+        writeln!(
+            w,
+            "<p id=\"fallback\" class=\"error\"><b>Running router.toml.prev: {}.</b> Fix router.toml and reload.</p>",
+            escape(&f.reason)
+        )?;
+        writeln!(w, "<ul class=\"error\">")?;
+        for e in &f.errors {
+            writeln!(w, "<li><code>{}</code></li>", escape(e))?;
+        }
+        writeln!(w, "</ul>")?;
+    }
     let Some(a) = &s.last_apply else {
         return Ok(());
     };
@@ -344,6 +356,29 @@ mod tests {
         assert!(p.contains("[    1.234] warning: health: &lt;script&gt;"));
         assert!(p.contains("connection refused &quot;quoted&quot; &lt;b&gt;"));
         assert!(p.ends_with("</body></html>\n"));
+    }
+
+    #[test]
+    fn a_fallback_is_shown_with_router_toml_s_errors() {
+        let mut s = sample();
+        let render_of = |s: &Snapshot| {
+            let mut out = Vec::new();
+            render(&mut out, s, &Mutex::new(History::new()), &[], "0.1.0").unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(!render_of(&s).contains("id=\"fallback\""));
+        if let Some(c) = &mut s.config {
+            c.fallback = Some(crate::management::snapshot::Fallback {
+                reason: "router.toml is invalid".into(),
+                errors: vec!["LVSBOOT:/router.toml:1:1: error: <x>".into()],
+            });
+        }
+        let p = render_of(&s);
+        assert!(
+            p.contains("<b>Running router.toml.prev: router.toml is invalid.</b>"),
+            "{p}"
+        );
+        assert!(p.contains("<li><code>LVSBOOT:/router.toml:1:1: error: &lt;x&gt;</code></li>"));
     }
 
     #[test]

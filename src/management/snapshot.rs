@@ -57,6 +57,7 @@ pub struct Took {
 }
 
 pub use crate::boot_reason::BootReason;
+pub use crate::source::Fallback;
 
 /// Where the running config came from, and its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,10 @@ pub struct ConfigInfo {
     pub source: ConfigSource,
     /// SHA-256 of the file's bytes, lowercase hex.
     pub sha256: String,
+    /// Set while the box runs the boot partition's `router.toml.prev`
+    /// because its router.toml is invalid: why, and router.toml's
+    /// diagnostics.
+    pub fallback: Option<Fallback>,
 }
 
 /// The three places a config is read from.
@@ -518,6 +523,7 @@ pub(crate) mod tests {
             config: Some(ConfigInfo {
                 source: ConfigSource::Boot,
                 sha256: "ab".repeat(32),
+                fallback: None,
             }),
             last_apply: Some(LastApply {
                 result: ApplyResult::Ok,

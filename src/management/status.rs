@@ -41,6 +41,15 @@ struct Time {
 struct Config<'a> {
     source: &'static str,
     sha256: &'a str,
+    /// Null unless the box runs router.toml.prev.
+    fallback: Option<Fallback<'a>>,
+}
+
+/// Why the box runs router.toml.prev: router.toml's diagnostics.
+#[derive(Serialize)]
+struct Fallback<'a> {
+    reason: &'a str,
+    errors: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -113,6 +122,10 @@ pub fn render<W: Write>(w: &mut W, snapshot: &Snapshot, version: &str) -> io::Re
         config: snapshot.config.as_ref().map(|c| Config {
             source: c.source.name(),
             sha256: &c.sha256,
+            fallback: c.fallback.as_ref().map(|f| Fallback {
+                reason: &f.reason,
+                errors: &f.errors,
+            }),
         }),
         last_apply: snapshot.last_apply.as_ref().map(|a| LastApply {
             result: a.result.name(),
@@ -206,6 +219,7 @@ mod tests {
         assert_eq!(v["uptime_ms"], 60_000);
         assert_eq!(v["boot_reason"], "power_on");
         assert_eq!(v["config"]["source"], "boot");
+        assert_eq!(v["config"]["fallback"], serde_json::Value::Null);
         assert_eq!(v["last_apply"]["result"], "ok");
         assert_eq!(v["now"]["utc"], serde_json::Value::Null);
         let pg = &v["services"][0];
@@ -221,6 +235,31 @@ mod tests {
         assert_eq!(v["services"][2]["fwmark"], 5);
         assert_eq!(v["services"][2]["address"], serde_json::Value::Null);
         assert_eq!(v["vrrp"]["state"], "MASTER");
+    }
+
+    /// A box running router.toml.prev: the sample with a fallback.
+    fn fallen_back() -> Snapshot {
+        let mut s = sample();
+        if let Some(c) = &mut s.config {
+            c.fallback = Some(crate::management::snapshot::Fallback {
+                reason: "router.toml is invalid".into(),
+                errors: vec![
+                    "LVSBOOT:/router.toml:1:12: error: hostname: expected a string".into(),
+                ],
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn a_fallback_says_why_with_the_diagnostics() {
+        let v = json(&fallen_back());
+        let fallback = &v["config"]["fallback"];
+        assert_eq!(fallback["reason"], "router.toml is invalid");
+        assert_eq!(
+            fallback["errors"][0],
+            "LVSBOOT:/router.toml:1:12: error: hostname: expected a string"
+        );
     }
 
     #[test]
@@ -251,10 +290,16 @@ mod tests {
         });
         let mut clock_set = sample();
         clock_set.unix = Some(Duration::from_secs(1_796_283_402));
-        let answers: Vec<serde_json::Value> = [sample(), invalid, clock_set, Snapshot::default()]
-            .iter()
-            .map(json)
-            .collect();
+        let answers: Vec<serde_json::Value> = [
+            sample(),
+            invalid,
+            clock_set,
+            fallen_back(),
+            Snapshot::default(),
+        ]
+        .iter()
+        .map(json)
+        .collect();
         let dir = std::env::temp_dir().join(format!("lvsinit-status-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let answers_file = dir.join("answers.json");

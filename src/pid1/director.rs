@@ -241,7 +241,10 @@ impl Director {
     /// state when not.
     async fn reload(&mut self) {
         self.last_shown = Instant::now();
-        let (config, info) = match read_config(Duration::ZERO) {
+        // router.toml.prev only stands in for an invalid router.toml when
+        // nothing runs: a running config is better than an older one.
+        let fall_back = matches!(self.state, State::Invalid { .. });
+        let (config, info) = match read_config(Duration::ZERO, fall_back) {
             Ok(read) => read,
             Err(errors) => {
                 self.watch.invalid(true, errors.clone());
@@ -332,7 +335,7 @@ impl Director {
 
     /// The first configuration after boot.
     async fn boot(&mut self, disk_wait: Duration) {
-        let (config, info) = match read_config(disk_wait) {
+        let (config, info) = match read_config(disk_wait, true) {
             Ok(read) => read,
             Err(errors) => {
                 self.watch.invalid(false, errors.clone());
@@ -443,9 +446,11 @@ async fn health_change(monitor: &mut Option<Monitor>) -> Vec<health::Changed> {
 }
 
 /// Read, validate and report the config, with where it came from and its
-/// hash. Invalid: the errors, already shown on the console.
-fn read_config(disk_wait: Duration) -> Result<(Config, ConfigInfo), Vec<String>> {
-    let source = match source::find(disk_wait) {
+/// hash. Invalid: the errors, already shown on the console. With
+/// `fall_back`, an invalid router.toml on the boot partition gives way to
+/// a valid router.toml.prev there ([`source::load`]), loudly.
+fn read_config(disk_wait: Duration, fall_back: bool) -> Result<(Config, ConfigInfo), Vec<String>> {
+    let mut source = match source::find(disk_wait) {
         Ok(s) => s,
         Err(e) => {
             let errors = vec![format!("config: no router.toml anywhere: {e}")];
@@ -454,9 +459,15 @@ fn read_config(disk_wait: Duration) -> Result<(Config, ConfigInfo), Vec<String>>
         }
     };
     log::info!("config: {}", source.origin);
-    match config::load(&source.origin.file_name(), &source.text) {
-        Ok((config, warnings)) => {
-            for w in warnings {
+    if !fall_back {
+        source.previous = None;
+    }
+    match source::load(&source) {
+        Ok(loaded) => {
+            if let Some(fallback) = &loaded.fallback {
+                show_fallback(&fallback.errors);
+            }
+            for w in loaded.warnings {
                 log::warn!("{w}");
             }
             let info = ConfigInfo {
@@ -465,16 +476,31 @@ fn read_config(disk_wait: Duration) -> Result<(Config, ConfigInfo), Vec<String>>
                     source::Origin::BootPartition { .. } => ConfigSource::Boot,
                     source::Origin::BuiltIn => ConfigSource::Builtin,
                 },
-                sha256: sha256_hex(source.text.as_bytes()),
+                sha256: sha256_hex(loaded.text.as_bytes()),
+                fallback: loaded.fallback,
             };
-            Ok((config, info))
+            Ok((loaded.config, info))
         }
-        Err(e) => {
-            let errors: Vec<String> = e.diagnostics.iter().map(|d| d.to_string()).collect();
+        Err(errors) => {
             show_invalid(&errors);
             Err(errors)
         }
     }
+}
+
+/// router.toml's errors as an invalid config shows them, then the line
+/// that says the box runs the file before it.
+fn show_fallback(errors: &[String]) {
+    for e in errors {
+        log::error!("{e}");
+    }
+    log::error!(
+        "config: FALLBACK: router.toml is invalid ({} error{}); running {}:/{} instead. Fix router.toml and reboot, or send SIGHUP",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" },
+        source::BOOT_LABEL,
+        source::PREVIOUS
+    );
 }
 
 /// SHA-256 of `bytes`, lowercase hex.
