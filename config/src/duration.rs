@@ -6,7 +6,7 @@ use super::error::quote;
 use std::time::Duration;
 
 /// Parse a duration string such as `"1m30s"`.
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let q = quote(text);
     let bad = || format!("{q} is not a duration like \"300s\", \"5m\" or \"1h30m\"");
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {

@@ -37,8 +37,9 @@ mod watchdog;
 pub use error::{ConfigError, Diagnostic, Severity};
 pub use file::{MAX_BYTES, read_bounded, read_file};
 pub use management_config::{
-    Management, Syslog, Transport, UrlError, Webhook, WebhookUrl, canonical,
+    Management, Syslog, TlsFiles, Transport, UrlError, Webhook, WebhookUrl, canonical,
 };
+pub use duration::parse_duration;
 pub use parse::{DEFAULT_HOSTNAME, load};
 
 /// The whole appliance configuration.

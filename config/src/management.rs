@@ -5,15 +5,15 @@
 
 use std::net::SocketAddr;
 
-use super::{Management, Syslog, Transport, Webhook, WebhookUrl};
+use super::{Management, Syslog, TlsFiles, Transport, Webhook, WebhookUrl};
 
 use super::addr::{network, parse_cidr, parse_socket_addr};
 use super::error::quote;
 use super::walk::{Ctx, Earlier, Field, Path, Table, array_of, boolean, one_of, string};
 
-/// What to write while the box has no TLS.
-const TLS_HELP: &str = "HTTPS needs certificates and a password, which come with the control \
-     issue; until then write tls = false (the API is then plain HTTP: limit it with `allow`)";
+/// The most memory one password check may take, in KiB: the box runs
+/// one at a time, beside everything else PID 1 holds.
+const MAX_ARGON2_KIB: u32 = 64 * 1024;
 
 /// Read `[management]`; `None` (with diagnostics) when anything in it is
 /// wrong.
@@ -49,22 +49,130 @@ pub(super) fn read_management(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Ma
         Vec::new(),
         array_of(expected, string(parse_network), nets),
     );
-    let (tls_field, tls) = t.or_field(ctx, "tls", true, boolean);
-    if tls == Some(true) {
-        match &tls_field {
-            Some(f) => ctx.error(f, format!("tls = true is not supported yet; {TLS_HELP}")),
-            None => {
-                let message = format!("TLS is the default but is not supported yet; {TLS_HELP}");
-                ctx.report.error(&t.span(), t.path().key("tls"), message);
-            }
+    let tls = t.or(ctx, "tls", true, boolean);
+    let (cert_field, certificate) = t.opt_field(ctx, "tls_certificate", string(parse_file_name));
+    let (key_field, key) = t.opt_field(ctx, "tls_key", string(parse_file_name));
+    // Each `None` below is an error already reported.
+    let tls_files: Option<Option<TlsFiles>> = match (&cert_field, &key_field) {
+        (Some(_), Some(_)) => certificate
+            .zip(key)
+            .map(|(certificate, key)| Some(TlsFiles { certificate, key })),
+        (None, None) => Some(None),
+        (Some(f), None) | (None, Some(f)) => {
+            let (has, lacks) = if cert_field.is_some() {
+                ("tls_certificate", "tls_key")
+            } else {
+                ("tls_key", "tls_certificate")
+            };
+            ctx.error(
+                f,
+                format!(
+                    "{has} needs {lacks} too; give both, or neither and the box makes a \
+                     self-signed certificate on first boot"
+                ),
+            );
+            None
+        }
+    };
+    let (hash_field, password_hash) =
+        t.opt_field(ctx, "password_hash", string(parse_password_hash));
+    let password_hash: Option<Option<String>> = match &hash_field {
+        Some(_) => password_hash.map(Some),
+        None => Some(None),
+    };
+    let mut clear = Some(());
+    if tls == Some(false) {
+        if let Some(f) = &hash_field {
+            ctx.error(
+                f,
+                "needs tls = true: a password is never sent in clear; remove tls = false \
+                 (TLS is the default)"
+                    .to_string(),
+            );
+            clear = None;
+        }
+        if let Some(f) = cert_field.as_ref().or(key_field.as_ref()) {
+            ctx.error(f, "is for tls = true; remove it, or tls = false".to_string());
+            clear = None;
         }
     }
+    let public_read = t.or(ctx, "public_read", true, boolean);
     t.finish(ctx)?;
+    clear?;
     Some(Management {
         listen: listen?,
         allow: allow?,
         tls: tls?,
+        tls_files: tls_files?,
+        password_hash: password_hash?,
+        public_read: public_read?,
     })
+}
+
+/// A file on the boot partition: a plain relative name (`mgmt.crt`, or
+/// `tls/mgmt.crt`), never leaving it.
+fn parse_file_name(text: &str) -> Result<String, String> {
+    let wrong = text.is_empty()
+        || text.starts_with('/')
+        || text.contains('\\')
+        || text.split('/').any(|part| part.is_empty() || part == "." || part == "..")
+        || text.chars().any(char::is_control);
+    if wrong {
+        return Err(format!(
+            "{} is not a file name on the boot partition; write one relative to it, like \
+             \"mgmt.crt\"",
+            quote(text)
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// An argon2id hash in PHC format, as `lvsinit password` prints it:
+/// `$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH`. Checked here for its form
+/// and its cost; the box verifies passwords against it.
+fn parse_password_hash(text: &str) -> Result<String, String> {
+    let help = "write the line `lvsinit password` prints, like \
+                \"$argon2id$v=19$m=19456,t=2,p=1$...$...\"";
+    let parts: Vec<&str> = text.split('$').collect();
+    let [empty, id, version, params, salt, hash] = parts.as_slice() else {
+        return Err(format!("is not an argon2id hash in PHC format; {help}"));
+    };
+    if !empty.is_empty() || *id != "argon2id" {
+        return Err(format!(
+            "is not an argon2id hash (it must start with $argon2id$); {help}"
+        ));
+    }
+    if *version != "v=19" {
+        return Err(format!("has version {version}; argon2 hashes are v=19; {help}"));
+    }
+    let mut cost = (None, None, None);
+    for param in params.split(',') {
+        let (name, value) = param.split_once('=').unwrap_or((param, ""));
+        let value: Option<u32> = value.parse().ok().filter(|v| *v > 0);
+        let slot = match name {
+            "m" => &mut cost.0,
+            "t" => &mut cost.1,
+            "p" => &mut cost.2,
+            _ => return Err(format!("has an unknown parameter {param:?}; {help}")),
+        };
+        *slot = Some(value.ok_or_else(|| format!("has a bad parameter {param:?}; {help}"))?);
+    }
+    let (Some(m), Some(_), Some(_)) = cost else {
+        return Err(format!("lacks one of its parameters m, t, p; {help}"));
+    };
+    if m > MAX_ARGON2_KIB {
+        return Err(format!(
+            "needs {} MiB for each check (m={m}); the box allows at most {} MiB: \
+             make it again with `lvsinit password`",
+            m / 1024,
+            MAX_ARGON2_KIB / 1024
+        ));
+    }
+    let b64 = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if !b64(salt) || !b64(hash) || hash.len() < 22 {
+        return Err(format!("has a bad salt or hash (base64 without padding); {help}"));
+    }
+    Ok(text.to_string())
 }
 
 /// `"192.168.3.1:9100"`: a specific address (the box's own, checked
@@ -190,6 +298,30 @@ mod tests {
         );
     }
 
+    /// TLS is the default; the password and certificate files are read.
+    #[test]
+    fn tls_and_the_password() {
+        let text = format!(
+            "{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\n\
+             tls_certificate = \"tls/mgmt.crt\"\ntls_key = \"mgmt.key\"\n\
+             password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\"\npublic_read = false\n"
+        );
+        let (config, warnings) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(warnings, []);
+        let m = config.management.unwrap();
+        assert!(m.tls && !m.public_read);
+        let files = m.tls_files.unwrap();
+        assert_eq!((&*files.certificate, &*files.key), ("tls/mgmt.crt", "mgmt.key"));
+        assert_eq!(m.password_hash.as_deref(), Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"));
+        let (config, _) = load(
+            "router.toml",
+            &format!("{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\n"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let m = config.management.unwrap();
+        assert!(m.tls && m.public_read && m.tls_files.is_none() && m.password_hash.is_none());
+    }
+
     #[test]
     fn without_the_sections_nothing_is_configured() {
         let (config, _) = load("router.toml", LAN).unwrap();
@@ -201,21 +333,60 @@ mod tests {
     fn management_errors() {
         let cases: Vec<(String, Vec<&str>)> = vec![
             (
-                "[management]\nlisten = [\"192.168.3.1:9100\"]\n".into(),
+                "[management]\nlisten = [\"192.168.3.1:8443\"]\ntls = false\n\
+                 password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\"\n"
+                    .into(),
                 vec![
-                    "router.toml:5:1: error: management.tls: TLS is the default but is not \
-                     supported yet; HTTPS needs certificates and a password, which come with the \
-                     control issue; until then write tls = false (the API is then plain HTTP: \
-                     limit it with `allow`)",
+                    "router.toml:8:17: error: management.password_hash: needs tls = true: a \
+                     password is never sent in clear; remove tls = false (TLS is the default)",
                 ],
             ),
             (
-                "[management]\nlisten = [\"192.168.3.1:9100\"]\ntls = true\n".into(),
+                "[management]\nlisten = [\"192.168.3.1:8443\"]\ntls_certificate = \"mgmt.crt\"\n"
+                    .into(),
                 vec![
-                    "router.toml:7:7: error: management.tls: tls = true is not supported yet; \
-                     HTTPS needs certificates and a password, which come with the control issue; \
-                     until then write tls = false (the API is then plain HTTP: limit it with \
-                     `allow`)",
+                    "router.toml:7:19: error: management.tls_certificate: tls_certificate needs \
+                     tls_key too; give both, or neither and the box makes a self-signed \
+                     certificate on first boot",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"192.168.3.1:8443\"]\ntls = false\n\
+                 tls_certificate = \"a.crt\"\ntls_key = \"/etc/a.key\"\n"
+                    .into(),
+                vec![
+                    "router.toml:8:19: error: management.tls_certificate: is for tls = true; \
+                     remove it, or tls = false",
+                    "router.toml:9:11: error: management.tls_key: \"/etc/a.key\" is not a file \
+                     name on the boot partition; write one relative to it, like \"mgmt.crt\"",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"192.168.3.1:8443\"]\npassword_hash = \"hunter2\"\n".into(),
+                vec![
+                    "router.toml:7:17: error: management.password_hash: is not an argon2id hash \
+                     in PHC format; write the line `lvsinit password` prints, like \
+                     \"$argon2id$v=19$m=19456,t=2,p=1$...$...\"",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"192.168.3.1:8443\"]\n\
+                 password_hash = \"$argon2i$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA\"\n"
+                    .into(),
+                vec![
+                    "router.toml:7:17: error: management.password_hash: is not an argon2id hash \
+                     (it must start with $argon2id$); write the line `lvsinit password` prints, \
+                     like \"$argon2id$v=19$m=19456,t=2,p=1$...$...\"",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"192.168.3.1:8443\"]\n\
+                 password_hash = \"$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\"\n"
+                    .into(),
+                vec![
+                    "router.toml:7:17: error: management.password_hash: needs 1024 MiB for each \
+                     check (m=1048576); the box allows at most 64 MiB: make it again with \
+                     `lvsinit password`",
                 ],
             ),
             (
@@ -266,7 +437,7 @@ mod tests {
                 "[management]\nlisten = [\"192.168.3.1:9100\"]\ntls = false\nport = 9100\n".into(),
                 vec![
                     "router.toml:8:1: error: management.port: unknown key; valid keys here: \
-                     listen, allow, tls",
+                     listen, allow, tls, tls_certificate, tls_key, password_hash, public_read",
                 ],
             ),
         ];

@@ -15,8 +15,26 @@ pub struct Management {
     pub listen: Vec<SocketAddr>,
     /// Client networks that get an answer; empty means any.
     pub allow: Vec<IpNet>,
-    /// HTTPS (not yet: the reader refuses `true` until TLS lands).
+    /// HTTPS (the default). Plain HTTP only when the config says
+    /// `tls = false`, and then without a password.
     pub tls: bool,
+    /// The certificate and its key, PEM files on the boot partition
+    /// (names relative to it); `None`: the box makes a self-signed one on
+    /// first boot and keeps it there.
+    pub tls_files: Option<TlsFiles>,
+    /// The administrator's password as an argon2id PHC string; `None`:
+    /// the API is read-only (every write endpoint answers 403).
+    pub password_hash: Option<String>,
+    /// Whether `/metrics`, `/status`, `/` and `/log` answer without the
+    /// password (default true, as node_exporter scrapes).
+    pub public_read: bool,
+}
+
+/// `tls_certificate` and `tls_key`: file names on the boot partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: String,
+    pub key: String,
 }
 
 impl Management {
@@ -175,6 +193,9 @@ mod tests {
             listen: vec![],
             allow: vec![],
             tls: false,
+            tls_files: None,
+            password_hash: None,
+            public_read: true,
         };
         assert!(any.allows("203.0.113.1".parse().unwrap()));
         let lan = Management {

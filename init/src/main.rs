@@ -8,6 +8,7 @@
 //! lvsinit list                     print the kernel's IPVS table, like ipvsadm -Ln
 //! lvsinit import [OPTIONS] FILE    a router.toml from keepalived.conf or ipvsadm rules
 //! lvsinit remote --url URL ... COMMAND   a box's control API, from a PC
+//! lvsinit password                 an argon2id hash for [management] password_hash
 //! lvsinit help | version
 //! ```
 
@@ -28,6 +29,7 @@ usage: lvsinit check FILE...
                       [--config-id ID] FILE
        lvsinit remote --url https://IP:PORT [--fingerprint SHA256:HEX | --ca FILE]
                       [--password-file FILE] COMMAND
+       lvsinit password
        lvsinit help | version
 
 As PID 1, lvsinit boots the appliance: it reads router.toml (fw_cfg, then the
@@ -62,6 +64,10 @@ director. As a command it is a tool:
           admin's password comes from --password-file, LVSINIT_PASSWORD or a
           prompt. `lvsinit remote help` has the details. Exits 0 done, 1
           refused by the box, 2 usage, 3 cannot connect or verify.
+  password
+          Read a password on standard input (its first line) and print its
+          argon2id hash in PHC format, for [management] password_hash. The
+          management API then takes changes from user admin with it.
 ";
 
 /// Everything the tool can fail with. Each says on stderr what it has
@@ -135,6 +141,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// `lvsinit password`: the hash of the first line of standard input.
+fn password() -> Result<(), MainError> {
+    let mut line = String::new();
+    io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| MainError::Usage(format!("cannot read the password: {e}\n")))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err(MainError::Usage(
+            "no password: write it on standard input, like: echo 'PASSWORD' | lvsinit password\n"
+                .into(),
+        ));
+    }
+    let hash = lvsinit::management::auth::hash(password)
+        .map_err(|e| MainError::Usage(format!("cannot hash the password: {e}\n")))?;
+    println!("{hash}");
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<(), MainError> {
     match args.first().map(String::as_str) {
         Some("check") if args.len() > 1 => check(&args[1..]),
@@ -142,6 +168,7 @@ fn run(args: &[String]) -> Result<(), MainError> {
         Some("list") if args.len() == 1 => list(),
         Some("import") => import(&args[1..]),
         Some("remote") => remote(&args[1..]),
+        Some("password") if args.len() == 1 => password(),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())

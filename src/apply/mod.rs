@@ -14,6 +14,7 @@
 //! unchanged reload costs no dump of thousands of real servers; any change
 //! to the services, any failure and every retry reads the kernel again.
 
+pub mod changes;
 mod error;
 
 use std::time::{Duration, Instant};
@@ -78,6 +79,8 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     /// IPVS messages sent (0 when the kernel already matched the config).
     pub ipvs_changes: usize,
+    /// Those messages.
+    pub ipvs_ops: Vec<ipvs::Op>,
     /// Whether the IPVS table was read back from the kernel (false when it
     /// was left alone as the one put in place last time).
     pub ipvs_read: bool,
@@ -194,6 +197,7 @@ impl Applier {
         match self.ipvs().and_then(|ipvs| ipvs::reconcile_to(ipvs, &want)) {
             Ok(report) => {
                 outcome.ipvs_changes = report.ops;
+                outcome.ipvs_ops = report.sent;
                 if report.failures.is_empty() {
                     self.ipvs_in_place = Some(want);
                 }
@@ -213,6 +217,14 @@ impl Applier {
                 });
             }
         }
+    }
+
+    /// What applying `config`'s services would send to the kernel now,
+    /// sending nothing (a config push's dry run).
+    pub fn plan_ipvs(&mut self, config: &Config) -> Result<Vec<ipvs::Op>, IpvsError> {
+        let want = ipvs::desired(&config.services);
+        let current = self.ipvs()?.dump()?;
+        Ok(ipvs::diff(&want, &current))
     }
 
     /// The kernel's IPVS table laid out like `ipvsadm -Ln`, cut after

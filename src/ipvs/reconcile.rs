@@ -20,6 +20,8 @@ pub type Desired = Vec<(VirtualService, Vec<Dest>)>;
 pub struct Report {
     /// Changes sent to the kernel (0 when it already matched).
     pub ops: usize,
+    /// Those changes, in the order sent.
+    pub sent: Vec<Op>,
     /// The changes the kernel refused, each with its reason.
     pub failures: Vec<(Op, IpvsError)>,
 }
@@ -53,6 +55,7 @@ pub fn reconcile_to(ipvs: &mut Ipvs, want: &Desired) -> Result<Report, IpvsError
         .collect();
     Ok(Report {
         ops: ops.len(),
+        sent: ops,
         failures,
     })
 }

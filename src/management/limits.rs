@@ -57,6 +57,10 @@ pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a TCP syslog connection may take to open.
 pub const SYSLOG_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a config push's body may take to arrive (4 MiB over a slow
+/// management link).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The longest syslog message sent (RFC 5424 asks receivers to take at
 /// least 480 bytes and recommends 2048); the text is cut to fit.
 pub const SYSLOG_MAX: usize = 2048;
@@ -78,6 +82,7 @@ pub fn backoff(failures: u32) -> Duration {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     pub slow_client_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_client: usize,
@@ -87,6 +92,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
             slow_client_timeout: SLOW_CLIENT_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
             max_connections_per_client: MAX_CONNECTIONS_PER_CLIENT,
@@ -128,6 +134,17 @@ pub struct Counters {
     pub snapshot_failures: AtomicU64,
     /// Lines a `/log?follow=1` client lost by reading too slowly.
     pub follow_lost: AtomicU64,
+    /// TLS handshakes that failed.
+    pub tls_failures: AtomicU64,
+    /// Pushes whose body did not arrive within the body timeout.
+    pub body_timeouts: AtomicU64,
+    /// Wrong credentials for a write endpoint (or a read one without
+    /// `public_read`).
+    pub auth_failures: AtomicU64,
+    /// Requests refused while the client waits out its failures (429).
+    pub auth_waits: AtomicU64,
+    /// Write requests answered (whatever their outcome).
+    pub control_requests: AtomicU64,
     pub webhook_delivered: AtomicU64,
     /// Events dropped: the target's queue was full.
     pub webhook_dropped: AtomicU64,

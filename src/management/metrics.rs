@@ -738,6 +738,21 @@ fn management<W: Write>(out: &mut Out<'_, W>, c: &Counters, took: &Took) -> io::
             &c.follow_lost,
         ),
         (
+            "lvsinit_management_auth_failures_total",
+            "Requests to the management API with wrong credentials (answered 401).",
+            &c.auth_failures,
+        ),
+        (
+            "lvsinit_management_auth_waits_total",
+            "Requests refused while their client waits out its wrong tries (answered 429).",
+            &c.auth_waits,
+        ),
+        (
+            "lvsinit_management_control_requests_total",
+            "Requests to change the box (config push, reload, drain, reboot) that got past the password.",
+            &c.control_requests,
+        ),
+        (
             "lvsinit_webhook_retries_total",
             "Webhook deliveries tried again after a failure.",
             &c.webhook_retries,

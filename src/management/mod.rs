@@ -54,7 +54,9 @@
 //! buffer and for a streamed answer 4 × 64 KiB chunks, 256 events per
 //! webhook target, 1,024 lines of follow buffer shared by every follower.
 
+pub mod auth;
 pub mod clock;
+pub mod control;
 pub mod config;
 pub mod fresh;
 pub mod history;
@@ -67,6 +69,7 @@ pub mod server;
 pub mod snapshot;
 pub mod status;
 pub mod syslog;
+pub mod tls;
 pub mod webhook;
 
 use std::io;
@@ -103,6 +106,15 @@ pub struct Setup {
     pub limits: Limits,
     /// The build, for `/status` and `lvsinit_build_info`.
     pub version: String,
+    /// TLS for the listeners, unless `[management] tls = false`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// What the management thread asks of the director: snapshots to read
+/// and changes to make.
+pub struct Inbox {
+    pub snapshots: mpsc::Receiver<SnapshotRequest>,
+    pub controls: mpsc::Receiver<control::ControlRequest>,
 }
 
 /// The running subsystem: a thread with its own current-thread runtime.
@@ -121,8 +133,9 @@ impl Handle {
     pub fn start(
         setup: Setup,
         keep: &Keep,
-    ) -> io::Result<(Handle, mpsc::Receiver<SnapshotRequest>)> {
-        let (fresh, requests) = fresh::Fresh::new(Arc::clone(&keep.counters));
+    ) -> io::Result<(Handle, Inbox)> {
+        let (fresh, snapshots) = fresh::Fresh::new(Arc::clone(&keep.counters));
+        let (controls, control_inbox) = control::Controls::new();
         let (webhooks, workers) = webhook::Webhooks::new(
             &setup.webhooks,
             Arc::clone(&keep.webhook_seq),
@@ -135,14 +148,17 @@ impl Handle {
         let keep = keep.clone();
         let thread = std::thread::Builder::new()
             .name("management".into())
-            .spawn(move || run(setup, keep, fresh, workers, lines, stopped))?;
+            .spawn(move || run(setup, keep, fresh, controls, workers, lines, stopped))?;
         Ok((
             Handle {
                 stop: Some(stop),
                 thread: Some(thread),
                 webhooks,
             },
-            requests,
+            Inbox {
+                snapshots,
+                controls: control_inbox,
+            },
         ))
     }
 
@@ -170,9 +186,10 @@ impl Drop for Handle {
 /// The management thread: its runtime, the listeners and the sampler,
 /// until told to stop.
 fn run(
-    setup: Setup,
+    mut setup: Setup,
     keep: Keep,
     fresh: fresh::Fresh,
+    controls: control::Controls,
     workers: Vec<webhook::Worker>,
     lines: Vec<tokio::sync::broadcast::Receiver<Arc<log::Line>>>,
     stopped: oneshot::Receiver<()>,
@@ -192,20 +209,13 @@ fn run(
         for worker in workers {
             tokio::spawn(worker.run(Arc::clone(&keep.counters)));
         }
-        for (target, lines) in setup.syslog.into_iter().zip(lines) {
+        for (target, lines) in std::mem::take(&mut setup.syslog).into_iter().zip(lines) {
             tokio::spawn(syslog::run(target, lines, Arc::clone(&keep.counters)));
         }
-        if let Some(management) = setup.management {
-            let context = Arc::new(server::Context::new(
-                management,
-                setup.limits,
-                fresh,
-                Arc::clone(&keep.log),
-                Arc::clone(&keep.history),
-                Arc::clone(&keep.counters),
-                setup.version,
-            ));
-            for listener in setup.listeners {
+        if let Some(management) = setup.management.take() {
+            let listeners = std::mem::take(&mut setup.listeners);
+            let context = Arc::new(server::Context::new(management, setup, &keep, fresh, controls));
+            for listener in listeners {
                 match listener
                     .set_nonblocking(true)
                     .and_then(|()| tokio::net::TcpListener::from_std(listener))

@@ -28,7 +28,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 
+use super::auth::{Auth, Verdict};
 use super::config::{self, Management};
+use super::control::{self, Control, Controls, Route, RouteError};
 use super::fresh::Fresh;
 use super::history::History;
 use super::limits::{
@@ -52,6 +54,13 @@ pub struct Context {
     pub history: Arc<Mutex<History>>,
     pub counters: Arc<Counters>,
     pub version: String,
+    /// TLS, unless the config says `tls = false`.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The password check; `None`: no `password_hash`, the API is
+    /// read-only.
+    pub auth: Option<Auth>,
+    /// Where write requests go (the director).
+    pub controls: Controls,
     /// Open connections: in all and per client address.
     open: Mutex<Open>,
 }
@@ -63,15 +72,25 @@ struct Open {
 }
 
 impl Context {
+    /// The context of `management` (from `setup`, with the listeners
+    /// taken out), sharing what `keep` keeps.
     pub fn new(
         management: Management,
-        limits: Limits,
+        setup: super::Setup,
+        keep: &super::Keep,
         fresh: Fresh,
-        log: Arc<LogRing>,
-        history: Arc<Mutex<History>>,
-        counters: Arc<Counters>,
-        version: String,
+        controls: Controls,
     ) -> Context {
+        let (log, history, counters) = (
+            Arc::clone(&keep.log),
+            Arc::clone(&keep.history),
+            Arc::clone(&keep.counters),
+        );
+        let (limits, version, tls) = (setup.limits, setup.version, setup.tls);
+        let auth = management
+            .password_hash
+            .clone()
+            .map(|hash| Auth::new(hash, Arc::clone(&counters)));
         Context {
             management,
             limits,
@@ -80,6 +99,9 @@ impl Context {
             history,
             counters,
             version,
+            tls: tls.map(tokio_rustls::TlsAcceptor::from),
+            auth,
+            controls,
             open: Mutex::new(Open::default()),
         }
     }
@@ -182,13 +204,27 @@ pub async fn serve(listener: TcpListener, context: Arc<Context>) {
         };
         let context = Arc::clone(&context);
         tokio::spawn(async move {
-            connection(stream, context).await;
+            match context.tls.clone() {
+                None => connection(stream, peer.ip(), context).await,
+                Some(tls) => {
+                    // The handshake is held to the header timeout too.
+                    let timeout = context.limits.header_read_timeout;
+                    match tokio::time::timeout(timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => connection(stream, peer.ip(), context).await,
+                        Ok(Err(_)) => Counters::hit(&context.counters.tls_failures),
+                        Err(_) => Counters::hit(&context.counters.header_timeouts),
+                    }
+                }
+            }
             drop(slot);
         });
     }
 }
 
-async fn connection(stream: tokio::net::TcpStream, context: Arc<Context>) {
+async fn connection<S>(stream: S, client: IpAddr, context: Arc<Context>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -198,7 +234,7 @@ async fn connection(stream: tokio::net::TcpStream, context: Arc<Context>) {
     let handler = Arc::clone(&context);
     let service = hyper::service::service_fn(move |request| {
         let context = Arc::clone(&handler);
-        async move { Ok::<_, Infallible>(respond(&context, request).await) }
+        async move { Ok::<_, Infallible>(respond(&context, client, request).await) }
     });
     if let Err(e) = builder
         .serve_connection(TokioIo::new(stream), service)
@@ -212,9 +248,20 @@ async fn connection(stream: tokio::net::TcpStream, context: Arc<Context>) {
     }
 }
 
+/// The paths of the read-only half.
+const READ_PATHS: &[&str] = &["/", "/metrics", "/status", "/log"];
+
 /// The answer to one request.
-async fn respond(context: &Arc<Context>, request: Request<Incoming>) -> Response<Body> {
+async fn respond(
+    context: &Arc<Context>,
+    client: IpAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let counters = &context.counters;
+    let path = request.uri().path().to_string();
+    if !READ_PATHS.contains(&path.as_str()) {
+        return write_request(context, client, request).await;
+    }
     if request.method() != Method::GET {
         Counters::hit(&counters.bad_method);
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
@@ -226,12 +273,17 @@ async fn respond(context: &Arc<Context>, request: Request<Incoming>) -> Response
         Counters::hit(&counters.with_body);
         return plain(StatusCode::PAYLOAD_TOO_LARGE, "no request body here\n");
     }
+    if !context.management.public_read
+        && let Err(refused) = authorize(context, client, &request).await
+    {
+        return refused;
+    }
     Counters::hit(&counters.requests);
     let follow = request
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|p| p == "follow=1"));
-    match request.uri().path() {
+    match path.as_str() {
         "/metrics" => {
             let Some(snapshot) = context.fresh.get().await else {
                 return unavailable();
@@ -260,18 +312,207 @@ async fn respond(context: &Arc<Context>, request: Request<Incoming>) -> Response
             })
         }
         "/log" if follow => follow_log(context),
-        "/log" => {
+        _ => {
             let text: String = context.log.lines().iter().map(|l| l.console()).collect();
             plain(StatusCode::OK, text)
         }
-        _ => {
+    }
+}
+
+/// The write half (and `GET /config`): the password, then the director.
+async fn write_request(
+    context: &Arc<Context>,
+    client: IpAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let counters = &context.counters;
+    let route = match control::route(request.uri().path()) {
+        Ok(route) => route,
+        Err(RouteError::Unknown) => {
             Counters::hit(&counters.not_found);
-            plain(
+            return plain(
                 StatusCode::NOT_FOUND,
-                "not found: try /, /status, /metrics or /log\n",
-            )
+                "not found: try /, /status, /metrics, /log, or the control endpoints \
+                 (/config, /reload, /services/NAME/real-servers/IP:PORT/drain)\n",
+            );
+        }
+        Err(RouteError::BadAddress(address)) => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                format!("no real server {address:?}: write it as IP:PORT (IP:0 for fwmark services)\n"),
+            );
+        }
+    };
+    let allowed: &'static str = match route {
+        Route::Config => "GET, PUT",
+        _ => "POST",
+    };
+    let method = request.method().clone();
+    let method_ok = match route {
+        Route::Config => method == Method::GET || method == Method::PUT,
+        _ => method == Method::POST,
+    };
+    if !method_ok {
+        Counters::hit(&counters.bad_method);
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, format!("only {allowed}\n"));
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allowed));
+        return r;
+    }
+    let takes_body = method == Method::PUT;
+    if !takes_body && has_body(&request) {
+        Counters::hit(&counters.with_body);
+        return plain(StatusCode::PAYLOAD_TOO_LARGE, "no request body here\n");
+    }
+    // Too big by its own word: refused before the password costs anything.
+    if takes_body && declared_length(&request).is_some_and(|n| n > control::MAX_CONFIG_BYTES as u64) {
+        Counters::hit(&counters.with_body);
+        return too_large();
+    }
+    if let Err(refused) = authorize(context, client, &request).await {
+        return refused;
+    }
+    Counters::hit(&counters.control_requests);
+    let control = match route {
+        Route::Config if method == Method::GET => Control::GetConfig,
+        Route::Config => {
+            let (dry_run, confirm) = match control::push_options(request.uri().query()) {
+                Ok(options) => options,
+                Err(e) => return plain(StatusCode::BAD_REQUEST, format!("{e}\n")),
+            };
+            let text = match read_body(context, request).await {
+                Ok(text) => text,
+                Err(refused) => return refused,
+            };
+            Control::Push {
+                text,
+                dry_run,
+                confirm,
+            }
+        }
+        Route::ConfirmConfig => Control::Confirm,
+        Route::Reload => Control::Reload,
+        Route::Drain {
+            service,
+            real_server,
+            drain,
+        } => Control::Drain {
+            service,
+            real_server,
+            drain,
+        },
+        Route::Power(action) => Control::Power(action),
+    };
+    match context.controls.ask(control).await {
+        Some(answer) => {
+            let mut r = plain(
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                answer.body,
+            );
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+            r
+        }
+        None => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the director is busy with another change; try again\n",
+        ),
+    }
+}
+
+/// Let the request through, or the answer that refuses it: `403` with no
+/// password configured, `429` while the client waits out its failures,
+/// `401` for missing or wrong credentials.
+async fn authorize(
+    context: &Arc<Context>,
+    client: IpAddr,
+    request: &Request<Incoming>,
+) -> Result<(), Response<Body>> {
+    let Some(auth) = &context.auth else {
+        return Err(plain(
+            StatusCode::FORBIDDEN,
+            "this box's API is read-only: [management] has no password_hash (make one with \
+             `lvsinit password`)\n",
+        ));
+    };
+    let header = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    match auth.check(config::canonical(client), header).await {
+        Verdict::Allowed => Ok(()),
+        Verdict::Wait(wait) => {
+            Counters::hit(&context.counters.auth_waits);
+            let seconds = wait.as_secs() + 1;
+            let mut r = plain(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many wrong passwords from your address; try again in {seconds} s\n"),
+            );
+            r.headers_mut()
+                .insert(hyper::header::RETRY_AFTER, HeaderValue::from(seconds));
+            Err(r)
+        }
+        Verdict::Missing | Verdict::Wrong => {
+            let mut r = plain(
+                StatusCode::UNAUTHORIZED,
+                "the password is missing or wrong (user admin, HTTP Basic)\n",
+            );
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"lvsinit\", charset=\"UTF-8\""),
+            );
+            Err(r)
         }
     }
+}
+
+/// A push's body: at most [`control::MAX_CONFIG_BYTES`], all of it within
+/// the body timeout, UTF-8.
+async fn read_body(context: &Arc<Context>, request: Request<Incoming>) -> Result<String, Response<Body>> {
+    let limited = http_body_util::Limited::new(request.into_body(), control::MAX_CONFIG_BYTES);
+    let timeout = context.limits.body_read_timeout;
+    let collected = match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => {
+            Counters::hit(&context.counters.body_timeouts);
+            return Err(plain(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {} s\n", timeout.as_secs()),
+            ));
+        }
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Counters::hit(&context.counters.with_body);
+            return Err(too_large());
+        }
+        Ok(Err(e)) => return Err(plain(StatusCode::BAD_REQUEST, format!("the body: {e}\n"))),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    String::from_utf8(collected.to_vec()).map_err(|_| {
+        plain(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "router.toml: error: the file is not UTF-8 text\n",
+        )
+    })
+}
+
+fn too_large() -> Response<Body> {
+    plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "a config is at most {} MiB\n",
+            control::MAX_CONFIG_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+/// `Content-Length`, when the request gives one.
+fn declared_length(request: &Request<Incoming>) -> Option<u64> {
+    request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// True when the request says it carries a body.
@@ -497,6 +738,19 @@ mod tests {
 
     /// [`start_slow`] with the director's snapshots made by `make`.
     fn start_with(limits: Limits, allow: &[&str], delay: Duration, make: fn() -> Snapshot) -> Box_ {
+        start_full(limits, allow, delay, make, None, None)
+    }
+
+    /// [`start_with`], writable with `password_hash`; the stand-in
+    /// director answers each control with its debug form.
+    fn start_full(
+        limits: Limits,
+        allow: &[&str],
+        delay: Duration,
+        make: fn() -> Snapshot,
+        password_hash: Option<String>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Box_ {
         let listener = bind(&["127.0.0.1:0".parse().unwrap()]).unwrap().remove(0);
         let addr = listener.local_addr().unwrap();
         let keep = Keep::default();
@@ -510,19 +764,42 @@ mod tests {
                 listen: vec![addr],
                 allow: allow.iter().map(|a| a.parse().unwrap()).collect(),
                 tls: false,
+                tls_files: None,
+                password_hash,
+                public_read: true,
             }),
             listeners: vec![listener],
             syslog: vec![],
             webhooks: vec![],
             limits,
             version: "0.1.0".into(),
+            tls,
         };
-        let (handle, mut requests) = Handle::start(setup, &keep).unwrap();
+        let (handle, inbox) = Handle::start(setup, &keep).unwrap();
+        let crate::management::Inbox {
+            mut snapshots,
+            mut controls,
+        } = inbox;
         let director = std::thread::spawn(move || {
-            while let Some(request) = requests.blocking_recv() {
-                std::thread::sleep(delay);
-                request.answer(make());
-            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                loop {
+                    tokio::select! {
+                        Some(request) = snapshots.recv() => {
+                            tokio::time::sleep(delay).await;
+                            request.answer(make());
+                        }
+                        Some(request) = controls.recv() => {
+                            let text = format!("{:?}", request.control);
+                            request.answer(control::Answer::text(200, text));
+                        }
+                        else => break,
+                    }
+                }
+            });
         });
         Box_ {
             handle: Some(handle),
@@ -865,5 +1142,151 @@ mod tests {
         assert!(got.len() < 8_000_000, "{} bytes", got.len());
         assert!(!got.ends_with(b"\r\n0\r\n\r\n"), "a cut answer looks whole");
         assert_eq!(get(b.addr, "/log").0, 200);
+    }
+
+    /// The write half: 403 without a password_hash, 401 without or with
+    /// wrong credentials (then 429), the director asked with the decoded
+    /// request, 413 for a config over 4 MiB, 405 for a wrong method.
+    #[test]
+    fn writes_need_the_password() {
+        use base64::Engine as _;
+        let basic = |password: &str| {
+            base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"))
+        };
+        let read_only = start(Limits::default(), &[]);
+        let (code, body) = request(read_only.addr, "POST", "/reload", &basic("pw"), "");
+        assert_eq!(code, 403, "{body}");
+        drop(read_only);
+
+        let b = start_full(
+            Limits::default(),
+            &[],
+            Duration::ZERO,
+            sample,
+            Some(crate::management::auth::hash("pw").unwrap()),
+            None,
+        );
+        let (code, body) = request(b.addr, "POST", "/reload", "", "");
+        assert_eq!(code, 401, "{body}");
+        let (code, body) = request(b.addr, "POST", "/reload", &basic("pw"), "");
+        assert_eq!((code, body.as_str()), (200, "Reload\n"));
+        let (code, body) = request(
+            b.addr,
+            "PUT",
+            "/config?dry_run=1",
+            &basic("pw"),
+            "hostname = \"x\"\n",
+        );
+        assert_eq!(code, 200);
+        assert!(
+            body.starts_with("Push { text: \"hostname = \\\"x\\\"\\n\", dry_run: true, confirm: None }"),
+            "{body}"
+        );
+        let (code, body) = request(
+            b.addr,
+            "POST",
+            "/services/pg/real-servers/192.168.3.2%3A5432/drain",
+            &basic("pw"),
+            "",
+        );
+        assert_eq!(code, 200);
+        assert!(body.contains("drain: true"), "{body}");
+        let (code, _) = request(b.addr, "GET", "/reload", &basic("pw"), "");
+        assert_eq!(code, 405);
+        let (code, _) = request(b.addr, "POST", "/nothing", &basic("pw"), "");
+        assert_eq!(code, 404);
+        let big = "#".repeat(control::MAX_CONFIG_BYTES + 1);
+        let (code, _) = request(b.addr, "PUT", "/config", &basic("pw"), &big);
+        assert_eq!(code, 413);
+        // Five wrong tries are free; the sixth makes the address wait.
+        for _ in 0..6 {
+            let (code, _) = request(b.addr, "POST", "/reload", &basic("nope"), "");
+            assert_eq!(code, 401);
+        }
+        let (code, _) = request(b.addr, "POST", "/reload", &basic("pw"), "");
+        assert_eq!(code, 429);
+        assert_eq!(Counters::get(&b.keep.counters.auth_failures), 6);
+    }
+
+    /// Over TLS, with the operator's own client: the pinned fingerprint
+    /// and the password get a change through; another fingerprint is
+    /// refused before anything is sent; plain HTTP gets no answer.
+    #[test]
+    fn tls_with_the_client() {
+        let management = Management {
+            listen: vec!["127.0.0.1:8443".parse().unwrap()],
+            allow: vec![],
+            tls: true,
+            tls_files: None,
+            password_hash: None,
+            public_read: true,
+        };
+        let identity = super::super::tls::identity(&management, None).unwrap();
+        let b = start_full(
+            Limits::default(),
+            &[],
+            Duration::ZERO,
+            sample,
+            Some(crate::management::auth::hash("pw").unwrap()),
+            Some(identity.server_config().unwrap()),
+        );
+        let url = format!("https://{}", b.addr);
+        let run = |fingerprint: &str, command: &[&str]| {
+            let mut env = crate::remote::Env {
+                password: Some("pw".into()),
+                ask: Box::new(|_| Err(io::Error::other("no terminal in a test"))),
+            };
+            let mut args: Vec<String> = ["--url", &url, "--fingerprint", fingerprint]
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+            args.extend(command.iter().map(|a| a.to_string()));
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let exit = crate::remote::run(&args, &mut env, &mut out, &mut err);
+            let text = format!("{}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+            (exit.code(), text)
+        };
+        let (code, text) = run(&identity.fingerprint, &["reload"]);
+        assert_eq!(code, 0, "{text}");
+        let (code, text) = run(&identity.fingerprint, &["status"]);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("lvs-a"), "{text}");
+        let other = format!("SHA256:{}", "11".repeat(32));
+        let (code, text) = run(&other, &["reload"]);
+        assert_eq!(code, 3, "{text}");
+        let mut s = TcpStream::connect(b.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(b"GET /status HTTP/1.1\r\nHost: lvs\r\n\r\n").unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        assert!(!answer.starts_with(b"HTTP/"), "plain HTTP answered on a TLS port");
+        assert_eq!(Counters::get(&b.keep.counters.tls_failures), 1);
+    }
+
+    /// One request with Basic credentials `basic` (none when empty).
+    fn request(addr: SocketAddr, method: &str, path: &str, basic: &str, body: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let auth = match basic {
+            "" => String::new(),
+            b => format!("Authorization: Basic {b}\r\n"),
+        };
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: lvs\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        // A refused body may be cut off: the answer still comes.
+        let _ = s.write_all(body.as_bytes());
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {text:?}"));
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (code, body)
     }
 }

@@ -45,6 +45,20 @@ pub struct Snapshot {
     pub totals: Stats,
     /// How long it took to make.
     pub took: Took,
+    /// The control half's state.
+    pub control: Control,
+}
+
+/// What `/status` says of the control half (issue 12).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Control {
+    /// The API's certificate, `SHA256:` and hex; `None` without TLS.
+    pub tls_fingerprint: Option<String>,
+    /// Whether write requests are possible (a `password_hash` is set).
+    pub writable: bool,
+    /// A pushed config waits for `POST /config/confirm` until then (time
+    /// since boot); the previous one comes back if it does not come.
+    pub confirm_by: Option<Duration>,
 }
 
 /// How long a snapshot took to make, in its two parts: what the director
@@ -69,6 +83,9 @@ pub struct ConfigInfo {
     /// because its router.toml is invalid: why, and router.toml's
     /// diagnostics.
     pub fallback: Option<Fallback>,
+    /// The file's text (for `GET /config`, and to go back to when a
+    /// pushed config is not confirmed).
+    pub text: std::sync::Arc<str>,
 }
 
 /// The three places a config is read from.
@@ -524,6 +541,7 @@ pub(crate) mod tests {
                 source: ConfigSource::Boot,
                 sha256: "ab".repeat(32),
                 fallback: None,
+                text: "hostname = \"lvs-a\"\n".into(),
             }),
             last_apply: Some(LastApply {
                 result: ApplyResult::Ok,
@@ -584,6 +602,11 @@ pub(crate) mod tests {
             took: Took {
                 director: Duration::from_micros(1500),
                 kernel: Duration::from_millis(12),
+            },
+            control: Control {
+                tls_fingerprint: Some(format!("SHA256:{}", "ab".repeat(32))),
+                writable: true,
+                confirm_by: Some(Duration::from_secs(70)),
             },
         }
     }

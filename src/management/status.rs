@@ -28,6 +28,16 @@ struct Status<'a> {
     last_apply: Option<LastApply<'a>>,
     services: Vec<Service<'a>>,
     vrrp: Option<Vrrp<'a>>,
+    management: Management<'a>,
+}
+
+/// The control half: how to trust the API, whether it takes changes, and
+/// a pushed config that waits for its confirmation.
+#[derive(Serialize)]
+struct Management<'a> {
+    tls_fingerprint: Option<&'a str>,
+    writable: bool,
+    confirm_by: Option<Time>,
 }
 
 /// A moment: since boot, and in UTC once the clock is set.
@@ -144,6 +154,11 @@ pub fn render<W: Write>(w: &mut W, snapshot: &Snapshot, version: &str) -> io::Re
             interface: &v.interface,
             vrid: v.vrid,
         }),
+        management: Management {
+            tls_fingerprint: snapshot.control.tls_fingerprint.as_deref(),
+            writable: snapshot.control.writable,
+            confirm_by: snapshot.control.confirm_by.map(time),
+        },
     };
     serde_json::to_writer(&mut *w, &status).map_err(io::Error::other)?;
     w.write_all(b"\n")?;

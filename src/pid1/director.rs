@@ -1,21 +1,24 @@
 //! The director thread: from `router.toml` to a serving LVS director, then
 //! reloads on request and retries of whatever failed.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Request;
+use super::boot_store::BootStore;
 use super::clock::Clock;
-use super::management::{self, Watch};
+use super::management::{self, Asked, Watch};
 use super::vrrp::Failover;
 use super::watchdog::Keeper;
-use crate::apply::{Applier, Failure, Options, Parts};
+use crate::apply::{Applier, Failure, Options, Parts, changes};
 use crate::config::{self, Config};
 use crate::console;
 use crate::health::{self, Health, Monitor};
 use crate::management::Keep;
+use crate::management::control::{Answer, Control, ControlRequest, PowerAction};
 use crate::management::snapshot::{ConfigInfo, ConfigSource};
 use crate::source;
 
@@ -80,6 +83,17 @@ struct Director {
     clock: Clock,
     /// `[management]`, `[[syslog]]`, `[[webhook]]`, and what they show.
     watch: Watch,
+    /// A pushed config that waits for its confirmation.
+    pending: Option<Pending>,
+}
+
+/// A config pushed with `?confirm=`: running, not yet on the disk.
+struct Pending {
+    /// What comes back unless the confirmation arrives.
+    previous: (Config, ConfigInfo),
+    /// The pushed file, to keep on the disk when confirmed.
+    text: std::sync::Arc<str>,
+    deadline: tokio::time::Instant,
 }
 
 /// Run the director until the machine goes down.
@@ -128,6 +142,7 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
             watchdog,
             clock: Clock::default(),
             watch: Watch::new(keep, boot_reason),
+            pending: None,
         };
         director.boot(disk_wait).await;
         // Real servers start as up, so `ready` waits for no probe.
@@ -140,7 +155,8 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
             tokio::select! {
                 request = inbox.recv() => match request {
                     Some(Request::Reload) => {
-                        director.reload().await;
+                        // What it did is on the console already.
+                        let _ = director.reload(true).await;
                         // The new config's reading: give its memory back.
                         crate::malloc::trim();
                     }
@@ -156,7 +172,11 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
                 () = director.watchdog.due() => director.watchdog.pet(),
                 () = tokio::time::sleep(wait) => director.timer().await,
                 changed = health_change(&mut director.monitor) => director.health_changed(changed).await,
-                request = director.watch.next() => director.answer(request),
+                asked = director.watch.next() => match asked {
+                    Asked::Snapshot(request) => director.answer(request),
+                    Asked::Control(request) => director.control(request).await,
+                },
+                () = confirm_due(director.pending.as_ref()) => director.confirm_expired().await,
                 transition = Failover::next(&mut director.vrrp) => match transition {
                     Some(t) => {
                         if let Some(vrrp) = &mut director.vrrp {
@@ -238,8 +258,10 @@ impl Director {
     }
 
     /// SIGHUP: read the config again; apply it when valid, keep the running
-    /// state when not.
-    async fn reload(&mut self) {
+    /// state when not. `follow_management` false leaves the management
+    /// subsystem for the caller to restart ([`Watch::follow`]) once it has
+    /// answered the API; it gets the config back for that.
+    async fn reload(&mut self, follow_management: bool) -> Result<Taken, Vec<String>> {
         self.last_shown = Instant::now();
         // router.toml.prev only stands in for an invalid router.toml when
         // nothing runs: a running config is better than an older one.
@@ -252,11 +274,21 @@ impl Director {
                     State::Running { .. } => {
                         log::error!("reload: the new config is invalid; keeping the running one")
                     }
-                    State::Invalid { .. } => self.state = State::Invalid { errors },
+                    State::Invalid { .. } => {
+                        self.state = State::Invalid {
+                            errors: errors.clone(),
+                        }
+                    }
                 }
-                return;
+                return Err(errors);
             }
         };
+        Ok(self.take(config, info, follow_management).await)
+    }
+
+    /// Run `config`, valid and read from `info`'s place: what a reload
+    /// does once it has the file, and what a push does with its body.
+    async fn take(&mut self, config: Config, info: ConfigInfo, follow_management: bool) -> Taken {
         let was_ready = match &self.state {
             State::Running {
                 config: old,
@@ -278,20 +310,331 @@ impl Director {
         // keeps its state (a down one stays out of the table).
         self.monitor = Some(Monitor::start(&config, &self.health()));
         self.watch.info = Some(info);
+        // A drained real server stays drained while the config keeps it.
+        self.watch.drained.retain(|(service, address)| {
+            config
+                .services
+                .iter()
+                .any(|s| s.name == *service && s.real_servers.iter().any(|r| r.address == *address))
+        });
         // Before the apply, so that the reload's event goes to the
         // webhooks of the new config.
-        self.watch.follow(&config);
+        let restart = !follow_management && self.watch.restarts_for(&config);
+        if follow_management {
+            self.watch.follow(&config);
+        }
         self.state = State::Running {
             config: Box::new(config),
             failures: Vec::new(),
         };
-        self.apply(Pass::Reload { was_ready }).await;
-        if let State::Running { config, failures } = &self.state {
-            let failures = failures.iter().map(ToString::to_string).collect();
-            self.watch.applied(true, failures);
+        let ops = self.apply(Pass::Reload { was_ready }).await;
+        let mut failures = Vec::new();
+        if let State::Running { config, failures: f } = &self.state {
+            failures = f.iter().map(ToString::to_string).collect();
+            self.watch.applied(true, failures.clone());
             self.watch.follow_sorry(config, &self.health());
         }
         self.follow_vrrp().await;
+        Taken {
+            ops,
+            failures,
+            restart,
+        }
+    }
+
+    /// A change the management API asks for; the request is answered
+    /// here, before anything that would restart the API.
+    async fn control(&mut self, request: ControlRequest) {
+        match &request.control {
+            Control::GetConfig => {
+                let answer = match &self.watch.info {
+                    Some(info) => Answer {
+                        status: 200,
+                        content_type: "application/toml; charset=utf-8",
+                        body: info.text.to_string(),
+                    },
+                    None => Answer::text(404, "no config runs"),
+                };
+                request.answer(answer);
+            }
+            Control::Push { .. } => self.push(request).await,
+            Control::Confirm => self.confirm(request).await,
+            Control::Reload => {
+                if let Some(refusal) = self.while_pending() {
+                    return request.answer(refusal);
+                }
+                log::info!("reload: asked by the management API");
+                match self.reload(false).await {
+                    Err(errors) => request.answer(Answer::text(422, errors.join("\n"))),
+                    Ok(taken) => {
+                        let result = if taken.failures.is_empty() { "ok" } else { "failed" };
+                        request.answer(Answer::json(
+                            200,
+                            &serde_json::json!({
+                                "result": result,
+                                "changes": changes::ipvsadm(&taken.ops).collect::<Vec<_>>(),
+                                "errors": taken.failures,
+                            }),
+                        ));
+                        self.restart_management(taken.restart);
+                    }
+                }
+            }
+            Control::Drain {
+                service,
+                real_server,
+                drain,
+            } => {
+                let (service, real_server, drain) = (service.clone(), *real_server, *drain);
+                self.drain(request, service, real_server, drain).await;
+            }
+            Control::Power(action) => {
+                let (word, signal) = match action {
+                    PowerAction::Reboot => ("reboot", nix::sys::signal::Signal::SIGTERM),
+                    PowerAction::PowerOff => ("poweroff", nix::sys::signal::Signal::SIGUSR2),
+                };
+                log::warn!("{word}: asked by the management API");
+                request.answer(Answer::json(202, &serde_json::json!({ "action": word })));
+                // The answer's bytes leave first; then PID 1 goes down the
+                // way the signal takes it (a VRRP master resigns first).
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(1), signal);
+                });
+            }
+        }
+    }
+
+    /// `409` while a pushed config waits for its confirmation.
+    fn while_pending(&self) -> Option<Answer> {
+        let pending = self.pending.as_ref()?;
+        let left = pending
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
+        Some(Answer::text(
+            409,
+            format!(
+                "a pushed config waits for its confirmation for {} s more: confirm it \
+                 (POST /config/confirm) or let the previous one come back",
+                left.as_secs()
+            ),
+        ))
+    }
+
+    /// `PUT /config`: validate, then (unless a dry run) run it and keep it.
+    async fn push(&mut self, request: ControlRequest) {
+        let Control::Push {
+            text,
+            dry_run,
+            confirm,
+        } = &request.control
+        else {
+            return;
+        };
+        let (text, dry_run, confirm) = (text.clone(), *dry_run, *confirm);
+        if let Some(refusal) = self.while_pending() {
+            return request.answer(refusal);
+        }
+        let (State::Running { config: old, .. }, Some(old_info)) = (&self.state, &self.watch.info)
+        else {
+            return request.answer(Answer::text(409, "no config runs to change"));
+        };
+        let (new, warnings) = match config::load("router.toml", &text) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                let lines: Vec<String> = e.diagnostics.iter().map(|d| d.to_string()).collect();
+                return request.answer(Answer::text(422, lines.join("\n")));
+            }
+        };
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        let mut changes = changes::between(old, &new);
+        if dry_run {
+            let mut effective = health::effective(&new, &self.health());
+            drained(&mut effective, &self.watch.drained);
+            match self.applier.plan_ipvs(&effective) {
+                Ok(ops) => changes.extend(changes::ipvsadm(&ops)),
+                Err(e) => changes.push(format!("(the IPVS table cannot be read: {e})")),
+            }
+            return request.answer(Answer::json(
+                200,
+                &serde_json::json!({
+                    "dry_run": true,
+                    "changes": changes,
+                    "warnings": warnings,
+                    "persisted": false,
+                    "confirm_by": null,
+                }),
+            ));
+        }
+        let previous = ((**old).clone(), old_info.clone());
+        let info = ConfigInfo {
+            source: old_info.source,
+            sha256: sha256_hex(text.as_bytes()),
+            fallback: None,
+            text: text.as_str().into(),
+        };
+        log::info!(
+            "config: a new config pushed by the management API{}",
+            match confirm {
+                Some(d) => format!(", to be confirmed within {} s", d.as_secs()),
+                None => String::new(),
+            }
+        );
+        let taken = self.take(new, info.clone(), false).await;
+        changes.extend(changes::ipvsadm(&taken.ops));
+        let (persisted, note) = match confirm {
+            Some(within) => {
+                let deadline = tokio::time::Instant::now() + within;
+                self.pending = Some(Pending {
+                    previous,
+                    text: info.text.clone(),
+                    deadline,
+                });
+                self.watch.confirm_by = Some(console::since_boot() + within);
+                (false, Some(format!(
+                    "not kept on the disk until confirmed: POST /config/confirm within {} s, or the previous config comes back",
+                    within.as_secs()
+                )))
+            }
+            None => self.persist(info.text.clone()).await,
+        };
+        let confirm_by = self.watch.confirm_by.map(|at| {
+            serde_json::json!({
+                "boot_ms": at.as_millis() as u64,
+                "utc": crate::management::clock::now_unix().map(|now| {
+                    let now_boot = console::since_boot();
+                    crate::management::clock::rfc3339(now + at.saturating_sub(now_boot))
+                }),
+            })
+        });
+        request.answer(Answer::json(
+            200,
+            &serde_json::json!({
+                "changes": changes,
+                "warnings": warnings,
+                "errors": taken.failures,
+                "persisted": persisted,
+                "note": note,
+                "confirm_by": confirm_by,
+            }),
+        ));
+        self.restart_management(taken.restart);
+    }
+
+    /// `POST /config/confirm`: keep the pushed config.
+    async fn confirm(&mut self, request: ControlRequest) {
+        let Some(pending) = self.pending.take() else {
+            return request.answer(Answer::text(409, "no pushed config waits for confirmation"));
+        };
+        self.watch.confirm_by = None;
+        log::info!("config: the pushed config is confirmed");
+        let (persisted, note) = self.persist(pending.text).await;
+        request.answer(Answer::json(
+            200,
+            &serde_json::json!({ "persisted": persisted, "note": note }),
+        ));
+    }
+
+    /// The confirmation did not come: the previous config again.
+    async fn confirm_expired(&mut self) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        self.watch.confirm_by = None;
+        log::warn!("config: the pushed config was not confirmed in time; going back to the previous one");
+        let (config, info) = pending.previous;
+        self.take(config, info, true).await;
+    }
+
+    /// Keep `text` as the boot partition's router.toml (the one before as
+    /// router.toml.prev); whether it was kept, and what to tell when not.
+    /// The write (a remount, fsyncs) runs on the blocking pool: the
+    /// runtime's other tasks (VRRP adverts, health probes) go on meanwhile.
+    async fn persist(&self, text: std::sync::Arc<str>) -> (bool, Option<String>) {
+        let source = self.watch.info.as_ref().map(|i| i.source);
+        if source != Some(ConfigSource::Boot) {
+            let from = source.map_or("builtin", ConfigSource::name);
+            let note = format!(
+                "this box's config comes from {from}, not from the boot partition: the new one \
+                 runs until the next reboot"
+            );
+            log::warn!("config: {note}");
+            return (false, Some(note));
+        }
+        let written = tokio::task::spawn_blocking(move || {
+            let Some(store) = BootStore::mounted() else {
+                return Err("the boot partition is not mounted".to_string());
+            };
+            store
+                .partition()
+                .replace("router.toml", text.as_bytes(), Some("router.toml.prev"))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the write stopped: {e}")));
+        match written {
+            Ok(()) => {
+                log::info!(
+                    "config: kept as router.toml on the boot partition (the one before as router.toml.prev)"
+                );
+                (true, None)
+            }
+            Err(e) => {
+                let note =
+                    format!("cannot keep it on the boot partition: {e}; it runs until the next reboot");
+                log::error!("config: {note}");
+                (false, Some(note))
+            }
+        }
+    }
+
+    /// After answering: restart the management subsystem if the new
+    /// config changed it.
+    fn restart_management(&mut self, restart: bool) {
+        if restart && let State::Running { config, .. } = &self.state {
+            let config = config.clone();
+            self.watch.follow(&config);
+        }
+    }
+
+    /// `.../drain` and `.../enable`: weight 0 for a real server until
+    /// enabled again, without touching the config.
+    async fn drain(&mut self, request: ControlRequest, service: String, real_server: SocketAddr, drain: bool) {
+        let State::Running { config, .. } = &self.state else {
+            return request.answer(Answer::text(409, "no config runs"));
+        };
+        let Some(svc) = config.services.iter().find(|s| s.name == service) else {
+            return request.answer(Answer::text(404, format!("no service {service:?}")));
+        };
+        if !svc.real_servers.iter().any(|r| r.address == real_server) {
+            return request.answer(Answer::text(
+                404,
+                format!("service {service:?} has no real server {real_server}"),
+            ));
+        }
+        let key = (service.clone(), real_server);
+        let changed = match drain {
+            true => self.watch.drained.insert(key),
+            false => self.watch.drained.remove(&key),
+        };
+        let ops = if changed {
+            log::info!(
+                "{}: real server {real_server} of service {service} (asked by the management API)",
+                if drain { "drain" } else { "enable" }
+            );
+            self.apply(Pass::Health).await
+        } else {
+            Vec::new()
+        };
+        request.answer(Answer::json(
+            200,
+            &serde_json::json!({
+                "service": service,
+                "real_server": real_server.to_string(),
+                "drained": drain,
+                "changes": changes::ipvsadm(&ops).collect::<Vec<_>>(),
+            }),
+        ));
     }
 
     /// A snapshot request of the management API: the director's state
@@ -369,10 +712,10 @@ impl Director {
     /// servers quiesced or removed) and report: each failure once, however
     /// many passes meet it again (the retry timer goes over them), and
     /// `ready` once nothing is left failing.
-    async fn apply(&mut self, pass: Pass) {
+    async fn apply(&mut self, pass: Pass) -> Vec<crate::ipvs::Op> {
         let health = self.health();
         let State::Running { config, failures } = &mut self.state else {
-            return;
+            return Vec::new();
         };
         let options = Options {
             link_wait: match pass {
@@ -387,10 +730,9 @@ impl Director {
                 Pass::Boot | Pass::Retry | Pass::Reload { .. } => Parts::ALL,
             },
         };
-        let outcome = self
-            .applier
-            .apply(&health::effective(config, &health), &options)
-            .await;
+        let mut effective = health::effective(config, &health);
+        drained(&mut effective, &self.watch.drained);
+        let outcome = self.applier.apply(&effective, &options).await;
         let (now, new) = merge_failures(pass, std::mem::take(failures), outcome.failures);
         for i in new {
             log::error!("{}", now[i]);
@@ -414,6 +756,7 @@ impl Director {
             }
             Pass::Boot | Pass::Retry | Pass::Reload { .. } | Pass::Health => {}
         }
+        outcome.ipvs_ops
     }
 
     /// The machine is going down: tell whoever must know. Nothing is
@@ -434,6 +777,36 @@ fn wedge() -> ! {
     log::warn!("test hook: the director's loop stops here");
     loop {
         std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// What [`Director::take`] did: the IPVS changes it sent, what failed,
+/// and whether the management subsystem is still to restart.
+struct Taken {
+    ops: Vec<crate::ipvs::Op>,
+    failures: Vec<String>,
+    restart: bool,
+}
+
+/// When a pushed config's time to be confirmed is up; never, with none.
+async fn confirm_due(pending: Option<&Pending>) {
+    match pending {
+        Some(p) => tokio::time::sleep_until(p.deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Weight 0 for the real servers an operator drained.
+fn drained(config: &mut Config, drained: &std::collections::BTreeSet<(String, SocketAddr)>) {
+    if drained.is_empty() {
+        return;
+    }
+    for service in &mut config.services {
+        for real in &mut service.real_servers {
+            if drained.contains(&(service.name.clone(), real.address)) {
+                real.weight = 0;
+            }
+        }
     }
 }
 
@@ -478,6 +851,7 @@ fn read_config(disk_wait: Duration, fall_back: bool) -> Result<(Config, ConfigIn
                 },
                 sha256: sha256_hex(loaded.text.as_bytes()),
                 fallback: loaded.fallback,
+                text: loaded.text.as_str().into(),
             };
             Ok((loaded.config, info))
         }

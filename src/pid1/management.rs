@@ -8,10 +8,9 @@
 //! runs on a blocking thread with its own IPVS socket, so the director's
 //! loop (and the VRRP adverts on it) never waits for it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::time::Duration;
-
-use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::console;
@@ -22,7 +21,9 @@ use crate::management::snapshot::{
     self, ApplyResult, BootReason, ConfigInfo, LastApply, Reloads, Snapshot,
 };
 use crate::management::webhook::Event;
-use crate::management::{Handle, Keep, Limits, Setup, SnapshotRequest, clock, server};
+use crate::management::control::ControlRequest;
+use crate::management::{Handle, Inbox, Keep, Limits, Setup, SnapshotRequest, clock, server, tls};
+use super::boot_store::BootStore;
 use crate::vrrp::Role;
 
 /// What the running subsystem was started with: a reload that changes
@@ -53,7 +54,13 @@ struct Running {
     sections: Sections,
     /// Dropped first: its thread stops before the receiver goes.
     handle: Handle,
-    requests: mpsc::Receiver<SnapshotRequest>,
+    inbox: Inbox,
+}
+
+/// What the management API asks of the director.
+pub(super) enum Asked {
+    Snapshot(SnapshotRequest),
+    Control(ControlRequest),
 }
 
 /// What the director keeps for the management subsystem: the subsystem
@@ -71,6 +78,14 @@ pub(super) struct Watch {
     changes: HashMap<CheckKey, (Duration, u64)>,
     /// Per service name: whether its sorry server stands in.
     sorry: HashMap<String, bool>,
+    /// The API certificate's fingerprint, once TLS runs.
+    tls_fingerprint: Option<String>,
+    /// Real servers an operator drained (service name, address): weight
+    /// 0 until enabled again, kept across reloads that keep them, gone on
+    /// reboot.
+    pub(super) drained: BTreeSet<(String, SocketAddr)>,
+    /// A pushed config waits for its confirmation until then.
+    pub(super) confirm_by: Option<Duration>,
 }
 
 impl Watch {
@@ -84,6 +99,9 @@ impl Watch {
             reloads: Reloads::default(),
             changes: HashMap::new(),
             sorry: HashMap::new(),
+            tls_fingerprint: None,
+            drained: BTreeSet::new(),
+            confirm_by: None,
         }
     }
 
@@ -114,6 +132,28 @@ impl Watch {
             }
         };
         let bound = !listeners.is_empty();
+        let tls = wanted.management.as_ref().filter(|m| m.tls).and_then(|m| {
+            let store = BootStore::mounted();
+            match tls::identity(m, store.as_ref().map(|s| s as &dyn tls::Store))
+                .and_then(|id| Ok((id.server_config()?, id.fingerprint)))
+            {
+                Ok((config, fingerprint)) => {
+                    log::info!("management: TLS certificate fingerprint {fingerprint}");
+                    self.tls_fingerprint = Some(fingerprint);
+                    Some(config)
+                }
+                Err(e) => {
+                    log::error!("management: no TLS, so the API does not listen: {e}");
+                    None
+                }
+            }
+        });
+        // TLS asked for but not had: no plain HTTP in its place.
+        let listeners = match wanted.management.as_ref() {
+            Some(m) if m.tls && tls.is_none() => Vec::new(),
+            _ => listeners,
+        };
+        let bound = bound && !listeners.is_empty();
         let setup = Setup {
             management: wanted.management.clone(),
             listeners,
@@ -121,32 +161,43 @@ impl Watch {
             webhooks: wanted.webhooks.clone(),
             limits: Limits::default(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            tls,
         };
         match Handle::start(setup, &self.keep) {
-            Ok((handle, requests)) => {
+            Ok((handle, inbox)) => {
                 if bound {
                     log::info!("management: listening on {}", join(&listen));
                 }
                 self.running = Some(Running {
                     sections: wanted,
                     handle,
-                    requests,
+                    inbox,
                 });
             }
             Err(e) => log::error!("management: cannot start its thread: {e}"),
         }
     }
 
-    /// The next snapshot request; never, while nothing runs.
-    pub(super) async fn next(&mut self) -> SnapshotRequest {
-        match &mut self.running {
-            Some(running) => match running.requests.recv().await {
-                Some(request) => request,
-                // The subsystem's thread is gone (it logged why).
-                None => std::future::pending().await,
-            },
-            None => std::future::pending().await,
+    /// The next thing the API asks: a snapshot to read, or a change to
+    /// make; never, while nothing runs.
+    pub(super) async fn next(&mut self) -> Asked {
+        let Some(running) = &mut self.running else {
+            return std::future::pending().await;
+        };
+        let inbox = &mut running.inbox;
+        tokio::select! {
+            Some(request) = inbox.snapshots.recv() => Asked::Snapshot(request),
+            Some(request) = inbox.controls.recv() => Asked::Control(request),
+            // The subsystem's thread is gone (it logged why).
+            else => std::future::pending().await,
         }
+    }
+
+    /// Whether running `config` restarts the subsystem (its sections
+    /// changed): an answer to the API must go out before that.
+    pub(super) fn restarts_for(&self, config: &Config) -> bool {
+        self.running.as_ref().map(|r| &r.sections) != Some(&Sections::of(config))
+            && !(self.running.is_none() && Sections::of(config).is_empty())
     }
 
     /// Tell the webhooks; never blocks.
@@ -282,7 +333,10 @@ impl Watch {
                         None => snapshot::Health::unchecked(),
                         Some(key) => self.health_of(&key, health, monitor),
                     },
-                    override_: None,
+                    override_: self
+                        .drained
+                        .contains(&(service.name.clone(), real.address))
+                        .then(|| "drain".to_string()),
                 });
             snapshot::Service {
                 name: service.name.clone(),
@@ -307,6 +361,15 @@ impl Watch {
             table: Table::default(),
             totals: Default::default(),
             took: Default::default(),
+            control: snapshot::Control {
+                tls_fingerprint: self.tls_fingerprint.clone(),
+                writable: self
+                    .running
+                    .as_ref()
+                    .and_then(|r| r.sections.management.as_ref())
+                    .is_some_and(|m| m.password_hash.is_some()),
+                confirm_by: self.confirm_by,
+            },
         }
     }
 

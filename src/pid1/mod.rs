@@ -15,6 +15,7 @@
 //! PID 1 never returns and never panics on input; a bug's panic is logged
 //! and the machine reboots after a delay instead of a kernel panic.
 
+mod boot_store;
 mod clock;
 mod director;
 mod management;
