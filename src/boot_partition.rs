@@ -67,7 +67,8 @@ pub enum Point {
     AfterPrevious,
     /// `NAME.tmp` is written and fsynced; NAME is still the old file.
     AfterTemporary,
-    /// NAME is the new file; the directory is not fsynced yet.
+    /// NAME is the new file, its entry on the disk; the directory is not
+    /// fsynced yet.
     AfterRename,
 }
 
@@ -326,6 +327,10 @@ impl BootPartition {
             self.reached(written);
         }
         fs::rename(&temporary, path).map_err(io_error("rename onto its name", &temporary))?;
+        // The entry under its new name, and the FAT, on the disk.
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_error("fsync", path))?;
         if let Some((_, renamed)) = points {
             self.reached(renamed);
         }
@@ -351,6 +356,15 @@ impl BootPartition {
         let mut flags = MsFlags::MS_REMOUNT | source::BOOT_MOUNT_FLAGS;
         if read_only {
             flags |= MsFlags::MS_RDONLY;
+        } else {
+            // vfat writes a renamed file's directory entry lazily, but
+            // frees the clusters of the file it replaced when that goes:
+            // without dirsync a cut between the two leaves the name on
+            // freed clusters (found by the kill tests: the next delete
+            // hits "deleting FAT entry beyond EOF" and the kernel turns
+            // the partition read-only). With it the entry is written
+            // inside the rename, before anything is freed.
+            flags |= MsFlags::MS_DIRSYNC;
         }
         mount(None::<&str>, &self.dir, None::<&str>, flags, None::<&str>).map_err(|errno| {
             let dir = self.dir.clone();
