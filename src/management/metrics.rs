@@ -127,7 +127,7 @@ fn escape_into<W: Write>(w: &mut W, value: &str) -> io::Result<()> {
 }
 
 /// Label text made once per scrape and shared by every family that names
-/// a real server (17 of them: with 1,000 × 10 that is 170,000 lines, so a
+/// a real server (18 of them: with 1,000 × 10 that is 180,000 lines, so a
 /// line must cost copies, not formatting): per service node_exporter's
 /// four local labels and the `service` label, per real server its two
 /// remote labels, all in one buffer.
@@ -528,7 +528,7 @@ fn real_servers<W: Write>(out: &mut Out<'_, W>, joined: &[Joined<'_>]) -> io::Re
             Ok(())
         },
     )?;
-    let families: [(&str, Kind, &str, Pick); 4] = [
+    let families: [(&str, Kind, &str, Pick); 5] = [
         (
             "lvsinit_real_server_up",
             Kind::Gauge,
@@ -555,6 +555,12 @@ fn real_servers<W: Write>(out: &mut Out<'_, W>, joined: &[Joined<'_>]) -> io::Re
             Kind::Gauge,
             "The weight router.toml gives the real server (the kernel's is node_ipvs_backend_weight).",
             |rs| Value::Int(u64::from(rs.configured_weight)),
+        ),
+        (
+            "lvsinit_real_server_drained",
+            Kind::Gauge,
+            "1 while an operator has the real server drained (weight 0) through the API, else 0.",
+            |rs| Value::Int(u64::from(rs.override_.as_deref() == Some("drain"))),
         ),
     ];
     for (name, kind, help, pick) in families {

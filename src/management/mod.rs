@@ -212,9 +212,11 @@ fn run(
         for (target, lines) in std::mem::take(&mut setup.syslog).into_iter().zip(lines) {
             tokio::spawn(syslog::run(target, lines, Arc::clone(&keep.counters)));
         }
+        let mut served = None;
         if let Some(management) = setup.management.take() {
             let listeners = std::mem::take(&mut setup.listeners);
             let context = Arc::new(server::Context::new(management, setup, &keep, fresh, controls));
+            served = Some(Arc::clone(&context));
             for listener in listeners {
                 match listener
                     .set_nonblocking(true)
@@ -230,6 +232,15 @@ fn run(
         }
         // Stop when told, or when the handle is gone.
         let _ = stopped.await;
+        // An answer to a change that restarts this subsystem (a push of
+        // new [management]) is being written now: let open connections
+        // finish (answers to changes close theirs) for a moment.
+        if let Some(context) = served {
+            let deadline = tokio::time::Instant::now() + limits::DRAIN_ON_STOP;
+            while context.open_connections() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
     });
     // Dropping the runtime ends every task; renderers on the blocking
     // pool end when their client is gone.

@@ -57,11 +57,30 @@ pub fn pushed(body: &[u8], dry_run: bool) -> Result<String, String> {
         Some(false) => out.push_str("persisted: no\n"),
         None => {}
     }
-    if let Some(by) = v["confirm_by"].as_str() {
+    // A time as the box gives it: UTC text, or {"boot_ms", "utc"} (utc
+    // null until the box's clock is set).
+    let by = match &v["confirm_by"] {
+        Value::String(utc) => Some(utc.clone()),
+        Value::Object(time) => Some(match (time.get("utc").and_then(Value::as_str), time.get("boot_ms")) {
+            (Some(utc), _) => utc.to_string(),
+            (None, Some(ms)) => format!("{ms} ms after the box's boot"),
+            (None, None) => "soon".to_string(),
+        }),
+        _ => None,
+    };
+    if let Some(by) = by {
         let _ = writeln!(
             out,
             "confirm by: {by} (lvsinit remote ... config confirm; else the box goes back)"
         );
+    }
+    for (key, label) in [("warnings", "warning"), ("errors", "failed")] {
+        for item in v[key].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "{label}: {}", item.as_str().unwrap_or(&item.to_string()));
+        }
+    }
+    if let Some(note) = v["note"].as_str() {
+        let _ = writeln!(out, "note: {note}");
     }
     Ok(out)
 }
@@ -143,6 +162,21 @@ mod tests {
             pushed(body, true).unwrap(),
             "-A -t 192.168.1.100:5432 -s wrr\n-d -t 192.168.1.100:5432 -r 192.168.3.3:5432\n\
              dry run: nothing was applied\n"
+        );
+        // What the box answers: a time since its boot until its clock is
+        // set, what failed, and why it was not kept.
+        assert_eq!(
+            pushed(
+                br#"{"changes": ["ip address add 192.168.3.2/24 dev lan"], "persisted": false,
+                    "confirm_by": {"boot_ms": 70000, "utc": null}, "warnings": ["w"],
+                    "errors": ["sysctl x: no such key"], "note": "not kept on the disk until confirmed"}"#,
+                false
+            )
+            .unwrap(),
+            "ip address add 192.168.3.2/24 dev lan\npersisted: no\n\
+             confirm by: 70000 ms after the box's boot (lvsinit remote ... config confirm; else \
+             the box goes back)\nwarning: w\nfailed: sysctl x: no such key\n\
+             note: not kept on the disk until confirmed\n"
         );
         assert!(pushed(b"ok", false).unwrap_err().starts_with("not JSON"));
         assert!(pushed(b"{}", false).unwrap_err().contains("changes"));
