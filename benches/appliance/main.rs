@@ -30,6 +30,7 @@
 mod apply;
 mod boot;
 mod config;
+mod control;
 mod datapath;
 mod director;
 mod failover;
@@ -101,8 +102,8 @@ fn main() -> ExitCode {
     }
 
     // The lab: two real servers with pgbench tables, the client.
-    // Items 1 to 6, 8 and 9 need the lab; item 7 runs on the host alone.
-    let lab_items = (1..=6).chain([8, 9]).any(wanted);
+    // Items 1 to 6 and 8 to 10 need the lab; item 7 runs on the host alone.
+    let lab_items = (1..=6).chain([8, 9, 10]).any(wanted);
     let lab = if !lab_items {
         Err("not asked for".to_string())
     } else {
@@ -219,6 +220,12 @@ fn main() -> ExitCode {
             sections.push((
                 "9. Serving never delays the director",
                 measure("9 jitter", || jitter::run(lab)),
+            ));
+        }
+        if wanted(10) {
+            sections.push((
+                "10. Control",
+                measure("10 control", || control::run(lab)),
             ));
         }
         if wanted(4) {

@@ -56,6 +56,9 @@ pub struct VmOptions {
     /// Attach this copy of router.img as the disk of a `-kernel` boot
     /// (`--image FILE`): its boot partition holds the config.
     pub disk_image: Option<PathBuf>,
+    /// Writes to the disk image reach its file (`--writable`), as on a
+    /// box's own disk; else they vanish with QEMU.
+    pub disk_writable: bool,
     /// More QEMU arguments (after qemu/run's `--`).
     pub extra_args: Vec<String>,
     /// A guest reset reboots it, as on a box, instead of ending QEMU
@@ -174,6 +177,9 @@ impl Vm {
             command.arg("--bios").arg("--image").arg(image);
         } else if let Some(image) = &options.disk_image {
             command.arg("--image").arg(image);
+        }
+        if options.disk_writable {
+            command.arg("--writable");
         }
         // A kernel panic ends qemu at once instead of rebooting into the
         // same panic: waits fail fast with the panic on the console.
