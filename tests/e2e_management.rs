@@ -360,29 +360,9 @@ fn promtool(dir: &Path, metrics: &str) {
     );
 }
 
-/// Validate a `/status` answer against the schema with Debian's
-/// python3-jsonschema; the answer parsed.
+/// Validate a `/status` answer against the schema: [`testkit::status::valid`].
 fn valid_status(dir: &Path, body: &str) -> serde_json::Value {
-    let file = dir.join("status.json");
-    std::fs::write(&file, body).expect("write the answer");
-    let schema = repo().join("src/management/status.schema.json");
-    let script = "import json, sys, jsonschema\n\
-                  schema = json.load(open(sys.argv[1]))\n\
-                  jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))\n\
-                  print('ok')\n";
-    let out = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&schema)
-        .arg(&file)
-        .output()
-        .expect("/usr/bin/python3 is required (with python3-jsonschema)");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
-        "/status does not match the schema:\n{}\n{body}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(body).expect("/status is JSON")
+    testkit::status::valid(dir, body)
 }
 
 /// The health of real server `address` of service `name` in a `/status`.

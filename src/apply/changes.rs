@@ -95,22 +95,13 @@ pub fn ipvsadm(ops: &[Op]) -> impl Iterator<Item = String> + '_ {
     ops.iter().map(|op| format!("ipvsadm {op}"))
 }
 
-/// A route as `ip route` writes it.
+/// A route as `ip route` writes it (after `ip route add`).
 fn route_spec(route: &Route) -> String {
-    let mut spec = route.destination.to_string();
-    if let Some(gateway) = route.gateway {
-        spec.push_str(&format!(" via {gateway}"));
-    }
-    if let Some(device) = &route.device {
-        spec.push_str(&format!(" dev {device}"));
-    }
-    if let Some(metric) = route.metric {
-        spec.push_str(&format!(" metric {metric}"));
-    }
-    if let Some(table) = route.table {
-        spec.push_str(&format!(" table {table}"));
-    }
-    spec
+    let described = crate::netlink::describe_route(route);
+    described
+        .strip_prefix("route ")
+        .unwrap_or(&described)
+        .to_string()
 }
 
 #[cfg(test)]

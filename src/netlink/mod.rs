@@ -19,6 +19,7 @@ mod error;
 mod link;
 mod link_kinds;
 mod route;
+pub(crate) use route::describe as describe_route;
 
 pub use error::NetlinkError;
 pub use route::OUR_PROTOCOL;

@@ -23,6 +23,7 @@ pub mod logs;
 pub mod netns;
 mod paths;
 pub mod serial;
+pub mod status;
 pub mod vm;
 
 pub use host::{TempDir, require_root};
