@@ -20,11 +20,14 @@
 //! - a push with `--confirm 10s` that moves the API elsewhere, not
 //!   confirmed: the API is back on 8443 with the previous config after
 //!   the window, and the disk still has the wrr config;
-//! - reboot: the box comes back with the pushed config;
+//! - reboot: the box comes back with the pushed config (and the same
+//!   certificate);
 //! - a power cut while a push writes the boot partition: QEMU is killed
 //!   at each dangerous point of the write (a test-layer hook pauses it
 //!   there), and the next boot finds router.toml whole, old or new, and
-//!   runs it.
+//!   runs it;
+//! - a box whose config came by fw_cfg applies a push and says it will
+//!   not survive a reboot.
 //!
 //! Needs root, QEMU, PostgreSQL 15, curl and a built image
 //! (`image/build --test-layer`); fails loudly, never skips.
@@ -275,6 +278,15 @@ fn the_box_changed_from_the_network() {
     let (code, status) = curl(&lab, &[&format!("{URL}/status")]);
     assert_eq!(code, 200);
     assert!(status.contains("\"override\":\"drain\""), "{status}");
+    // A reload that keeps the real server keeps it drained.
+    ok(admin(&lab, &fingerprint, &password, &["reload"]), "reload");
+    let table = ipvsadm(&lab.vms[0]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("192.168.3.3:5432") && l.split_whitespace().nth(3) == Some("0")),
+        "drained after a reload: {table}"
+    );
     ok(
         admin(&lab, &fingerprint, &password, &["enable", "pg", "192.168.3.3:5432"]),
         "enable",
@@ -398,6 +410,31 @@ fn the_box_changed_from_the_network() {
         let console = vm.console();
         assert!(!console.contains("FAT-fs"), "the FAT driver complained:\n{console}");
     }
+    lab.vms[index].kill();
+    assert_eq!(
+        testkit::image::read_boot_partition(&image, "router.toml"),
+        std::fs::read_to_string(&last).unwrap()
+    );
+
+    // A box whose config comes by fw_cfg applies a push and says it will
+    // not outlive a reboot; its boot partition is left alone.
+    let mut options = options.clone();
+    options.config = Some(config("control.toml"));
+    let index = lab.start_vm(options);
+    lab.vms[index]
+        .wait_for("ready boot_ms=", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Without the boot partition mounted it made a certificate of its own.
+    let its_own = console_fingerprint(&lab.vms[index]);
+    let pushed = ok(
+        admin(&lab, &its_own, &password, &["config", "push", &wrr]),
+        "a push to a fw_cfg box",
+    );
+    assert!(
+        pushed.contains("persisted: no") && pushed.contains("comes from fw_cfg"),
+        "{pushed}"
+    );
+    assert!(ipvsadm(&lab.vms[index]).contains("wrr"));
     lab.vms[index].kill();
     assert_eq!(
         testkit::image::read_boot_partition(&image, "router.toml"),
