@@ -393,6 +393,14 @@ fn the_box_changed_from_the_network() {
             on_disk == old || on_disk == new,
             "after a cut at {point}, router.toml is neither the old file nor the new one:\n{on_disk}"
         );
+        // Before the rename router.toml can only be the old file.
+        if *point != "after-rename" {
+            assert_eq!(on_disk, old, "after a cut at {point}, router.toml is not the old file");
+        }
+        eprintln!(
+            "e2e_control: cut at {point}: router.toml is the {} file",
+            if on_disk == new { "new" } else { "old" }
+        );
         let next = points.get(i + 1).copied();
         index = boot_pausing(&mut lab, next);
         let booted = booted_hostname(&lab.vms[index]);
