@@ -5,7 +5,8 @@
 //! `lab-password`), and the operator drives it with `lvsinit remote` (the
 //! static binary the image carries) from the client namespace.
 //!
-//! Checked on one boot, then after a reboot asked through the API:
+//! Checked on one boot, then after a reboot asked through the API (and, in
+//! a VM of its own, the table put back after a change behind its back):
 //! - the console prints the certificate's fingerprint; the client with
 //!   neither `--fingerprint` nor `--ca` refuses and shows the same one; a
 //!   wrong fingerprint is refused (exit 3);
@@ -457,4 +458,48 @@ fn hostname_of(text: &str) -> String {
         .and_then(|rest| rest.strip_suffix('"'))
         .expect("a hostname line")
         .to_string()
+}
+
+/// Someone changes the IPVS table behind the box's back (ipvsadm in the
+/// test layer): within the director's 60 s check it is put back, and the
+/// console, `/status` (checked against its schema) and the metrics say so.
+#[test]
+fn a_table_changed_behind_its_back_is_put_back() {
+    let mut lab = Lab::new();
+    lab.start_vm(VmOptions::director(config("control.toml")));
+    lab.add_real_servers(2);
+    let vm = &lab.vms[0];
+    vm.wait_for("ready boot_ms=", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mark = vm.mark();
+    vm.shell_ok("ipvsadm -d -t 192.168.1.100:5432 -r 192.168.3.3:5432");
+    vm.shell_ok("ipvsadm -A -t 192.168.1.100:80 -s rr");
+    vm.wait_for_after(mark, "putting it back", Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let table = ipvsadm(vm);
+    assert!(table.contains("192.168.3.3:5432"), "not put back: {table}");
+    assert!(!table.contains("192.168.1.100:80 "), "the stranger stayed: {table}");
+    let (code, body) = curl(&lab, &[&format!("{URL}/status")]);
+    assert_eq!(code, 200, "{body}");
+    let status = testkit::status::valid(lab.dir(), &body);
+    let drift = &status["ipvs_drift"];
+    assert_eq!(drift["repairs"], 1, "{drift}");
+    let changes: Vec<&str> = drift["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        changes.contains(&"ipvsadm -D -t 192.168.1.100:80")
+            && changes
+                .iter()
+                .any(|c| c.starts_with("ipvsadm -a -t 192.168.1.100:5432 -r 192.168.3.3:5432")),
+        "{changes:?}"
+    );
+    let (_, metrics) = curl(&lab, &[&format!("{URL}/metrics")]);
+    assert!(
+        metrics.contains("\nlvsinit_ipvs_drift_repairs_total 1\n"),
+        "{metrics}"
+    );
 }

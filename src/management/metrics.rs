@@ -689,6 +689,12 @@ fn config<W: Write>(out: &mut Out<'_, W>, s: &Snapshot, version: &str) -> io::Re
         "Pieces of the running config that failed and are retried.",
         s.failures_pending,
     )?;
+    out.single(
+        "lvsinit_ipvs_drift_repairs_total",
+        Kind::Counter,
+        "Times the director found the kernel's IPVS table changed behind its back (read back every 60 s) and put it back.",
+        s.drift.as_ref().map_or(0, |d| d.repairs),
+    )?;
     out.head(
         "lvsinit_build_info",
         Kind::Gauge,

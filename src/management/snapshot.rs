@@ -45,8 +45,22 @@ pub struct Snapshot {
     pub totals: Stats,
     /// How long it took to make.
     pub took: Took,
+    /// The last time the director found the kernel's IPVS table changed
+    /// behind its back and put it back; `None` when it never did.
+    pub drift: Option<Drift>,
     /// The control half's state.
     pub control: Control,
+}
+
+/// A repair of the IPVS table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    /// When (since boot).
+    pub at: Duration,
+    /// The rules that differed, as the ipvsadm commands that put them back.
+    pub changes: Vec<String>,
+    /// Repairs since boot.
+    pub repairs: u64,
 }
 
 /// What `/status` says of the control half (issue 12).
@@ -603,6 +617,11 @@ pub(crate) mod tests {
                 director: Duration::from_micros(1500),
                 kernel: Duration::from_millis(12),
             },
+            drift: Some(Drift {
+                at: Duration::from_millis(45_000),
+                changes: vec!["ipvsadm -a -t 192.168.1.100:5432 -r 192.168.3.3:5432 -m -w 1".into()],
+                repairs: 1,
+            }),
             control: Control {
                 tls_fingerprint: Some(format!("SHA256:{}", "ab".repeat(32))),
                 writable: true,

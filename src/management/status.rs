@@ -28,7 +28,16 @@ struct Status<'a> {
     last_apply: Option<LastApply<'a>>,
     services: Vec<Service<'a>>,
     vrrp: Option<Vrrp<'a>>,
+    ipvs_drift: Option<Drift<'a>>,
     management: Management<'a>,
+}
+
+/// The last repair of the IPVS table.
+#[derive(Serialize)]
+struct Drift<'a> {
+    at: Time,
+    changes: &'a [String],
+    repairs: u64,
 }
 
 /// The control half: how to trust the API, whether it takes changes, and
@@ -153,6 +162,11 @@ pub fn render<W: Write>(w: &mut W, snapshot: &Snapshot, version: &str) -> io::Re
             master_address: v.master_address.map(|a| a.to_string()),
             interface: &v.interface,
             vrid: v.vrid,
+        }),
+        ipvs_drift: snapshot.drift.as_ref().map(|d| Drift {
+            at: time(d.at),
+            changes: &d.changes,
+            repairs: d.repairs,
         }),
         management: Management {
             tls_fingerprint: snapshot.control.tls_fingerprint.as_deref(),

@@ -31,6 +31,11 @@ const DISK_WAIT: Duration = Duration::from_secs(5);
 const REPEAT_ERRORS: Duration = Duration::from_secs(60);
 /// How often failed pieces are retried.
 const RETRY: Duration = Duration::from_secs(5);
+/// How often the kernel's IPVS table is read back and compared with the
+/// config (someone may have run ipvsadm behind the box's back).
+const DRIFT_CHECK: Duration = Duration::from_secs(60);
+/// The drifted rules the console shows, at most.
+const DRIFT_SHOWN: usize = 10;
 /// The timer of a director with nothing to retry: it just goes round.
 const IDLE: Duration = Duration::from_secs(3600);
 
@@ -150,6 +155,9 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
             director.monitor = Some(Monitor::start(config, &Health::new()));
         }
         director.follow_vrrp().await;
+        // The first tick is a full period away: boot just applied.
+        let mut drift = tokio::time::interval_at(tokio::time::Instant::now() + DRIFT_CHECK, DRIFT_CHECK);
+        drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let wait = director.next_timer();
             tokio::select! {
@@ -177,6 +185,7 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
                     Asked::Control(request) => director.control(request).await,
                 },
                 () = confirm_due(director.pending.as_ref()) => director.confirm_expired().await,
+                _ = drift.tick() => director.check_drift().await,
                 transition = Failover::next(&mut director.vrrp) => match transition {
                     Some(t) => {
                         if let Some(vrrp) = &mut director.vrrp {
@@ -519,6 +528,53 @@ impl Director {
             }),
         ));
         self.restart_management(taken.restart);
+    }
+
+    /// Read the kernel's IPVS table back (on a blocking thread with its
+    /// own socket) and put back whatever differs from the config as the
+    /// health checks and drains have it.
+    async fn check_drift(&mut self) {
+        let State::Running { config, failures } = &self.state else {
+            return;
+        };
+        // The retry timer reconciles a table with failures anyway.
+        if !failures.is_empty() {
+            return;
+        }
+        let mut effective = health::effective(config, &self.health());
+        drained(&mut effective, &self.watch.drained);
+        let want = crate::ipvs::desired(&effective.services);
+        let read = tokio::task::spawn_blocking(move || {
+            let table = crate::ipvs::Ipvs::open()?.dump()?;
+            Ok::<_, crate::ipvs::IpvsError>(crate::ipvs::diff(&want, &table))
+        })
+        .await;
+        let drifted = match read {
+            Ok(Ok(ops)) => ops,
+            Ok(Err(e)) => {
+                log::warn!("ipvs: cannot read the table back to check it: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        if drifted.is_empty() {
+            return;
+        }
+        log::warn!(
+            "ipvs: the kernel's table differs from the config in {} rule{} (changed behind the box's back); putting it back",
+            drifted.len(),
+            if drifted.len() == 1 { "" } else { "s" }
+        );
+        let changes: Vec<String> = changes::ipvsadm(&drifted).collect();
+        for change in changes.iter().take(DRIFT_SHOWN) {
+            log::warn!("ipvs: drift repair: {change}");
+        }
+        if changes.len() > DRIFT_SHOWN {
+            log::warn!("ipvs: drift repair: and {} more", changes.len() - DRIFT_SHOWN);
+        }
+        self.applier.forget_table();
+        self.apply(Pass::Health).await;
+        self.watch.drift_repaired(changes);
     }
 
     /// `POST /config/confirm`: keep the pushed config.

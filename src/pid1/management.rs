@@ -86,6 +86,8 @@ pub(super) struct Watch {
     pub(super) drained: BTreeSet<(String, SocketAddr)>,
     /// A pushed config waits for its confirmation until then.
     pub(super) confirm_by: Option<Duration>,
+    /// The last repair of the IPVS table, and how many there were.
+    drift: Option<snapshot::Drift>,
 }
 
 impl Watch {
@@ -102,6 +104,7 @@ impl Watch {
             tls_fingerprint: None,
             drained: BTreeSet::new(),
             confirm_by: None,
+            drift: None,
         }
     }
 
@@ -241,6 +244,17 @@ impl Watch {
         });
     }
 
+    /// The director put the IPVS table back: `changes` are the rules it
+    /// found different.
+    pub(super) fn drift_repaired(&mut self, changes: Vec<String>) {
+        let repairs = self.drift.as_ref().map_or(0, |d| d.repairs) + 1;
+        self.drift = Some(snapshot::Drift {
+            at: console::since_boot(),
+            changes,
+            repairs,
+        });
+    }
+
     /// Health changes: when each happened, and the webhook events of the
     /// real servers they concern (a probe shared by services is one event
     /// per service).
@@ -361,6 +375,7 @@ impl Watch {
             table: Table::default(),
             totals: Default::default(),
             took: Default::default(),
+            drift: self.drift.clone(),
             control: snapshot::Control {
                 tls_fingerprint: self.tls_fingerprint.clone(),
                 writable: self
