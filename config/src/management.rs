@@ -14,6 +14,8 @@ use super::walk::{Ctx, Earlier, Field, Path, Table, array_of, boolean, one_of, s
 /// The most memory one password check may take, in KiB: the box runs
 /// one at a time, beside everything else PID 1 holds.
 const MAX_ARGON2_KIB: u32 = 64 * 1024;
+/// The most passes over that memory one check may make.
+const MAX_ARGON2_PASSES: u32 = 10;
 
 /// Read `[management]`; `None` (with diagnostics) when anything in it is
 /// wrong.
@@ -96,7 +98,16 @@ pub(super) fn read_management(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Ma
             clear = None;
         }
     }
-    let public_read = t.or(ctx, "public_read", true, boolean);
+    let (read_field, public_read) = t.or_field(ctx, "public_read", true, boolean);
+    if let (Some(f), Some(false), None) = (&read_field, public_read, &hash_field) {
+        ctx.error(
+            f,
+            "= false needs a password_hash: without one nobody could read anything; set \
+             password_hash (from `lvsinit password`), or remove public_read"
+                .to_string(),
+        );
+        clear = None;
+    }
     t.finish(ctx)?;
     clear?;
     Some(Management {
@@ -109,18 +120,20 @@ pub(super) fn read_management(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Ma
     })
 }
 
-/// A file on the boot partition: a plain relative name (`mgmt.crt`, or
-/// `tls/mgmt.crt`), never leaving it.
+/// A file at the root of the boot partition: a plain name like
+/// `mgmt.crt` (letters, digits, `.`, `-`, `_`), as the box reads and
+/// writes its files there.
 fn parse_file_name(text: &str) -> Result<String, String> {
-    let wrong = text.is_empty()
-        || text.starts_with('/')
-        || text.contains('\\')
-        || text.split('/').any(|part| part.is_empty() || part == "." || part == "..")
-        || text.chars().any(char::is_control);
-    if wrong {
+    let plain = !text.is_empty()
+        && text.len() <= 64
+        && !text.starts_with('.')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !plain {
         return Err(format!(
-            "{} is not a file name on the boot partition; write one relative to it, like \
-             \"mgmt.crt\"",
+            "{} is not a file name at the root of the boot partition; write a plain name \
+             (letters, digits, '.', '-', '_'), like \"mgmt.crt\"",
             quote(text)
         ));
     }
@@ -157,9 +170,15 @@ fn parse_password_hash(text: &str) -> Result<String, String> {
         };
         *slot = Some(value.ok_or_else(|| format!("has a bad parameter {param:?}; {help}"))?);
     }
-    let (Some(m), Some(_), Some(_)) = cost else {
+    let (Some(m), Some(t), Some(_)) = cost else {
         return Err(format!("lacks one of its parameters m, t, p; {help}"));
     };
+    if t > MAX_ARGON2_PASSES {
+        return Err(format!(
+            "makes {t} passes for each check; the box allows at most {MAX_ARGON2_PASSES}: make \
+             it again with `lvsinit password`"
+        ));
+    }
     if m > MAX_ARGON2_KIB {
         return Err(format!(
             "needs {} MiB for each check (m={m}); the box allows at most {} MiB: \
@@ -303,7 +322,7 @@ mod tests {
     fn tls_and_the_password() {
         let text = format!(
             "{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\n\
-             tls_certificate = \"tls/mgmt.crt\"\ntls_key = \"mgmt.key\"\n\
+             tls_certificate = \"box.crt\"\ntls_key = \"mgmt.key\"\n\
              password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\"\npublic_read = false\n"
         );
         let (config, warnings) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
@@ -311,7 +330,7 @@ mod tests {
         let m = config.management.unwrap();
         assert!(m.tls && !m.public_read);
         let files = m.tls_files.unwrap();
-        assert_eq!((&*files.certificate, &*files.key), ("tls/mgmt.crt", "mgmt.key"));
+        assert_eq!((&*files.certificate, &*files.key), ("box.crt", "mgmt.key"));
         assert_eq!(m.password_hash.as_deref(), Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"));
         let (config, _) = load(
             "router.toml",
@@ -358,7 +377,16 @@ mod tests {
                     "router.toml:8:19: error: management.tls_certificate: is for tls = true; \
                      remove it, or tls = false",
                     "router.toml:9:11: error: management.tls_key: \"/etc/a.key\" is not a file \
-                     name on the boot partition; write one relative to it, like \"mgmt.crt\"",
+                     name at the root of the boot partition; write a plain name (letters, digits, \
+                     '.', '-', '_'), like \"mgmt.crt\"",
+                ],
+            ),
+            (
+                "[management]\nlisten = [\"192.168.3.1:8443\"]\npublic_read = false\n".into(),
+                vec![
+                    "router.toml:7:15: error: management.public_read: = false needs a \
+                     password_hash: without one nobody could read anything; set password_hash \
+                     (from `lvsinit password`), or remove public_read",
                 ],
             ),
             (

@@ -65,9 +65,10 @@ director. As a command it is a tool:
           prompt. `lvsinit remote help` has the details. Exits 0 done, 1
           refused by the box, 2 usage, 3 cannot connect or verify.
   password
-          Read a password on standard input (its first line) and print its
-          argon2id hash in PHC format, for [management] password_hash. The
-          management API then takes changes from user admin with it.
+          Read a password (asked for without echo at a terminal, else the
+          first line of standard input) and print its argon2id hash in PHC
+          format, for [management] password_hash. The management API then
+          takes changes from user admin with it.
 ";
 
 /// Everything the tool can fail with. Each says on stderr what it has
@@ -143,10 +144,17 @@ fn main() -> ExitCode {
 
 /// `lvsinit password`: the hash of the first line of standard input.
 fn password() -> Result<(), MainError> {
-    let mut line = String::new();
-    io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| MainError::Usage(format!("cannot read the password: {e}\n")))?;
+    use std::io::IsTerminal as _;
+    let cannot = |e: io::Error| MainError::Usage(format!("cannot read the password: {e}\n"));
+    // At a terminal: asked for without echo; else the first line of stdin.
+    let line = match io::stdin().is_terminal() {
+        true => remote::password::ask("Password: ").map_err(cannot)?,
+        false => {
+            let mut line = String::new();
+            io::stdin().read_line(&mut line).map_err(cannot)?;
+            line
+        }
+    };
     let password = line.strip_suffix('\n').unwrap_or(&line);
     let password = password.strip_suffix('\r').unwrap_or(password);
     if password.is_empty() {

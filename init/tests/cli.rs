@@ -361,3 +361,34 @@ fn import_of_keepalived_samples_passes_check() {
         );
     }
 }
+
+/// `lvsinit password` hashes the first line of stdin: an argon2id PHC
+/// string that verifies the password (and not another) and that
+/// `[management] password_hash` takes.
+#[test]
+fn password_prints_an_argon2id_hash() {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .arg("password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = text(&out.stdout).trim().to_string();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    assert!(lvsinit::management::auth::verify(&hash, "correct horse"));
+    assert!(!lvsinit::management::auth::verify(&hash, "correct horse\n"));
+    let toml = format!(
+        "[[interface]]\nname = \"lan\"\nmac = \"52:54:00:00:03:01\"\naddresses = [\"192.168.3.1/24\"]\n\
+         [management]\nlisten = [\"192.168.3.1:8443\"]\npassword_hash = \"{hash}\"\n"
+    );
+    lvsinit::config::load("router.toml", &toml).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -219,14 +219,6 @@ impl Applier {
         }
     }
 
-    /// What applying `config`'s services would send to the kernel now,
-    /// sending nothing (a config push's dry run).
-    pub fn plan_ipvs(&mut self, config: &Config) -> Result<Vec<ipvs::Op>, IpvsError> {
-        let want = ipvs::desired(&config.services);
-        let current = self.ipvs()?.dump()?;
-        Ok(ipvs::diff(&want, &current))
-    }
-
     /// The kernel's IPVS table laid out like `ipvsadm -Ln`, cut after
     /// `max_lines` lines with a line counting the rest
     /// ([`ipvs::format_table_cut`]; `usize::MAX` for all of it).

@@ -94,9 +94,13 @@ impl Auth {
         let Ok(_permit) = self.verifying.acquire().await else {
             return Verdict::Wrong;
         };
-        // Another request may have verified the same while this one waited.
+        // Another request may have verified the same while this one
+        // waited, or failed and made this address wait.
         if self.known_good(&tag) {
             return Verdict::Allowed;
+        }
+        if let Some(wait) = self.must_wait(client) {
+            return Verdict::Wait(wait);
         }
         let hash = self.hash.clone();
         let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))

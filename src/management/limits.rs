@@ -57,8 +57,8 @@ pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a TCP syslog connection may take to open.
 pub const SYSLOG_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a stopping subsystem lets open connections finish (the answer
-/// to the push that restarts it among them).
+/// How long a stopping subsystem lets answers to changes finish being
+/// written (the answer to the push that restarts it among them).
 pub const DRAIN_ON_STOP: Duration = Duration::from_secs(1);
 
 /// How long a config push's body may take to arrive (4 MiB over a slow

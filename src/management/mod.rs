@@ -213,6 +213,7 @@ fn run(
             tokio::spawn(syslog::run(target, lines, Arc::clone(&keep.counters)));
         }
         let mut served = None;
+        let mut tasks = Vec::new();
         if let Some(management) = setup.management.take() {
             let listeners = std::mem::take(&mut setup.listeners);
             let context = Arc::new(server::Context::new(management, setup, &keep, fresh, controls));
@@ -223,22 +224,26 @@ fn run(
                     .and_then(|()| tokio::net::TcpListener::from_std(listener))
                 {
                     Ok(l) => {
-                        tokio::spawn(server::serve(l, Arc::clone(&context)));
+                        tasks.push(tokio::spawn(server::serve(l, Arc::clone(&context))));
                     }
                     Err(e) => ::log::error!("management: listener: {e}"),
                 }
             }
-            tokio::spawn(server::sample_history(context));
+            tasks.push(tokio::spawn(server::sample_history(context)));
         }
         // Stop when told, or when the handle is gone.
         let _ = stopped.await;
-        // An answer to a change that restarts this subsystem (a push of
-        // new [management]) is being written now: let open connections
-        // finish (answers to changes close theirs) for a moment.
+        // No new connections from now on; but the answer to the change
+        // that restarts this subsystem (a push of new [management]) may
+        // be being written: let answers to changes finish, for a moment at
+        // most (the director waits for this thread).
+        for task in tasks {
+            task.abort();
+        }
         if let Some(context) = served {
             let deadline = tokio::time::Instant::now() + limits::DRAIN_ON_STOP;
-            while context.open_connections() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            while context.answers_in_flight() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
     });

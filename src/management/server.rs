@@ -61,6 +61,8 @@ pub struct Context {
     pub auth: Option<Auth>,
     /// Where write requests go (the director).
     pub controls: Controls,
+    /// Answers to changes being written now.
+    answering: std::sync::atomic::AtomicUsize,
     /// Open connections: in all and per client address.
     open: Mutex<Open>,
 }
@@ -102,13 +104,14 @@ impl Context {
             tls: tls.map(tokio_rustls::TlsAcceptor::from),
             auth,
             controls,
+            answering: std::sync::atomic::AtomicUsize::new(0),
             open: Mutex::new(Open::default()),
         }
     }
 
-    /// Connections open now.
-    pub fn open_connections(&self) -> usize {
-        self.open.lock().map(|o| o.total).unwrap_or(0)
+    /// Answers to changes not yet written.
+    pub fn answers_in_flight(&self) -> usize {
+        self.answering.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Count a new connection from `client`, or say which limit refuses
@@ -410,22 +413,56 @@ async fn write_request(
     };
     match context.controls.ask(control).await {
         Some(answer) => {
-            let mut r = plain(
-                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                answer.body,
-            );
+            // Counted until its body is written (or the client is gone): a
+            // stopping subsystem waits for it (the change may be what
+            // restarts it).
+            let guard = Answering::new(context);
+            let length = answer.body.len();
+            let body = Full::new(Bytes::from(answer.body))
+                .map_err(|never| match never {})
+                .map_frame(move |frame| {
+                    let _ = &guard;
+                    frame
+                })
+                .boxed_unsync();
+            let mut r = Response::new(body);
+            *r.status_mut() =
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             r.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
-            // The change may restart this subsystem: no keep-alive, so the
-            // answer's connection is done once it is written.
+            r.headers_mut()
+                .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(length));
+            // No keep-alive: the answer's connection is done once written.
             r.headers_mut()
                 .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
             r
         }
         None => plain(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the director is busy with another change; try again\n",
+            "the director did not take the change (busy with another one, or the API is \
+             restarting); try again\n",
         ),
+    }
+}
+
+/// An answer to a change being written: counted in
+/// [`Context::answering`] while it lives.
+struct Answering(Arc<Context>);
+
+impl Answering {
+    fn new(context: &Arc<Context>) -> Answering {
+        context
+            .answering
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Answering(Arc::clone(context))
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0
+            .answering
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

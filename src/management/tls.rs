@@ -99,18 +99,22 @@ pub fn identity(management: &Management, store: Option<&dyn Store>) -> Result<Id
         return Identity::from_pem(&certificate, &key)
             .map_err(|e| format!("{} / {}: {e}", files.certificate, files.key));
     }
-    if let Some(store) = store
-        && let (Ok(Some(certificate)), Ok(Some(key))) = (
-            store.read(SELF_SIGNED_CERTIFICATE),
-            store.read(SELF_SIGNED_KEY),
-        )
-    {
-        match Identity::from_pem(&certificate, &key) {
-            Ok(identity) => return Ok(identity),
-            Err(e) => log::warn!(
-                "management: the kept certificate {SELF_SIGNED_CERTIFICATE} is unusable ({e}); \
-                 making a new one"
-            ),
+    if let Some(store) = store {
+        // A read that fails is no reason to replace the kept certificate
+        // (its fingerprint is what operators check): no TLS this time.
+        let read = |name: &str| store.read(name).map_err(|e| format!("{name}: {e}"));
+        // None yet (or half of one, from a cut before both were kept):
+        // made below.
+        if let (Some(certificate), Some(key)) =
+            (read(SELF_SIGNED_CERTIFICATE)?, read(SELF_SIGNED_KEY)?)
+        {
+            match Identity::from_pem(&certificate, &key) {
+                Ok(identity) => return Ok(identity),
+                Err(e) => log::warn!(
+                    "management: the kept certificate {SELF_SIGNED_CERTIFICATE} is unusable \
+                     ({e}); making a new one"
+                ),
+            }
         }
     }
     let (certificate, key) = self_signed(&management.listen)?;

@@ -298,6 +298,12 @@ impl Director {
     /// Run `config`, valid and read from `info`'s place: what a reload
     /// does once it has the file, and what a push does with its body.
     async fn take(&mut self, config: Config, info: ConfigInfo, follow_management: bool) -> Taken {
+        // Whatever waited for a confirmation is overtaken by this config
+        // (a push sets its own wait again once this returns).
+        if self.pending.take().is_some() {
+            log::warn!("config: the pushed config that waited for its confirmation is replaced");
+        }
+        self.watch.confirm_by = None;
         let was_ready = match &self.state {
             State::Running {
                 config: old,
@@ -460,8 +466,17 @@ impl Director {
         if dry_run {
             let mut effective = health::effective(&new, &self.health());
             drained(&mut effective, &self.watch.drained);
-            match self.applier.plan_ipvs(&effective) {
-                Ok(ops) => changes.extend(changes::ipvsadm(&ops)),
+            // The table is read on a blocking thread with its own socket,
+            // as every read of it off the director's loop.
+            let want = crate::ipvs::desired(&effective.services);
+            let planned = tokio::task::spawn_blocking(move || {
+                let table = crate::ipvs::Ipvs::open()?.dump()?;
+                Ok::<_, crate::ipvs::IpvsError>(crate::ipvs::diff(&want, &table))
+            })
+            .await;
+            match planned {
+                Ok(Ok(ops)) => changes.extend(changes::ipvsadm(&ops)),
+                Ok(Err(e)) => changes.push(format!("(the IPVS table cannot be read: {e})")),
                 Err(e) => changes.push(format!("(the IPVS table cannot be read: {e})")),
             }
             return request.answer(Answer::json(
@@ -476,6 +491,7 @@ impl Director {
             ));
         }
         let previous = ((**old).clone(), old_info.clone());
+        let replaced_fallback = old_info.fallback.is_some();
         let info = ConfigInfo {
             source: old_info.source,
             sha256: sha256_hex(text.as_bytes()),
@@ -505,7 +521,7 @@ impl Director {
                     within.as_secs()
                 )))
             }
-            None => self.persist(info.text.clone()).await,
+            None => self.persist(info.text.clone(), replaced_fallback).await,
         };
         let confirm_by = self.watch.confirm_by.map(|at| {
             serde_json::json!({
@@ -584,7 +600,8 @@ impl Director {
         };
         self.watch.confirm_by = None;
         log::info!("config: the pushed config is confirmed");
-        let (persisted, note) = self.persist(pending.text).await;
+        let replaced_fallback = pending.previous.1.fallback.is_some();
+        let (persisted, note) = self.persist(pending.text, replaced_fallback).await;
         request.answer(Answer::json(
             200,
             &serde_json::json!({ "persisted": persisted, "note": note }),
@@ -606,8 +623,12 @@ impl Director {
     /// router.toml.prev); whether it was kept, and what to tell when not.
     /// The write (a remount, fsyncs) runs on the blocking pool: the
     /// runtime's other tasks (VRRP adverts, health probes) go on meanwhile.
-    async fn persist(&self, text: std::sync::Arc<str>) -> (bool, Option<String>) {
+    /// `replaced_fallback`: the config before ran on router.toml.prev
+    /// because router.toml was invalid; then router.toml.prev is the file
+    /// to keep as it is, not the invalid one.
+    async fn persist(&self, text: std::sync::Arc<str>, replaced_fallback: bool) -> (bool, Option<String>) {
         let source = self.watch.info.as_ref().map(|i| i.source);
+        let keep_previous = (!replaced_fallback).then_some("router.toml.prev");
         if source != Some(ConfigSource::Boot) {
             let from = source.map_or("builtin", ConfigSource::name);
             let note = format!(
@@ -623,7 +644,7 @@ impl Director {
             };
             store
                 .partition()
-                .replace("router.toml", text.as_bytes(), Some("router.toml.prev"))
+                .replace("router.toml", text.as_bytes(), keep_previous)
                 .map_err(|e| e.to_string())
         })
         .await

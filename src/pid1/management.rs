@@ -135,6 +135,7 @@ impl Watch {
             }
         };
         let bound = !listeners.is_empty();
+        self.tls_fingerprint = None;
         let tls = wanted.management.as_ref().filter(|m| m.tls).and_then(|m| {
             let store = BootStore::mounted();
             match tls::identity(m, store.as_ref().map(|s| s as &dyn tls::Store))
