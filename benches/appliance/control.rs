@@ -6,17 +6,14 @@
 //! one weight. The first push also pays the argon2id verification of the
 //! password; the later ones find it remembered.
 
-use std::time::Duration;
-
 use crate::report::{self, Row, Section};
-use testkit::lab::{Lab, VmOptions};
+use testkit::lab::Lab;
 
 const ITEM: &str = "10 control";
 /// Target of issue 12.
 const TARGET_PUSH_MS: f64 = 1000.0;
 /// Pushes timed after the first.
 const PUSHES: usize = 6;
-const LIMIT: Duration = Duration::from_secs(900);
 const URL: &str = "https://192.168.1.1:8443/config";
 const PASSWORD: &str = "bench-password";
 
@@ -55,7 +52,10 @@ fn push(lab: &Lab, file: &str) -> Result<(f64, u16), String> {
     ]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        return Err(format!("curl: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     let mut fields = text.split_whitespace();
     match (
@@ -84,20 +84,15 @@ pub fn run(lab: &mut Lab) -> Section {
         "control-1000x10-bumped.toml",
         &text.replacen("weight = 1\n", "weight = 2\n", 1),
     );
-    let image = lab.router_img_with(&[(path.clone(), "router.toml")]);
-    let mut options = VmOptions::director(path.clone());
-    options.config = None;
-    options.disk_image = Some(image);
-    let index = lab.start_vm(options);
-    if let Err(e) = lab.vms[index].wait_for("ready boot_ms=", LIMIT) {
-        lab.vms[index].kill();
-        section.rows.push(Row::not_measured(
-            ITEM,
-            "1,000 × 10: config push",
-            e.lines().next().unwrap_or(""),
-        ));
-        return section;
-    }
+    let index = match crate::management::boot_from_disk(lab, &path) {
+        Ok(index) => index,
+        Err(e) => {
+            section
+                .rows
+                .push(Row::not_measured(ITEM, "1,000 × 10: config push", &e));
+            return section;
+        }
+    };
     let files = [bumped.display().to_string(), path.display().to_string()];
     let mut first = None;
     let mut times = Vec::new();

@@ -87,25 +87,37 @@ fn snapshot_parts(lab: &Lab) -> Result<(f64, f64), String> {
     Ok((part("director")?, part("kernel")?))
 }
 
-pub fn run(lab: &mut Lab) -> Section {
-    let mut section = Section::default();
-    let path = lab.write_file("management-1000x10.toml", &config());
-    // On the boot partition, as item 2's director does (fw_cfg reads a
-    // page at a time).
-    let image = lab.router_img_with(&[(path.clone(), "router.toml")]);
-    let mut options = VmOptions::director(path);
+/// Boot a VM of its own with `config` as router.toml on the boot
+/// partition of a copy of router.img (as item 2's director: fw_cfg reads
+/// a page at a time), up to `ready`: its index, or the first line of why
+/// not (the VM then killed).
+pub fn boot_from_disk(lab: &mut Lab, config: &std::path::Path) -> Result<usize, String> {
+    let image = lab.router_img_with(&[(config.to_path_buf(), "router.toml")]);
+    let mut options = VmOptions::director(config.to_path_buf());
     options.config = None;
     options.disk_image = Some(image);
     let index = lab.start_vm(options);
-    if let Err(e) = lab.vms[index].wait_for("ready boot_ms=", LIMIT) {
-        lab.vms[index].kill();
-        section.rows.push(Row::not_measured(
-            ITEM,
-            "1,000 × 10: /metrics",
-            e.lines().next().unwrap_or(""),
-        ));
-        return section;
+    match lab.vms[index].wait_for("ready boot_ms=", LIMIT) {
+        Ok(_) => Ok(index),
+        Err(e) => {
+            lab.vms[index].kill();
+            Err(e.lines().next().unwrap_or("").to_string())
+        }
     }
+}
+
+pub fn run(lab: &mut Lab) -> Section {
+    let mut section = Section::default();
+    let path = lab.write_file("management-1000x10.toml", &config());
+    let index = match boot_from_disk(lab, &path) {
+        Ok(index) => index,
+        Err(e) => {
+            section
+                .rows
+                .push(Row::not_measured(ITEM, "1,000 × 10: /metrics", &e));
+            return section;
+        }
+    };
     let mut times = Vec::new();
     let mut firsts = Vec::new();
     let mut size = 0.0;
