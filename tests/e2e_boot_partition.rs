@@ -21,8 +21,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use testkit::lab::{Lab, VmOptions};
 use testkit::config;
+use testkit::lab::{Lab, VmOptions};
 
 /// How long a `-kernel` boot under TCG may take to reach `ready`.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);

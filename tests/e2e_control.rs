@@ -93,7 +93,15 @@ fn ok(run: Run, what: &str) -> String {
 /// curl from the client namespace (TLS not verified: the client test
 /// above checks the certificate); the status and the body.
 fn curl(lab: &Lab, args: &[&str]) -> (u16, String) {
-    let mut command = vec!["curl", "-sS", "-k", "--max-time", "60", "-w", "\n%{http_code}"];
+    let mut command = vec![
+        "curl",
+        "-sS",
+        "-k",
+        "--max-time",
+        "60",
+        "-w",
+        "\n%{http_code}",
+    ];
     command.extend_from_slice(args);
     let out = lab.client.ns().exec(&command);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -140,7 +148,8 @@ fn pause_initrd(dir: &Path, point: &str) -> PathBuf {
     let hook = dir.join(format!("pause-{point}"));
     std::fs::write(&hook, point).unwrap();
     let mut cpio = Cpio::default();
-    cpio.file("/etc/lvsinit/test-hooks/pause-write", &hook).unwrap();
+    cpio.file("/etc/lvsinit/test-hooks/pause-write", &hook)
+        .unwrap();
     let layer = repo().join("out/test-layer.cpio.gz");
     let mut initrd = std::fs::read(&layer).unwrap_or_else(|e| panic!("{}: {e}", layer.display()));
     while !initrd.len().is_multiple_of(4) {
@@ -190,7 +199,10 @@ fn the_box_changed_from_the_network() {
     let run = remote(&lab, &["--url", URL, "--fingerprint", &bad, "status"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     let status = ok(
-        remote(&lab, &["--url", URL, "--fingerprint", &fingerprint, "status"]),
+        remote(
+            &lab,
+            &["--url", URL, "--fingerprint", &fingerprint, "status"],
+        ),
         "status",
     );
     assert!(status.contains("192.168.3.2:5432"), "{status}");
@@ -226,20 +238,31 @@ fn the_box_changed_from_the_network() {
 
     // An invalid push: 422 naming the line; nothing changed.
     let before = ipvsadm(&lab.vms[0]);
-    let invalid = write(&lab, "invalid.toml", &rr.replace("scheduler = \"rr\"", "scheduler = \"fastest\""));
+    let invalid = write(
+        &lab,
+        "invalid.toml",
+        &rr.replace("scheduler = \"rr\"", "scheduler = \"fastest\""),
+    );
     let run = admin(&lab, &fingerprint, &password, &["config", "push", &invalid]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("router.toml:21:"), "{}", run.stderr);
     assert_eq!(ipvsadm(&lab.vms[0]), before);
 
     // rr → wrr 3:1: a dry run first, then the push.
-    let wrr_text = rr.replace("scheduler = \"rr\"", "scheduler = \"wrr\"").replace(
-        "address = \"192.168.3.2:5432\"\n",
-        "address = \"192.168.3.2:5432\"\n  weight = 3\n",
-    );
+    let wrr_text = rr
+        .replace("scheduler = \"rr\"", "scheduler = \"wrr\"")
+        .replace(
+            "address = \"192.168.3.2:5432\"\n",
+            "address = \"192.168.3.2:5432\"\n  weight = 3\n",
+        );
     let wrr = write(&lab, "wrr.toml", &wrr_text);
     let dry = ok(
-        admin(&lab, &fingerprint, &password, &["config", "push", &wrr, "--dry-run"]),
+        admin(
+            &lab,
+            &fingerprint,
+            &password,
+            &["config", "push", &wrr, "--dry-run"],
+        ),
         "dry run",
     );
     assert!(dry.contains("-s wrr"), "{dry}");
@@ -250,7 +273,10 @@ fn the_box_changed_from_the_network() {
         admin(&lab, &fingerprint, &password, &["config", "push", &wrr]),
         "push",
     );
-    assert!(pushed.contains("-s wrr") && pushed.contains("-w 3"), "{pushed}");
+    assert!(
+        pushed.contains("-s wrr") && pushed.contains("-w 3"),
+        "{pushed}"
+    );
     assert!(pushed.contains("persisted: yes"), "{pushed}");
     let table = ipvsadm(&lab.vms[0]);
     assert!(table.contains("wrr"), "{table}");
@@ -272,7 +298,12 @@ fn the_box_changed_from_the_network() {
 
     // Drain 192.168.3.3: no new connections, weight 0; enable: back.
     ok(
-        admin(&lab, &fingerprint, &password, &["drain", "pg", "192.168.3.3:5432"]),
+        admin(
+            &lab,
+            &fingerprint,
+            &password,
+            &["drain", "pg", "192.168.3.3:5432"],
+        ),
         "drain",
     );
     assert_eq!(split(&lab, 8), (8, 0), "drained");
@@ -289,19 +320,42 @@ fn the_box_changed_from_the_network() {
         "drained after a reload: {table}"
     );
     ok(
-        admin(&lab, &fingerprint, &password, &["enable", "pg", "192.168.3.3:5432"]),
+        admin(
+            &lab,
+            &fingerprint,
+            &password,
+            &["enable", "pg", "192.168.3.3:5432"],
+        ),
         "enable",
     );
     let (_, b) = split(&lab, 8);
     assert!(b > 0, "enabled again");
-    let run = admin(&lab, &fingerprint, &password, &["drain", "pg", "192.168.3.9:5432"]);
-    assert_eq!(run.code, 1, "an unknown real server: {}{}", run.stdout, run.stderr);
+    let run = admin(
+        &lab,
+        &fingerprint,
+        &password,
+        &["drain", "pg", "192.168.3.9:5432"],
+    );
+    assert_eq!(
+        run.code, 1,
+        "an unknown real server: {}{}",
+        run.stdout, run.stderr
+    );
 
     // Commit confirmed: move the API to 8444 for 10 s, do not confirm.
-    let moved = write(&lab, "moved.toml", &wrr_text.replace("192.168.1.1:8443", "192.168.1.1:8444"));
+    let moved = write(
+        &lab,
+        "moved.toml",
+        &wrr_text.replace("192.168.1.1:8443", "192.168.1.1:8444"),
+    );
     let mark = lab.vms[0].mark();
     let provisional = ok(
-        admin(&lab, &fingerprint, &password, &["config", "push", &moved, "--confirm", "10s"]),
+        admin(
+            &lab,
+            &fingerprint,
+            &password,
+            &["config", "push", &moved, "--confirm", "10s"],
+        ),
         "push --confirm",
     );
     assert!(
@@ -309,18 +363,29 @@ fn the_box_changed_from_the_network() {
         "{provisional}"
     );
     lab.vms[0]
-        .wait_for_after(mark, "management: listening on 192.168.1.1:8444", CHANGE_TIMEOUT)
+        .wait_for_after(
+            mark,
+            "management: listening on 192.168.1.1:8444",
+            CHANGE_TIMEOUT,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     lab.vms[0]
         .wait_for_after(mark, "not confirmed in time", CHANGE_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     let back = Instant::now();
     loop {
-        let run = remote(&lab, &["--url", URL, "--fingerprint", &fingerprint, "status"]);
+        let run = remote(
+            &lab,
+            &["--url", URL, "--fingerprint", &fingerprint, "status"],
+        );
         if run.code == 0 {
             break;
         }
-        assert!(back.elapsed() < CHANGE_TIMEOUT, "the API did not come back: {}", run.stderr);
+        assert!(
+            back.elapsed() < CHANGE_TIMEOUT,
+            "the API did not come back: {}",
+            run.stderr
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     assert_eq!(
@@ -333,7 +398,10 @@ fn the_box_changed_from_the_network() {
     ok(admin(&lab, &fingerprint, &password, &["reboot"]), "reboot");
     let gone = Instant::now();
     while lab.vms[0].is_running() {
-        assert!(gone.elapsed() < CHANGE_TIMEOUT, "QEMU still runs after the reboot");
+        assert!(
+            gone.elapsed() < CHANGE_TIMEOUT,
+            "QEMU still runs after the reboot"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // The next boot pauses its first write after the copy to .prev.
@@ -351,7 +419,11 @@ fn the_box_changed_from_the_network() {
         index
     };
     let index = boot_pausing(&mut lab, Some(points[0]));
-    assert_eq!(console_fingerprint(&lab.vms[index]), fingerprint, "the certificate was kept");
+    assert_eq!(
+        console_fingerprint(&lab.vms[index]),
+        fingerprint,
+        "the certificate was kept"
+    );
     let table = ipvsadm(&lab.vms[index]);
     assert!(table.contains("wrr"), "after the reboot: {table}");
     assert_eq!(booted_hostname(&lab.vms[index]), "lab-ctl");
@@ -371,8 +443,15 @@ fn the_box_changed_from_the_network() {
         // The answer never comes: the write is paused for good.
         let push = {
             let args: Vec<String> = [
-                "--url", URL, "--fingerprint", &fingerprint, "--password-file", &password,
-                "config", "push", &file,
+                "--url",
+                URL,
+                "--fingerprint",
+                &fingerprint,
+                "--password-file",
+                &password,
+                "config",
+                "push",
+                &file,
             ]
             .iter()
             .map(|a| a.to_string())
@@ -383,7 +462,11 @@ fn the_box_changed_from_the_network() {
             command.spawn().expect("start the push")
         };
         lab.vms[index]
-            .wait_for_after(mark, &format!("boot partition: paused at {point}"), CHANGE_TIMEOUT)
+            .wait_for_after(
+                mark,
+                &format!("boot partition: paused at {point}"),
+                CHANGE_TIMEOUT,
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         lab.vms[index].kill();
         let mut push = push;
@@ -396,7 +479,10 @@ fn the_box_changed_from_the_network() {
         );
         // Before the rename router.toml can only be the old file.
         if *point != "after-rename" {
-            assert_eq!(on_disk, old, "after a cut at {point}, router.toml is not the old file");
+            assert_eq!(
+                on_disk, old,
+                "after a cut at {point}, router.toml is not the old file"
+            );
         }
         eprintln!(
             "e2e_control: cut at {point}: router.toml is the {} file",
@@ -405,11 +491,19 @@ fn the_box_changed_from_the_network() {
         let next = points.get(i + 1).copied();
         index = boot_pausing(&mut lab, next);
         let booted = booted_hostname(&lab.vms[index]);
-        assert_eq!(booted, hostname_of(&on_disk), "after a cut at {point}, the box runs another file");
+        assert_eq!(
+            booted,
+            hostname_of(&on_disk),
+            "after a cut at {point}, the box runs another file"
+        );
         old = on_disk;
     }
     // After three cuts the partition still takes a write, cleanly.
-    let last = write(&lab, "last.toml", &old.replace(&hostname_of(&old), "lab-ctl-last"));
+    let last = write(
+        &lab,
+        "last.toml",
+        &old.replace(&hostname_of(&old), "lab-ctl-last"),
+    );
     let pushed = ok(
         admin(&lab, &fingerprint, &password, &["config", "push", &last]),
         "a push after the cuts",
@@ -417,7 +511,10 @@ fn the_box_changed_from_the_network() {
     assert!(pushed.contains("persisted: yes"), "{pushed}");
     for vm in &lab.vms {
         let console = vm.console();
-        assert!(!console.contains("FAT-fs"), "the FAT driver complained:\n{console}");
+        assert!(
+            !console.contains("FAT-fs"),
+            "the FAT driver complained:\n{console}"
+        );
     }
     lab.vms[index].kill();
     assert_eq!(
@@ -478,7 +575,10 @@ fn a_table_changed_behind_its_back_is_put_back() {
         .unwrap_or_else(|e| panic!("{e}"));
     let table = ipvsadm(vm);
     assert!(table.contains("192.168.3.3:5432"), "not put back: {table}");
-    assert!(!table.contains("192.168.1.100:80 "), "the stranger stayed: {table}");
+    assert!(
+        !table.contains("192.168.1.100:80 "),
+        "the stranger stayed: {table}"
+    );
     let (code, body) = curl(&lab, &[&format!("{URL}/status")]);
     assert_eq!(code, 200, "{body}");
     let status = testkit::status::valid(lab.dir(), &body);

@@ -223,10 +223,7 @@ fn main() -> ExitCode {
             ));
         }
         if wanted(10) {
-            sections.push((
-                "10. Control",
-                measure("10 control", || control::run(lab)),
-            ));
+            sections.push(("10. Control", measure("10 control", || control::run(lab))));
         }
         if wanted(4) {
             sections.push(("4. Failover", measure("4 failover", || failover::run(lab))));

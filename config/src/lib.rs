@@ -34,12 +34,12 @@ mod vrrp;
 mod walk;
 mod watchdog;
 
+pub use duration::parse_duration;
 pub use error::{ConfigError, Diagnostic, Severity};
 pub use file::{MAX_BYTES, read_bounded, read_file};
 pub use management_config::{
     Management, Syslog, TlsFiles, Transport, UrlError, Webhook, WebhookUrl, canonical,
 };
-pub use duration::parse_duration;
 pub use parse::{DEFAULT_HOSTNAME, load};
 
 /// The whole appliance configuration.

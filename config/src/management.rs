@@ -94,7 +94,10 @@ pub(super) fn read_management(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Ma
             clear = None;
         }
         if let Some(f) = cert_field.as_ref().or(key_field.as_ref()) {
-            ctx.error(f, "is for tls = true; remove it, or tls = false".to_string());
+            ctx.error(
+                f,
+                "is for tls = true; remove it, or tls = false".to_string(),
+            );
             clear = None;
         }
     }
@@ -156,7 +159,9 @@ fn parse_password_hash(text: &str) -> Result<String, String> {
         ));
     }
     if *version != "v=19" {
-        return Err(format!("has version {version}; argon2 hashes are v=19; {help}"));
+        return Err(format!(
+            "has version {version}; argon2 hashes are v=19; {help}"
+        ));
     }
     let mut cost = (None, None, None);
     for param in params.split(',') {
@@ -187,9 +192,15 @@ fn parse_password_hash(text: &str) -> Result<String, String> {
             MAX_ARGON2_KIB / 1024
         ));
     }
-    let b64 = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    let b64 = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    };
     if !b64(salt) || !b64(hash) || hash.len() < 22 {
-        return Err(format!("has a bad salt or hash (base64 without padding); {help}"));
+        return Err(format!(
+            "has a bad salt or hash (base64 without padding); {help}"
+        ));
     }
     Ok(text.to_string())
 }
@@ -331,7 +342,12 @@ mod tests {
         assert!(m.tls && !m.public_read);
         let files = m.tls_files.unwrap();
         assert_eq!((&*files.certificate, &*files.key), ("box.crt", "mgmt.key"));
-        assert_eq!(m.password_hash.as_deref(), Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"));
+        assert_eq!(
+            m.password_hash.as_deref(),
+            Some(
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+            )
+        );
         let (config, _) = load(
             "router.toml",
             &format!("{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\n"),

@@ -383,7 +383,10 @@ fn password_prints_an_argon2id_hash() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let hash = text(&out.stdout).trim().to_string();
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
     assert!(lvsinit::management::auth::verify(&hash, "correct horse"));
     assert!(!lvsinit::management::auth::verify(&hash, "correct horse\n"));
     let toml = format!(

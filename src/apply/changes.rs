@@ -78,9 +78,7 @@ pub fn between(old: &Config, new: &Config) -> Vec<String> {
             changes.push(format!("service {name}: its health check changed"));
         }
     }
-    if old.management != new.management
-        || old.syslog != new.syslog
-        || old.webhooks != new.webhooks
+    if old.management != new.management || old.syslog != new.syslog || old.webhooks != new.webhooks
     {
         changes.push(
             "[management], [[syslog]] or [[webhook]] changed: the management API starts again"

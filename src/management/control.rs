@@ -117,9 +117,7 @@ impl Controls {
     /// Ask the director; `None` when it is gone or too busy to take it.
     pub async fn ask(&self, control: Control) -> Option<Answer> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .try_send(ControlRequest { control, reply })
-            .ok()?;
+        self.tx.try_send(ControlRequest { control, reply }).ok()?;
         answer.await.ok()
     }
 }
@@ -213,9 +211,8 @@ pub fn push_options(query: Option<&str>) -> Result<(bool, Option<Duration>), Str
             }
             "confirm" => {
                 let value = percent_decode(value).unwrap_or_default();
-                let d = crate::config::parse_duration(&value).map_err(|e| {
-                    format!("confirm={value}: {e}; write it like confirm=60s")
-                })?;
+                let d = crate::config::parse_duration(&value)
+                    .map_err(|e| format!("confirm={value}: {e}; write it like confirm=60s"))?;
                 if d.is_zero() {
                     return Err("confirm=0: give the time to confirm in, like confirm=60s".into());
                 }
@@ -260,8 +257,14 @@ mod tests {
             route("/services/web/real-servers/192.168.3.2/drain"),
             Err(RouteError::BadAddress("192.168.3.2".into()))
         );
-        assert_eq!(route("/services/web/real-servers/x/stop"), Err(RouteError::Unknown));
-        assert_eq!(route("/services/%zz/real-servers/1.2.3.4:1/drain"), Err(RouteError::Unknown));
+        assert_eq!(
+            route("/services/web/real-servers/x/stop"),
+            Err(RouteError::Unknown)
+        );
+        assert_eq!(
+            route("/services/%zz/real-servers/1.2.3.4:1/drain"),
+            Err(RouteError::Unknown)
+        );
         assert_eq!(route("/metrics"), Err(RouteError::Unknown));
     }
 

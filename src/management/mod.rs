@@ -56,8 +56,8 @@
 
 pub mod auth;
 pub mod clock;
-pub mod control;
 pub mod config;
+pub mod control;
 pub mod fresh;
 pub mod history;
 pub mod limits;
@@ -130,10 +130,7 @@ impl Handle {
     /// requests arrive: the director answers each
     /// ([`SnapshotRequest::answer`]). Without `[management]` nothing
     /// listens.
-    pub fn start(
-        setup: Setup,
-        keep: &Keep,
-    ) -> io::Result<(Handle, Inbox)> {
+    pub fn start(setup: Setup, keep: &Keep) -> io::Result<(Handle, Inbox)> {
         let (fresh, snapshots) = fresh::Fresh::new(Arc::clone(&keep.counters));
         let (controls, control_inbox) = control::Controls::new();
         let (webhooks, workers) = webhook::Webhooks::new(
@@ -216,7 +213,9 @@ fn run(
         let mut tasks = Vec::new();
         if let Some(management) = setup.management.take() {
             let listeners = std::mem::take(&mut setup.listeners);
-            let context = Arc::new(server::Context::new(management, setup, &keep, fresh, controls));
+            let context = Arc::new(server::Context::new(
+                management, setup, &keep, fresh, controls,
+            ));
             served = Some(Arc::clone(&context));
             for listener in listeners {
                 match listener

@@ -347,7 +347,9 @@ async fn write_request(
         Err(RouteError::BadAddress(address)) => {
             return plain(
                 StatusCode::NOT_FOUND,
-                format!("no real server {address:?}: write it as IP:PORT (IP:0 for fwmark services)\n"),
+                format!(
+                    "no real server {address:?}: write it as IP:PORT (IP:0 for fwmark services)\n"
+                ),
             );
         }
     };
@@ -373,7 +375,8 @@ async fn write_request(
         return plain(StatusCode::PAYLOAD_TOO_LARGE, "no request body here\n");
     }
     // Too big by its own word: refused before the password costs anything.
-    if takes_body && declared_length(&request).is_some_and(|n| n > control::MAX_CONFIG_BYTES as u64) {
+    if takes_body && declared_length(&request).is_some_and(|n| n > control::MAX_CONFIG_BYTES as u64)
+    {
         Counters::hit(&counters.with_body);
         return too_large();
     }
@@ -514,7 +517,10 @@ async fn authorize(
 
 /// A push's body: at most [`control::MAX_CONFIG_BYTES`], all of it within
 /// the body timeout, UTF-8.
-async fn read_body(context: &Arc<Context>, request: Request<Incoming>) -> Result<String, Response<Body>> {
+async fn read_body(
+    context: &Arc<Context>,
+    request: Request<Incoming>,
+) -> Result<String, Response<Body>> {
     let limited = http_body_util::Limited::new(request.into_body(), control::MAX_CONFIG_BYTES);
     let timeout = context.limits.body_read_timeout;
     let collected = match tokio::time::timeout(timeout, limited.collect()).await {
@@ -525,7 +531,10 @@ async fn read_body(context: &Arc<Context>, request: Request<Incoming>) -> Result
                 format!("the body did not arrive within {} s\n", timeout.as_secs()),
             ));
         }
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             Counters::hit(&context.counters.with_body);
             return Err(too_large());
         }
@@ -1225,7 +1234,9 @@ mod tests {
         );
         assert_eq!(code, 200);
         assert!(
-            body.starts_with("Push { text: \"hostname = \\\"x\\\"\\n\", dry_run: true, confirm: None }"),
+            body.starts_with(
+                "Push { text: \"hostname = \\\"x\\\"\\n\", dry_run: true, confirm: None }"
+            ),
             "{body}"
         );
         let (code, body) = request(
@@ -1289,7 +1300,11 @@ mod tests {
             args.extend(command.iter().map(|a| a.to_string()));
             let (mut out, mut err) = (Vec::new(), Vec::new());
             let exit = crate::remote::run(&args, &mut env, &mut out, &mut err);
-            let text = format!("{}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
             (exit.code(), text)
         };
         let (code, text) = run(&identity.fingerprint, &["reload"]);
@@ -1302,21 +1317,33 @@ mod tests {
         assert_eq!(code, 3, "{text}");
         let mut s = TcpStream::connect(b.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s.write_all(b"GET /status HTTP/1.1\r\nHost: lvs\r\n\r\n").unwrap();
+        s.write_all(b"GET /status HTTP/1.1\r\nHost: lvs\r\n\r\n")
+            .unwrap();
         let mut answer = Vec::new();
         let _ = s.read_to_end(&mut answer);
-        assert!(!answer.starts_with(b"HTTP/"), "plain HTTP answered on a TLS port");
+        assert!(
+            !answer.starts_with(b"HTTP/"),
+            "plain HTTP answered on a TLS port"
+        );
         // Both handshakes failed: the client that refused the certificate
         // and the plain HTTP request (counted once the server sees each).
         let counted = Instant::now();
-        while Counters::get(&b.keep.counters.tls_failures) < 2 && counted.elapsed() < Duration::from_secs(5) {
+        while Counters::get(&b.keep.counters.tls_failures) < 2
+            && counted.elapsed() < Duration::from_secs(5)
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(Counters::get(&b.keep.counters.tls_failures), 2);
     }
 
     /// One request with Basic credentials `basic` (none when empty).
-    fn request(addr: SocketAddr, method: &str, path: &str, basic: &str, body: &str) -> (u16, String) {
+    fn request(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        basic: &str,
+        body: &str,
+    ) -> (u16, String) {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let auth = match basic {
@@ -1338,7 +1365,10 @@ mod tests {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or_else(|| panic!("no status in {text:?}"));
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (code, body)
     }
 }

@@ -619,7 +619,9 @@ pub(crate) mod tests {
             },
             drift: Some(Drift {
                 at: Duration::from_millis(45_000),
-                changes: vec!["ipvsadm -a -t 192.168.1.100:5432 -r 192.168.3.3:5432 -m -w 1".into()],
+                changes: vec![
+                    "ipvsadm -a -t 192.168.1.100:5432 -r 192.168.3.3:5432 -m -w 1".into(),
+                ],
                 repairs: 1,
             }),
             control: Control {

@@ -239,7 +239,10 @@ pub(crate) mod tests {
             .borrow_mut()
             .insert("a.key".into(), b"not a key".to_vec());
         let e = identity(&m, Some(&store)).err().unwrap();
-        assert!(e.starts_with("tls/a.crt / a.key: the key file has no private key"), "{e}");
+        assert!(
+            e.starts_with("tls/a.crt / a.key: the key file has no private key"),
+            "{e}"
+        );
         store
             .files
             .borrow_mut()

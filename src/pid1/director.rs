@@ -344,7 +344,11 @@ impl Director {
         };
         let ops = self.apply(Pass::Reload { was_ready }).await;
         let mut failures = Vec::new();
-        if let State::Running { config, failures: f } = &self.state {
+        if let State::Running {
+            config,
+            failures: f,
+        } = &self.state
+        {
             failures = f.iter().map(ToString::to_string).collect();
             self.watch.applied(true, failures.clone());
             self.watch.follow_sorry(config, &self.health());
@@ -382,7 +386,11 @@ impl Director {
                 match self.reload(false).await {
                     Err(errors) => request.answer(Answer::text(422, errors.join("\n"))),
                     Ok(taken) => {
-                        let result = if taken.failures.is_empty() { "ok" } else { "failed" };
+                        let result = if taken.failures.is_empty() {
+                            "ok"
+                        } else {
+                            "failed"
+                        };
                         request.answer(Answer::json(
                             200,
                             &serde_json::json!({
@@ -516,10 +524,13 @@ impl Director {
                     deadline,
                 });
                 self.watch.confirm_by = Some(console::since_boot() + within);
-                (false, Some(format!(
-                    "not kept on the disk until confirmed: POST /config/confirm within {} s, or the previous config comes back",
-                    within.as_secs()
-                )))
+                (
+                    false,
+                    Some(format!(
+                        "not kept on the disk until confirmed: POST /config/confirm within {} s, or the previous config comes back",
+                        within.as_secs()
+                    )),
+                )
             }
             None => self.persist(info.text.clone(), replaced_fallback).await,
         };
@@ -586,7 +597,10 @@ impl Director {
             log::warn!("ipvs: drift repair: {change}");
         }
         if changes.len() > DRIFT_SHOWN {
-            log::warn!("ipvs: drift repair: and {} more", changes.len() - DRIFT_SHOWN);
+            log::warn!(
+                "ipvs: drift repair: and {} more",
+                changes.len() - DRIFT_SHOWN
+            );
         }
         self.applier.forget_table();
         self.apply(Pass::Health).await;
@@ -614,7 +628,9 @@ impl Director {
             return;
         };
         self.watch.confirm_by = None;
-        log::warn!("config: the pushed config was not confirmed in time; going back to the previous one");
+        log::warn!(
+            "config: the pushed config was not confirmed in time; going back to the previous one"
+        );
         let (config, info) = pending.previous;
         self.take(config, info, true).await;
     }
@@ -626,7 +642,11 @@ impl Director {
     /// `replaced_fallback`: the config before ran on router.toml.prev
     /// because router.toml was invalid; then router.toml.prev is the file
     /// to keep as it is, not the invalid one.
-    async fn persist(&self, text: std::sync::Arc<str>, replaced_fallback: bool) -> (bool, Option<String>) {
+    async fn persist(
+        &self,
+        text: std::sync::Arc<str>,
+        replaced_fallback: bool,
+    ) -> (bool, Option<String>) {
         let source = self.watch.info.as_ref().map(|i| i.source);
         let keep_previous = (!replaced_fallback).then_some("router.toml.prev");
         if source != Some(ConfigSource::Boot) {
@@ -657,8 +677,9 @@ impl Director {
                 (true, None)
             }
             Err(e) => {
-                let note =
-                    format!("cannot keep it on the boot partition: {e}; it runs until the next reboot");
+                let note = format!(
+                    "cannot keep it on the boot partition: {e}; it runs until the next reboot"
+                );
                 log::error!("config: {note}");
                 (false, Some(note))
             }
@@ -676,7 +697,13 @@ impl Director {
 
     /// `.../drain` and `.../enable`: weight 0 for a real server until
     /// enabled again, without touching the config.
-    async fn drain(&mut self, request: ControlRequest, service: String, real_server: SocketAddr, drain: bool) {
+    async fn drain(
+        &mut self,
+        request: ControlRequest,
+        service: String,
+        real_server: SocketAddr,
+        drain: bool,
+    ) {
         let State::Running { config, .. } = &self.state else {
             return request.answer(Answer::text(409, "no config runs"));
         };

@@ -12,18 +12,18 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::boot_store::BootStore;
 use crate::config::Config;
 use crate::console;
 use crate::health::{self, Changed, CheckKey, Health, Monitor};
 use crate::ipvs::{Ipvs, Table};
 use crate::management::config::{Management, Syslog, Webhook};
+use crate::management::control::ControlRequest;
 use crate::management::snapshot::{
     self, ApplyResult, BootReason, ConfigInfo, LastApply, Reloads, Snapshot,
 };
 use crate::management::webhook::Event;
-use crate::management::control::ControlRequest;
 use crate::management::{Handle, Inbox, Keep, Limits, Setup, SnapshotRequest, clock, server, tls};
-use super::boot_store::BootStore;
 use crate::vrrp::Role;
 
 /// What the running subsystem was started with: a reload that changes

@@ -61,11 +61,13 @@ pub fn pushed(body: &[u8], dry_run: bool) -> Result<String, String> {
     // null until the box's clock is set).
     let by = match &v["confirm_by"] {
         Value::String(utc) => Some(utc.clone()),
-        Value::Object(time) => Some(match (time.get("utc").and_then(Value::as_str), time.get("boot_ms")) {
-            (Some(utc), _) => utc.to_string(),
-            (None, Some(ms)) => format!("{ms} ms after the box's boot"),
-            (None, None) => "soon".to_string(),
-        }),
+        Value::Object(time) => Some(
+            match (time.get("utc").and_then(Value::as_str), time.get("boot_ms")) {
+                (Some(utc), _) => utc.to_string(),
+                (None, Some(ms)) => format!("{ms} ms after the box's boot"),
+                (None, None) => "soon".to_string(),
+            },
+        ),
         _ => None,
     };
     if let Some(by) = by {
@@ -76,7 +78,11 @@ pub fn pushed(body: &[u8], dry_run: bool) -> Result<String, String> {
     }
     for (key, label) in [("warnings", "warning"), ("errors", "failed")] {
         for item in v[key].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "{label}: {}", item.as_str().unwrap_or(&item.to_string()));
+            let _ = writeln!(
+                out,
+                "{label}: {}",
+                item.as_str().unwrap_or(&item.to_string())
+            );
         }
     }
     if let Some(note) = v["note"].as_str() {
