@@ -109,7 +109,7 @@ impl Context {
         }
     }
 
-    /// Answers to changes not yet written.
+    /// Connections carrying a change not yet done (answer unflushed).
     pub fn answers_in_flight(&self) -> usize {
         self.answering.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -240,9 +240,14 @@ where
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS);
     let handler = Arc::clone(&context);
+    // Set once this connection carries a change; held (through the
+    // service, which hyper drops with the connection) until the answer is
+    // flushed and the connection is done.
+    let change = Arc::new(std::sync::OnceLock::new());
     let service = hyper::service::service_fn(move |request| {
         let context = Arc::clone(&handler);
-        async move { Ok::<_, Infallible>(respond(&context, client, request).await) }
+        let change = Arc::clone(&change);
+        async move { Ok::<_, Infallible>(respond(&context, &change, client, request).await) }
     });
     if let Err(e) = builder
         .serve_connection(TokioIo::new(stream), service)
@@ -262,13 +267,14 @@ const READ_PATHS: &[&str] = &["/", "/metrics", "/status", "/log"];
 /// The answer to one request.
 async fn respond(
     context: &Arc<Context>,
+    change: &std::sync::OnceLock<Answering>,
     client: IpAddr,
     request: Request<Incoming>,
 ) -> Response<Body> {
     let counters = &context.counters;
     let path = request.uri().path().to_string();
     if !READ_PATHS.contains(&path.as_str()) {
-        return write_request(context, client, request).await;
+        return write_request(context, change, client, request).await;
     }
     if request.method() != Method::GET {
         Counters::hit(&counters.bad_method);
@@ -330,6 +336,7 @@ async fn respond(
 /// The write half (and `GET /config`): the password, then the director.
 async fn write_request(
     context: &Arc<Context>,
+    change: &std::sync::OnceLock<Answering>,
     client: IpAddr,
     request: Request<Incoming>,
 ) -> Response<Body> {
@@ -414,19 +421,15 @@ async fn write_request(
         },
         Route::Power(action) => Control::Power(action),
     };
+    // Counted from before the director sees it until the connection is
+    // done: a subsystem that the change stops waits for its answer to be
+    // flushed (the director answers, then restarts the API at once).
+    change.get_or_init(|| Answering::new(context));
     match context.controls.ask(control).await {
         Some(answer) => {
-            // Counted until its body is written (or the client is gone): a
-            // stopping subsystem waits for it (the change may be what
-            // restarts it).
-            let guard = Answering::new(context);
             let length = answer.body.len();
             let body = Full::new(Bytes::from(answer.body))
                 .map_err(|never| match never {})
-                .map_frame(move |frame| {
-                    let _ = &guard;
-                    frame
-                })
                 .boxed_unsync();
             let mut r = Response::new(body);
             *r.status_mut() =
@@ -435,7 +438,8 @@ async fn write_request(
                 .insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
             r.headers_mut()
                 .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(length));
-            // No keep-alive: the answer's connection is done once written.
+            // No keep-alive: the answer's connection is done once written,
+            // which ends the count above.
             r.headers_mut()
                 .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
             r
@@ -448,7 +452,7 @@ async fn write_request(
     }
 }
 
-/// An answer to a change being written: counted in
+/// A connection carrying a change, from its request to its end: counted in
 /// [`Context::answering`] while it lives.
 struct Answering(Arc<Context>);
 
@@ -767,7 +771,8 @@ mod tests {
     /// A server on 127.0.0.1 with a stand-in director answering every
     /// snapshot request with the sample box.
     struct Box_ {
-        handle: Option<Handle>,
+        /// Shared with the stand-in director, which may stop the server.
+        handle: Arc<std::sync::Mutex<Option<Handle>>>,
         addr: SocketAddr,
         keep: Keep,
         director: Option<std::thread::JoinHandle<()>>,
@@ -775,7 +780,8 @@ mod tests {
 
     impl Drop for Box_ {
         fn drop(&mut self) {
-            drop(self.handle.take());
+            let handle = self.handle.lock().unwrap().take();
+            drop(handle);
             if let Some(d) = self.director.take() {
                 d.join().unwrap();
             }
@@ -796,6 +802,20 @@ mod tests {
         start_full(limits, allow, delay, make, None, None)
     }
 
+    /// [`start_full`] whose stand-in director stops the server right
+    /// after it answers a control, as a push of new `[management]` does.
+    fn start_restarting(password_hash: String, answer_bytes: usize) -> Box_ {
+        start_director(
+            Limits::default(),
+            &[],
+            Duration::ZERO,
+            sample,
+            Some(password_hash),
+            None,
+            Some(answer_bytes),
+        )
+    }
+
     /// [`start_with`], writable with `password_hash`; the stand-in
     /// director answers each control with its debug form.
     fn start_full(
@@ -805,6 +825,20 @@ mod tests {
         make: fn() -> Snapshot,
         password_hash: Option<String>,
         tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Box_ {
+        start_director(limits, allow, delay, make, password_hash, tls, None)
+    }
+
+    /// The server and its stand-in director; with `restart_answer`, each
+    /// control is answered with that many bytes and the server stopped.
+    fn start_director(
+        limits: Limits,
+        allow: &[&str],
+        delay: Duration,
+        make: fn() -> Snapshot,
+        password_hash: Option<String>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        restart_answer: Option<usize>,
     ) -> Box_ {
         let listener = bind(&["127.0.0.1:0".parse().unwrap()]).unwrap().remove(0);
         let addr = listener.local_addr().unwrap();
@@ -831,6 +865,8 @@ mod tests {
             tls,
         };
         let (handle, inbox) = Handle::start(setup, &keep).unwrap();
+        let handle = Arc::new(std::sync::Mutex::new(Some(handle)));
+        let stopper = Arc::clone(&handle);
         let crate::management::Inbox {
             mut snapshots,
             mut controls,
@@ -849,7 +885,15 @@ mod tests {
                         }
                         Some(request) = controls.recv() => {
                             let text = format!("{:?}", request.control);
-                            request.answer(control::Answer::text(200, text));
+                            let Some(bytes) = restart_answer else {
+                                request.answer(control::Answer::text(200, text));
+                                continue;
+                            };
+                            request.answer(control::Answer::text(200, "x".repeat(bytes)));
+                            // Stopped at once, as the director restarts
+                            // the API a change moved.
+                            let handle = stopper.lock().unwrap().take();
+                            drop(handle);
                         }
                         else => break,
                     }
@@ -857,7 +901,7 @@ mod tests {
             });
         });
         Box_ {
-            handle: Some(handle),
+            handle,
             addr,
             keep,
             director: Some(director),
@@ -1197,6 +1241,23 @@ mod tests {
         assert!(got.len() < 8_000_000, "{} bytes", got.len());
         assert!(!got.ends_with(b"\r\n0\r\n\r\n"), "a cut answer looks whole");
         assert_eq!(get(b.addr, "/log").0, 200);
+    }
+
+    /// The answer to a change that restarts the API (the stand-in
+    /// director stops the server the moment it has answered) arrives
+    /// whole, every time.
+    #[test]
+    fn the_answer_to_a_change_that_restarts_the_api_arrives_whole() {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode("admin:pw");
+        let hash = crate::management::auth::hash("pw").unwrap();
+        for _ in 0..20 {
+            let b = start_restarting(hash.clone(), 300_000);
+            let (code, body) = request(b.addr, "POST", "/reload", &basic, "");
+            assert_eq!(code, 200);
+            // Answer::text ends the text with a newline.
+            assert_eq!(body.len(), 300_001, "the answer was cut short");
+        }
     }
 
     /// The write half: 403 without a password_hash, 401 without or with
