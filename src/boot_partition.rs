@@ -45,6 +45,19 @@ use crate::source::{self, BOOT_LABEL, BOOT_MOUNT};
 /// (certificates and keys are far smaller).
 pub const MAX_BYTES: usize = crate::config::MAX_BYTES;
 
+/// The largest system image (an EFI kernel with its initramfs) written or
+/// read: four times what router.img ships today, so that a partition of
+/// 64 MiB still holds two slots, the fallback copy and a write in flight.
+pub const MAX_IMAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The files that hold a system: the two slots and the removable-media
+/// fallback the firmware boots when it knows no boot entry.
+pub const SYSTEM_FILES: [&str; 3] = [
+    "EFI/LVSINIT/A.EFI",
+    "EFI/LVSINIT/B.EFI",
+    "EFI/BOOT/BOOTX64.EFI",
+];
+
 /// The test layer's hook file: its content names the [`Point`] where a
 /// write stops.
 pub const PAUSE_HOOK: &str = "/etc/lvsinit/test-hooks/pause-write";
@@ -145,6 +158,16 @@ pub enum Error {
     SameName { name: String },
     #[error("{name}: {bytes} bytes or more; at most {MAX_BYTES} bytes are read or written")]
     TooBig { name: String, bytes: usize },
+    #[error("{name}: {bytes} bytes; a system image is at most {MAX_IMAGE_BYTES} bytes")]
+    ImageTooBig { name: String, bytes: usize },
+    #[error(
+        "{name}: {bytes} bytes do not fit: the boot partition has {free} bytes free; nothing was written"
+    )]
+    NoSpace {
+        name: String,
+        bytes: usize,
+        free: u64,
+    },
     #[error("cannot remount {} read-write: {errno}; nothing was written", dir.display())]
     RemountWritable { dir: PathBuf, errno: nix::Error },
     #[error(
@@ -269,17 +292,7 @@ impl BootPartition {
                 bytes: bytes.len(),
             });
         }
-        let _one_at_a_time = self.remount.then(|| {
-            WRITING
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        });
-        self.remount(false)?;
-        let written = self.write(name, bytes, keep_previous);
-        if let Err(e) = self.remount(true) {
-            log::error!("boot partition: {e}");
-        }
-        written?;
+        self.writable(|| self.write(name, bytes, keep_previous))?;
         match keep_previous {
             Some(previous) => log::info!(
                 "boot partition: wrote {name} ({} bytes), the one before kept as {previous}",
@@ -288,6 +301,95 @@ impl BootPartition {
             None => log::info!("boot partition: wrote {name} ({} bytes)", bytes.len()),
         }
         Ok(())
+    }
+
+    /// The system file `name` (one of [`SYSTEM_FILES`]), bounded by
+    /// [`MAX_IMAGE_BYTES`]; `None` when there is none.
+    pub fn read_image(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.system_path(name)?;
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("open", &path)(e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_IMAGE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_error("read", &path))?;
+        if bytes.len() > MAX_IMAGE_BYTES {
+            return Err(Error::ImageTooBig {
+                name: name.into(),
+                bytes: bytes.len(),
+            });
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Put the system image `bytes` in the place of `name` (one of
+    /// [`SYSTEM_FILES`]) as [`Self::replace`] does a config: after a cut
+    /// at any moment `name` is the old image or the new one, whole. The
+    /// partition's free space is looked at first: an image that cannot
+    /// fit changes nothing (and one that runs out of space half way is
+    /// removed again).
+    pub fn replace_image(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {
+        let path = self.system_path(name)?;
+        if bytes.len() > MAX_IMAGE_BYTES {
+            return Err(Error::ImageTooBig {
+                name: name.into(),
+                bytes: bytes.len(),
+            });
+        }
+        self.writable(|| {
+            let dir = path.parent().unwrap_or(&self.dir);
+            fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+            // A leftover of an earlier write would count against the room.
+            clear_leftover(&temporary_of(&path), &path)?;
+            let stat = nix::sys::statvfs::statvfs(&self.dir).map_err(|errno| Error::Io {
+                step: "look at the free space of",
+                path: self.dir.clone(),
+                source: errno.into(),
+            })?;
+            let free = stat.blocks_available() as u64 * stat.fragment_size() as u64;
+            // A cluster or so of slack for the directory entries.
+            if bytes.len() as u64 + 64 * 1024 > free {
+                return Err(Error::NoSpace {
+                    name: name.into(),
+                    bytes: bytes.len(),
+                    free,
+                });
+            }
+            let written = self.put(&path, bytes, None);
+            if written.is_err() {
+                let _ = fs::remove_file(temporary_of(&path));
+            }
+            written
+        })?;
+        log::info!("boot partition: wrote {name} ({} bytes)", bytes.len());
+        Ok(())
+    }
+
+    /// Where the system file `name` is; an error for any other name.
+    fn system_path(&self, name: &str) -> Result<PathBuf, Error> {
+        if !SYSTEM_FILES.contains(&name) {
+            return Err(Error::BadName(name.into()));
+        }
+        Ok(self.dir.join(name))
+    }
+
+    /// Run `write` with the box's partition writable, one write at a time;
+    /// read-only again after, whatever happened.
+    fn writable<T>(&self, write: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+        let _one_at_a_time = self.remount.then(|| {
+            WRITING
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        });
+        self.remount(false)?;
+        let written = write();
+        if let Err(e) = self.remount(true) {
+            log::error!("boot partition: {e}");
+        }
+        written
     }
 
     /// The steps of [`Self::replace`] between the remounts.
