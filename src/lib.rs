@@ -22,5 +22,6 @@ pub mod pid1;
 pub mod remote;
 pub mod source;
 pub mod sysctl;
+pub mod update;
 pub mod vrrp;
 pub mod watchdog;
