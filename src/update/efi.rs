@@ -649,29 +649,15 @@ impl Efivars {
             .truncate(false)
             .open(&path)
             .map_err(io_error("open for writing", &path))?;
-        let written = file.write(&bytes).map_err(io_error("write", &path))?;
+        let written = write_once(&mut file, &path, &bytes);
+        // Immutable again whatever the write did.
         if was_immutable && let Err(e) = set_immutable(&file) {
             log::warn!(
                 "efi: {}: cannot set the immutable flag again: {e}",
                 path.display()
             );
         }
-        if written != bytes.len() {
-            return Err(Error::ShortWrite {
-                path,
-                written,
-                bytes: bytes.len(),
-            });
-        }
-        // efivarfs sizes the file to the new value itself; a plain file
-        // standing in for a variable (tests) keeps the tail of a longer
-        // old value, cut here.
-        let length = file.metadata().map_err(io_error("stat", &path))?.len();
-        if length > written as u64 {
-            file.set_len(written as u64)
-                .map_err(io_error("truncate", &path))?;
-        }
-        Ok(())
+        written
     }
 
     /// Remove the variable (nothing when there is none).
@@ -708,6 +694,27 @@ impl Efivars {
         names.sort();
         Ok(names)
     }
+}
+
+/// Write `bytes` to a variable's `file` in one write(2).
+fn write_once(file: &mut File, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let written = file.write(bytes).map_err(io_error("write", path))?;
+    if written != bytes.len() {
+        return Err(Error::ShortWrite {
+            path: path.into(),
+            written,
+            bytes: bytes.len(),
+        });
+    }
+    // efivarfs sizes the file to the new value itself; a plain file
+    // standing in for a variable (tests) keeps the tail of a longer old
+    // value, cut here.
+    let length = file.metadata().map_err(io_error("stat", path))?.len();
+    if length > written as u64 {
+        file.set_len(written as u64)
+            .map_err(io_error("truncate", path))?;
+    }
+    Ok(())
 }
 
 /// The file system does not keep inode flags at all (some temporary
@@ -1593,6 +1600,11 @@ mod tests {
             fs::write(&path, [7, 0, 0, 0, 9, 0]).is_err(),
             "not immutable"
         );
+        vars.write("BootOrder", &GLOBAL_VARIABLE, 7, &[2, 0, 1, 0])
+            .unwrap();
+        assert_eq!(var_bytes(&dir, "BootOrder"), [7, 0, 0, 0, 2, 0, 1, 0]);
+        assert_ne!(flags(&file).unwrap().unwrap() & FS_IMMUTABLE_FL, 0);
+        // Shorter: the stand-in file is cut, before it is immutable again.
         vars.write("BootOrder", &GLOBAL_VARIABLE, 7, &[2, 0])
             .unwrap();
         assert_eq!(var_bytes(&dir, "BootOrder"), [7, 0, 0, 0, 2, 0]);
