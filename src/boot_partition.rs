@@ -561,7 +561,7 @@ fn first_block(path: &Path) -> Option<u32> {
 
 /// The file system on `target` in mountinfo `text` (`proc(5)`): its type
 /// and source device. The last one wins: it is the one on top.
-fn mounted_on<'a>(text: &'a str, target: &str) -> Option<(&'a str, &'a str)> {
+pub(crate) fn mounted_on<'a>(text: &'a str, target: &str) -> Option<(&'a str, &'a str)> {
     text.lines().rev().find_map(|line| {
         // ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER
         let (left, right) = line.split_once(" - ")?;

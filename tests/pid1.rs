@@ -18,6 +18,8 @@ use testkit::Netns;
 use testkit::lab::{Lab, SERVER_BRIDGE, VmOptions};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// UEFI firmware under TCG is much slower.
+const UEFI_BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// VMs under TCG on two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -74,10 +76,59 @@ fn boot_mounts_are_in_place() {
             "{fstype} not mounted on {target}:\n{mounts}"
         );
     }
+    // A -kernel boot under SeaBIOS has no UEFI: efivarfs is left out.
+    assert!(
+        !mounts.contains("efivarfs"),
+        "efivarfs mounted without UEFI:\n{mounts}"
+    );
     let lo = lab.vms[0].shell_ok("cat /sys/class/net/lo/flags");
     let flags = u32::from_str_radix(lo.trim().trim_start_matches("0x"), 16)
         .unwrap_or_else(|e| panic!("lo flags {lo:?}: {e}"));
     assert_eq!(flags & 1, 1, "lo is not up (flags {lo})");
+}
+
+/// On a UEFI boot PID 1 mounts efivarfs, where A/B updates read and write
+/// the boot manager's variables (src/update/efi.rs). OVMF boots the
+/// test layer's `-kernel` (its own loader, through the EFI stub), so the
+/// box is a UEFI one and the debug shell is there to look.
+#[test]
+fn efivarfs_is_mounted_on_a_uefi_boot() {
+    let _serial = one_at_a_time();
+    let mut lab = Lab::new();
+    let code = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+    // The firmware writes its variable store: a copy of its own.
+    let vars = lab.dir().join("OVMF_VARS_4M.fd");
+    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars)
+        .unwrap_or_else(|e| panic!("OVMF's variable store (apt-get install ovmf): {e}"));
+    let mut options = VmOptions::director(testkit::config("classic.toml"));
+    options.extra_args = vec![
+        "-drive".into(),
+        format!("if=pflash,format=raw,unit=0,readonly=on,file={code}"),
+        "-drive".into(),
+        format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+    ];
+    lab.start_vm(options);
+    let vm = &lab.vms[0];
+    vm.wait_for("ready boot_ms=", UEFI_BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mounts = vm.shell_ok("cat /proc/mounts");
+    assert!(
+        mounts.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3
+                && f[..3] == ["efivarfs", "/sys/firmware/efi/efivars", "efivarfs"]
+                && f[3].split(',').any(|o| o == "rw")
+        }),
+        "efivarfs not mounted read-write on /sys/firmware/efi/efivars:\n{mounts}"
+    );
+    // The firmware's own variables are there, under their names.
+    let names = vm.shell_ok("ls /sys/firmware/efi/efivars");
+    assert!(
+        names
+            .lines()
+            .any(|n| n == "BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c"),
+        "no BootOrder among the firmware's variables:\n{names}"
+    );
 }
 
 /// An orphan is adopted by PID 1 and, once it ends, reaped: no zombie is

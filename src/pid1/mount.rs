@@ -1,11 +1,15 @@
 //! The boot mounts, as a table: safe to run twice, and safe when something
 //! before us (the test layer's /init, a kernel with DEVTMPFS_MOUNT) already
-//! mounted part of it.
+//! mounted part of it. An entry for firmware the machine may not have
+//! (efivarfs: only a UEFI boot has it) is skipped without a word when the
+//! firmware's directory is not there.
 
 use std::fs;
 use std::path::Path;
 
 use nix::mount::{MsFlags, mount};
+
+use crate::update::efi::EFIVARS;
 
 /// One entry of the boot mount table.
 pub struct BootMount {
@@ -14,6 +18,10 @@ pub struct BootMount {
     pub fstype: &'static str,
     pub flags: MsFlags,
     pub data: &'static str,
+    /// Mounted only when this path exists: sysfs makes it only when the
+    /// firmware is there, so without it there is nothing to mount and
+    /// nothing to report.
+    pub when: Option<&'static str>,
 }
 
 const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
@@ -28,6 +36,7 @@ pub const BOOT_MOUNTS: &[BootMount] = &[
         fstype: "proc",
         flags: NOSUID_NODEV_NOEXEC,
         data: "",
+        when: None,
     },
     BootMount {
         source: "sysfs",
@@ -35,6 +44,7 @@ pub const BOOT_MOUNTS: &[BootMount] = &[
         fstype: "sysfs",
         flags: NOSUID_NODEV_NOEXEC,
         data: "",
+        when: None,
     },
     // Why the last boot ended (pstore.rs), before anything erases it.
     BootMount {
@@ -43,6 +53,17 @@ pub const BOOT_MOUNTS: &[BootMount] = &[
         fstype: "pstore",
         flags: NOSUID_NODEV_NOEXEC,
         data: "",
+        when: None,
+    },
+    // The UEFI variables (BootNext, BootOrder, Boot####) that A/B updates
+    // write (src/update/efi.rs); a legacy-BIOS or -kernel boot has none.
+    BootMount {
+        source: "efivarfs",
+        target: EFIVARS,
+        fstype: "efivarfs",
+        flags: NOSUID_NODEV_NOEXEC,
+        data: "",
+        when: Some("/sys/firmware/efi"),
     },
     BootMount {
         source: "devtmpfs",
@@ -50,6 +71,7 @@ pub const BOOT_MOUNTS: &[BootMount] = &[
         fstype: "devtmpfs",
         flags: MsFlags::MS_NOSUID,
         data: "mode=0755",
+        when: None,
     },
     BootMount {
         source: "devpts",
@@ -57,6 +79,7 @@ pub const BOOT_MOUNTS: &[BootMount] = &[
         fstype: "devpts",
         flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC),
         data: "mode=0620,ptmxmode=0666",
+        when: None,
     },
     BootMount {
         source: "tmpfs",
@@ -64,6 +87,7 @@ pub const BOOT_MOUNTS: &[BootMount] = &[
         fstype: "tmpfs",
         flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
         data: "mode=0755",
+        when: None,
     },
     BootMount {
         source: "tmpfs",
@@ -71,6 +95,7 @@ pub const BOOT_MOUNTS: &[BootMount] = &[
         fstype: "tmpfs",
         flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
         data: "mode=1777",
+        when: None,
     },
 ];
 
@@ -88,6 +113,9 @@ pub fn mount_points(mounts: &str) -> Vec<String> {
 /// logged and the boot goes on: the rest of the appliance may still work.
 pub fn mount_all() {
     for m in BOOT_MOUNTS {
+        if m.when.is_some_and(|path| !Path::new(path).exists()) {
+            continue;
+        }
         let mounted = fs::read_to_string("/proc/self/mounts")
             .map(|t| mount_points(&t).iter().any(|p| p == m.target))
             .unwrap_or(false);
@@ -126,6 +154,28 @@ mod tests {
             }
         }
         assert!(BOOT_MOUNTS.iter().any(|m| m.target == "/sys/fs/pstore"));
+    }
+
+    /// A conditional entry waits for a directory inside a file system
+    /// mounted before it, so that the test is not made on the root file
+    /// system's empty mount point; efivarfs is one.
+    #[test]
+    fn conditions_are_inside_earlier_mounts() {
+        for (i, m) in BOOT_MOUNTS.iter().enumerate() {
+            let Some(when) = m.when else { continue };
+            assert!(
+                BOOT_MOUNTS[..i]
+                    .iter()
+                    .any(|p| Path::new(when).starts_with(p.target) && p.target != "/"),
+                "{}: {when} is not inside an earlier mount",
+                m.target
+            );
+        }
+        let efivarfs = BOOT_MOUNTS.iter().find(|m| m.fstype == "efivarfs");
+        assert_eq!(
+            efivarfs.map(|m| (m.target, m.when)),
+            Some(("/sys/firmware/efi/efivars", Some("/sys/firmware/efi")))
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! Everything here blocks on the disk: the director calls it from the
 //! blocking pool.
 
+pub mod efi;
 pub mod image;
 pub mod system;
 
