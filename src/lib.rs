@@ -22,5 +22,11 @@ pub mod pid1;
 pub mod remote;
 pub mod source;
 pub mod sysctl;
+/// System updates (issue 14). Only the signature check lives here on
+/// this branch; the update's server side and its trial add their own
+/// files to this module.
+pub mod update {
+    pub mod signature;
+}
 pub mod vrrp;
 pub mod watchdog;
