@@ -182,7 +182,7 @@ fn run(args: &[String]) -> Result<(), MainError> {
             Ok(())
         }
         Some("version" | "--version" | "-V") => {
-            println!("lvsinit {}", env!("CARGO_PKG_VERSION"));
+            println!("lvsinit {}", lvsinit::VERSION);
             Ok(())
         }
         _ => Err(MainError::Usage(USAGE.to_string())),

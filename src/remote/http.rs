@@ -67,7 +67,7 @@ pub async fn send(
         .method(request.method.clone())
         .uri(request.target.as_str())
         .header(HOST, addr.to_string())
-        .header(USER_AGENT, concat!("lvsinit/", env!("CARGO_PKG_VERSION")));
+        .header(USER_AGENT, format!("lvsinit/{}", crate::VERSION));
     if request.method == hyper::Method::PUT {
         builder = builder.header(CONTENT_TYPE, "application/toml");
     }
