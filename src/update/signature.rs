@@ -10,9 +10,9 @@
 //! The private key lives on the PC that signs, in a PEM file
 //! (`-----BEGIN PRIVATE KEY-----`, RFC 7468) around a PKCS#8 document:
 //! the v2 form with the public key inside, as ring makes it for
-//! `lvsinit keygen`. The v1 form OpenSSL writes (`openssl genpkey
-//! -algorithm ed25519`) is taken too, so a key kept in an existing tool
-//! can sign.
+//! `lvsinit keygen` (OpenSSL 3.0 does not read that form). The v1 form
+//! OpenSSL writes (`openssl genpkey -algorithm ed25519`) is taken too,
+//! so a key kept with an existing tool can sign.
 //!
 //! Everything is ring's, the crate that already does the box's TLS and
 //! HMAC: Ed25519 costs no new crate, and ring's Ed25519 code is linked
@@ -35,6 +35,11 @@ pub const SIGNATURE_LEN: usize = 64;
 
 /// The length of an Ed25519 public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
+
+/// The largest system image `lvsinit sign` signs and `lvsinit remote
+/// ... update` sends: a bzImage with its initramfs is about 10 MiB, and
+/// a boot partition holds two of them beside the config.
+pub const MAX_IMAGE_BYTES: u64 = 64 << 20;
 
 /// The PEM label of the private key file: PKCS#8, as RFC 7468 names it.
 const PEM_LABEL: &str = "PRIVATE KEY";
