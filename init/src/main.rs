@@ -66,7 +66,8 @@ director. As a command it is a tool:
           was left out, 1 when FILE cannot be read as its format.
   remote  Talk to a running box's control API over HTTPS, from a PC:
           status, config get|push FILE|confirm, drain|enable SERVICE IP:PORT,
-          reload, reboot, poweroff, log [--follow]. The box's certificate is
+          reload, reboot, poweroff, log [--follow], update FILE [--signature
+          SIG], rollback. The box's certificate is
           checked by --fingerprint (printed on its console) or --ca. The
           admin's password comes from --password-file, LVSINIT_PASSWORD or a
           prompt. `lvsinit remote help` has the details. Exits 0 done, 1
