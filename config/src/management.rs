@@ -4,12 +4,18 @@
 //! later, by `validate.rs`, once every interface and `[vrrp]` are read.
 
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
 
 use super::{Management, Syslog, TlsFiles, Transport, Webhook, WebhookUrl};
 
 use super::addr::{network, parse_cidr, parse_socket_addr};
+use super::duration::parse_duration;
 use super::error::quote;
-use super::walk::{Ctx, Earlier, Field, Path, Table, array_of, boolean, one_of, string};
+use super::walk::{
+    Ctx, Earlier, Field, Path, Table, array_of, boolean, one_of, string, typed_string,
+};
 
 /// The most memory one password check may take, in KiB: the box runs
 /// one at a time, beside everything else PID 1 holds.
@@ -111,6 +117,23 @@ pub(super) fn read_management(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Ma
         );
         clear = None;
     }
+    let (key_field, update_public_key) =
+        t.opt_field(ctx, "update_public_key", string(parse_update_public_key));
+    let update_public_key: Option<Option<[u8; 32]>> = match &key_field {
+        Some(_) => update_public_key.map(Some),
+        None => Some(None),
+    };
+    // A key without a password is not wrong, only idle: the API takes no
+    // write, so no update either, until a password_hash is set.
+    if let (Some(f), None) = (&key_field, &hash_field) {
+        ctx.warning_at(
+            &f.path,
+            "has no effect without a password_hash: an update is a write, and without a \
+             password the API takes none; set password_hash (from `lvsinit password`)",
+        );
+    }
+    let trial = typed_string("a duration string like \"120s\"", parse_update_trial);
+    let update_trial = t.or(ctx, "update_trial", Management::DEFAULT_UPDATE_TRIAL, trial);
     t.finish(ctx)?;
     clear?;
     Some(Management {
@@ -120,7 +143,65 @@ pub(super) fn read_management(ctx: &mut Ctx, field: &Field<'_, '_>) -> Option<Ma
         tls_files: tls_files?,
         password_hash: password_hash?,
         public_read: public_read?,
+        update_public_key: update_public_key?,
+        update_trial: update_trial?,
     })
+}
+
+/// The prefix of a key or signature's text: the algorithm, so that
+/// another one can come later without guessing what a string is.
+const ED25519: &str = "ed25519:";
+
+/// `"ed25519:BASE64"`, as `lvsinit keygen` prints it: the 32 bytes of an
+/// Ed25519 public key in standard base64 (44 characters with padding).
+fn parse_update_public_key(text: &str) -> Result<[u8; 32], String> {
+    let help = "write the line `lvsinit keygen` prints, like \"ed25519:\" and 44 base64 \
+                characters";
+    if text.starts_with("-----BEGIN") {
+        return Err("is a PEM key file; the box needs the public key, the line \
+                    `lvsinit keygen` prints (also in PREFIX.pub): keep the private key off \
+                    the box"
+            .to_string());
+    }
+    let Some(encoded) = text.strip_prefix(ED25519) else {
+        return Err(format!("does not start with \"{ED25519}\"; {help}"));
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| format!("is not base64 after \"{ED25519}\"; {help}"))?;
+    bytes.as_slice().try_into().map_err(|_| {
+        // A private key in any of its forms is longer than 32 bytes.
+        let private = match bytes.len() > 32 {
+            true => " (is it the private key? that stays on the PC that signs)",
+            false => "",
+        };
+        format!(
+            "holds {} bytes; an Ed25519 public key is 32{private}; {help}",
+            bytes.len()
+        )
+    })
+}
+
+/// `update_trial = "120s"`: between [`Management::MIN_UPDATE_TRIAL`] and
+/// [`Management::MAX_UPDATE_TRIAL`].
+fn parse_update_trial(text: &str) -> Result<Duration, String> {
+    let trial = parse_duration(text)?;
+    if trial < Management::MIN_UPDATE_TRIAL {
+        return Err(format!(
+            "{} is shorter than {}s: a new system needs that long to boot and apply its \
+             config before it can say it is good",
+            quote(text),
+            Management::MIN_UPDATE_TRIAL.as_secs()
+        ));
+    }
+    if trial > Management::MAX_UPDATE_TRIAL {
+        return Err(format!(
+            "{} is longer than {}m: for that long the box runs a system nobody has vouched for",
+            quote(text),
+            Management::MAX_UPDATE_TRIAL.as_secs() / 60
+        ));
+    }
+    Ok(trial)
 }
 
 /// A file at the root of the boot partition: a plain name like
@@ -289,7 +370,7 @@ fn parse_authorization(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::super::load;
-    use super::super::test_support::check_cases;
+    use super::super::test_support::{check_cases, warnings};
     use super::*;
 
     const LAN: &str = "[[interface]]\nname = \"lan\"\nmac = \"52:54:00:00:03:01\"\n\
@@ -355,6 +436,146 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         let m = config.management.unwrap();
         assert!(m.tls && m.public_read && m.tls_files.is_none() && m.password_hash.is_none());
+    }
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+
+    /// The update key comes out as its 32 bytes; the trial defaults to
+    /// two minutes.
+    #[test]
+    fn update_key_and_trial() {
+        let text = format!(
+            "{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\npassword_hash = \"{HASH}\"\n\
+             update_public_key = \"ed25519:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n\
+             update_trial = \"5m\"\n"
+        );
+        let (config, warnings) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(warnings, []);
+        let m = config.management.unwrap();
+        let key: Vec<u8> = (0..32).collect();
+        assert_eq!(m.update_public_key.map(Vec::from), Some(key));
+        assert_eq!(m.update_trial, Duration::from_secs(300));
+        let (config, _) = load(
+            "router.toml",
+            &format!("{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\n"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let m = config.management.unwrap();
+        assert_eq!(m.update_public_key, None);
+        assert_eq!(m.update_trial, Duration::from_secs(120));
+        for (trial, secs) in [("30s", 30), ("30m", 1800), ("1m30s", 90)] {
+            let text = format!(
+                "{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\nupdate_trial = \"{trial}\"\n"
+            );
+            let (config, _) = load("router.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                config.management.unwrap().update_trial,
+                Duration::from_secs(secs)
+            );
+        }
+    }
+
+    /// A key on a box without a password is kept, with a warning that
+    /// nothing can use it yet.
+    #[test]
+    fn update_key_without_a_password_warns() {
+        let text = format!(
+            "{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\n\
+             update_public_key = \"ed25519:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n"
+        );
+        assert_eq!(
+            warnings(&text),
+            [
+                "router.toml:7:21: warning: management.update_public_key: has no effect without \
+                 a password_hash: an update is a write, and without a password the API takes \
+                 none; set password_hash (from `lvsinit password`)"
+            ]
+        );
+    }
+
+    #[test]
+    fn update_errors() {
+        let help = "write the line `lvsinit keygen` prints, like \"ed25519:\" and 44 base64 \
+                    characters";
+        let key = |value: &str| {
+            format!(
+                "{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\npassword_hash = \"{HASH}\"\n\
+                 update_public_key = {value}\n"
+            )
+        };
+        let trial = |value: &str| {
+            format!("{LAN}[management]\nlisten = [\"192.168.3.1:8443\"]\nupdate_trial = {value}\n")
+        };
+        let at_key = |message: &str| {
+            format!("router.toml:8:21: error: management.update_public_key: {message}")
+        };
+        let at_trial =
+            |message: &str| format!("router.toml:7:16: error: management.update_trial: {message}");
+        let cases: Vec<(String, String)> = vec![
+            (
+                key("\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\""),
+                at_key(&format!("does not start with \"ed25519:\"; {help}")),
+            ),
+            (
+                key("\"ed25519:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\""),
+                at_key(&format!("is not base64 after \"ed25519:\"; {help}")),
+            ),
+            (
+                key("\"ed25519:AAEC*wQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\""),
+                at_key(&format!("is not base64 after \"ed25519:\"; {help}")),
+            ),
+            (
+                key("\"ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\""),
+                at_key(&format!(
+                    "holds 31 bytes; an Ed25519 public key is 32; {help}"
+                )),
+            ),
+            (
+                key(&format!("\"ed25519:{}AA==\"", "A".repeat(112))),
+                at_key(&format!(
+                    "holds 85 bytes; an Ed25519 public key is 32 (is it the private key? that \
+                     stays on the PC that signs); {help}"
+                )),
+            ),
+            (
+                key("\"-----BEGIN PRIVATE KEY-----\""),
+                at_key(
+                    "is a PEM key file; the box needs the public key, the line `lvsinit keygen` \
+                     prints (also in PREFIX.pub): keep the private key off the box",
+                ),
+            ),
+            (
+                key("32"),
+                "router.toml:8:21: error: management.update_public_key: expected a string, \
+                 found an integer"
+                    .into(),
+            ),
+            (
+                trial("\"10s\""),
+                at_trial(
+                    "\"10s\" is shorter than 30s: a new system needs that long to boot and \
+                     apply its config before it can say it is good",
+                ),
+            ),
+            (
+                trial("\"1h\""),
+                at_trial(
+                    "\"1h\" is longer than 30m: for that long the box runs a system nobody has \
+                     vouched for",
+                ),
+            ),
+            (
+                trial("\"120\""),
+                at_trial("\"120\" has no unit; write it like \"120s\""),
+            ),
+            (
+                trial("120"),
+                at_trial("expected a duration string like \"120s\", found an integer"),
+            ),
+        ];
+        for (text, expected) in &cases {
+            check_cases(&[(text, &[expected.as_str()])]);
+        }
     }
 
     #[test]
@@ -481,7 +702,8 @@ mod tests {
                 "[management]\nlisten = [\"192.168.3.1:9100\"]\ntls = false\nport = 9100\n".into(),
                 vec![
                     "router.toml:8:1: error: management.port: unknown key; valid keys here: \
-                     listen, allow, tls, tls_certificate, tls_key, password_hash, public_read",
+                     listen, allow, tls, tls_certificate, tls_key, password_hash, public_read, \
+                     update_public_key, update_trial",
                 ],
             ),
         ];

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -28,6 +29,14 @@ pub struct Management {
     /// Whether `/metrics`, `/status`, `/` and `/log` answer without the
     /// password (default true, as node_exporter scrapes).
     pub public_read: bool,
+    /// The Ed25519 public key (`update_public_key`) a new system sent to
+    /// `PUT /update` must be signed with; `None`: the box has nothing to
+    /// check an update against, so it takes none.
+    pub update_public_key: Option<[u8; 32]>,
+    /// `update_trial`: how long a new system has, on the boot that tries
+    /// it, to come up and declare itself good before the box goes back
+    /// to the system it was running.
+    pub update_trial: Duration,
 }
 
 /// `tls_certificate` and `tls_key`: file names on the boot partition.
@@ -38,6 +47,16 @@ pub struct TlsFiles {
 }
 
 impl Management {
+    /// Without `update_trial`: time for a slow box to boot, find its
+    /// links and apply its config, with room to spare.
+    pub const DEFAULT_UPDATE_TRIAL: Duration = Duration::from_secs(120);
+    /// The shortest trial: less would roll back a good system that only
+    /// booted slowly (firmware alone can take 20 s).
+    pub const MIN_UPDATE_TRIAL: Duration = Duration::from_secs(30);
+    /// The longest trial: while it runs the box is on a system nobody has
+    /// vouched for yet, and a broken one stays broken that long.
+    pub const MAX_UPDATE_TRIAL: Duration = Duration::from_secs(30 * 60);
+
     /// True when `client` may talk to the API.
     pub fn allows(&self, client: IpAddr) -> bool {
         let client = canonical(client);
@@ -196,6 +215,8 @@ mod tests {
             tls_files: None,
             password_hash: None,
             public_read: true,
+            update_public_key: None,
+            update_trial: Management::DEFAULT_UPDATE_TRIAL,
         };
         assert!(any.allows("203.0.113.1".parse().unwrap()));
         let lan = Management {

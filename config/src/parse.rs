@@ -271,6 +271,8 @@ mod tests {
         assert_eq!(vrrp.track_services, ["postgres"]);
         let management = config.management.expect("[management] enabled");
         assert_eq!(management.listen, ["192.168.3.1:9100".parse().unwrap()]);
+        assert!(management.update_public_key.is_some());
+        assert_eq!(management.update_trial, std::time::Duration::from_secs(120));
         assert_eq!((config.syslog.len(), config.webhooks.len()), (1, 1));
     }
 

@@ -9,16 +9,21 @@
 //! lvsinit import [OPTIONS] FILE    a router.toml from keepalived.conf or ipvsadm rules
 //! lvsinit remote --url URL ... COMMAND   a box's control API, from a PC
 //! lvsinit password                 an argon2id hash for [management] password_hash
+//! lvsinit keygen PREFIX            a key pair for signing system updates
+//! lvsinit sign [--out SIG] KEYFILE FILE   FILE's signature, for remote update
 //! lvsinit help | version
 //! ```
 
-use std::io;
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use lvsinit::apply::{Applier, Options, Parts};
 use lvsinit::import::{self, Format, GivenInterface, ImportError};
 use lvsinit::ipvs::IpvsError;
+use lvsinit::update::signature::{self, SignatureError};
 use lvsinit::{config, console, remote};
 
 const USAGE: &str = "\
@@ -30,6 +35,8 @@ usage: lvsinit check FILE...
        lvsinit remote --url https://IP:PORT [--fingerprint SHA256:HEX | --ca FILE]
                       [--password-file FILE] COMMAND
        lvsinit password
+       lvsinit keygen PREFIX
+       lvsinit sign [--out SIG] KEYFILE FILE
        lvsinit help | version
 
 As PID 1, lvsinit boots the appliance: it reads router.toml (fw_cfg, then the
@@ -59,7 +66,8 @@ director. As a command it is a tool:
           was left out, 1 when FILE cannot be read as its format.
   remote  Talk to a running box's control API over HTTPS, from a PC:
           status, config get|push FILE|confirm, drain|enable SERVICE IP:PORT,
-          reload, reboot, poweroff, log [--follow]. The box's certificate is
+          reload, reboot, poweroff, log [--follow], update FILE [--signature
+          SIG], rollback. The box's certificate is
           checked by --fingerprint (printed on its console) or --ca. The
           admin's password comes from --password-file, LVSINIT_PASSWORD or a
           prompt. `lvsinit remote help` has the details. Exits 0 done, 1
@@ -69,6 +77,15 @@ director. As a command it is a tool:
           first line of standard input) and print its argon2id hash in PHC
           format, for [management] password_hash. The management API then
           takes changes from user admin with it.
+  keygen  Make an Ed25519 key pair for signing new systems: PREFIX.key, the
+          private key (PEM, mode 0600; it stays on this PC), and PREFIX.pub.
+          Prints the line to put in router.toml's [management]:
+          update_public_key = \"ed25519:...\". Never overwrites a key.
+  sign    Sign FILE (a bzImage, as image/build makes it) with KEYFILE, a key
+          from keygen (or OpenSSL's genpkey -algorithm ed25519), and write
+          ed25519:BASE64 to FILE.sig (or --out SIG), which `lvsinit remote
+          ... update FILE` sends with it. The box takes the system only if
+          its update_public_key verifies the signature.
 ";
 
 /// Everything the tool can fail with. Each says on stderr what it has
@@ -93,6 +110,11 @@ enum MainError {
     Incomplete,
     /// `remote` failed, and said why; its own exit code.
     Remote(remote::Exit),
+    /// `keygen` or `sign`: a file cannot be read or written; the text
+    /// names it and says why.
+    File(String),
+    /// `sign`: the key file is not a key that can sign.
+    Key { path: String, error: SignatureError },
 }
 
 impl MainError {
@@ -105,6 +127,8 @@ impl MainError {
             MainError::Runtime(e) => eprintln!("cannot start the async runtime: {e}"),
             MainError::Ipvs(e) => eprintln!("error: {e}"),
             MainError::Import(e) => eprintln!("{e}"),
+            MainError::File(text) => eprintln!("error: {text}"),
+            MainError::Key { path, error } => eprintln!("error: {path}: {error}"),
         }
     }
 }
@@ -122,7 +146,9 @@ impl From<&MainError> for ExitCode {
             | MainError::Config
             | MainError::Apply
             | MainError::Runtime(_)
-            | MainError::Ipvs(_) => ExitCode::FAILURE,
+            | MainError::Ipvs(_)
+            | MainError::File(_)
+            | MainError::Key { .. } => ExitCode::FAILURE,
         }
     }
 }
@@ -177,12 +203,14 @@ fn run(args: &[String]) -> Result<(), MainError> {
         Some("import") => import(&args[1..]),
         Some("remote") => remote(&args[1..]),
         Some("password") if args.len() == 1 => password(),
+        Some("keygen") => keygen(&args[1..]),
+        Some("sign") => sign(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
         }
         Some("version" | "--version" | "-V") => {
-            println!("lvsinit {}", env!("CARGO_PKG_VERSION"));
+            println!("lvsinit {}", lvsinit::VERSION);
             Ok(())
         }
         _ => Err(MainError::Usage(USAGE.to_string())),
@@ -392,4 +420,137 @@ fn remote(args: &[String]) -> Result<(), MainError> {
         remote::Exit::Done => Ok(()),
         failed => Err(MainError::Remote(failed)),
     }
+}
+
+/// `lvsinit keygen PREFIX`: a new key pair in PREFIX.key and PREFIX.pub,
+/// and the line router.toml takes. Neither file is overwritten: a key
+/// lost is every box that trusts it refusing the next update.
+fn keygen(args: &[String]) -> Result<(), MainError> {
+    let [prefix] = args else {
+        return Err(MainError::Usage(format!(
+            "keygen needs one PREFIX: it writes PREFIX.key and PREFIX.pub\n{USAGE}"
+        )));
+    };
+    if prefix.starts_with('-') {
+        return Err(MainError::Usage(format!(
+            "keygen: unexpected option {prefix:?}\n{USAGE}"
+        )));
+    }
+    let (key_path, pub_path) = (format!("{prefix}.key"), format!("{prefix}.pub"));
+    for path in [&key_path, &pub_path] {
+        if Path::new(path).symlink_metadata().is_ok() {
+            return Err(MainError::File(format!(
+                "{path} exists; a key is never overwritten (the boxes that trust it would \
+                 refuse the next update): give another PREFIX, or remove the old files first"
+            )));
+        }
+    }
+    let pkcs8 = signature::generate().map_err(|error| MainError::Key {
+        path: key_path.clone(),
+        error,
+    })?;
+    let public = signature::public_key(&pkcs8).map_err(|error| MainError::Key {
+        path: key_path.clone(),
+        error,
+    })?;
+    let public = signature::text(&public);
+    // Readable by its owner only from the moment it exists.
+    write_new(&key_path, 0o600, signature::key_file(&pkcs8).as_bytes())?;
+    write_new(&pub_path, 0o644, format!("{public}\n").as_bytes())?;
+    eprintln!(
+        "wrote {key_path} (the private key: keep it on this PC, off the box) and {pub_path}; \
+         put this line in router.toml's [management]:"
+    );
+    println!("update_public_key = \"{public}\"");
+    Ok(())
+}
+
+/// Write a file that must not exist yet, with `mode`.
+fn write_new(path: &str, mode: u32, contents: &[u8]) -> Result<(), MainError> {
+    let cannot = |e: io::Error| MainError::File(format!("cannot write {path}: {e}"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(cannot)?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(cannot)
+}
+
+/// The most `sign` reads of a key file: a PEM Ed25519 key is about 150
+/// bytes; anything near this is not one.
+const MAX_KEY_FILE: u64 = 64 << 10;
+
+/// `lvsinit sign [--out SIG] KEYFILE FILE`: FILE's signature, as
+/// `ed25519:BASE64` and a newline, in FILE.sig or SIG.
+fn sign(args: &[String]) -> Result<(), MainError> {
+    let mut out = None;
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--out" => {
+                let Some(path) = it.next() else {
+                    return Err(MainError::Usage(
+                        "--out needs a file, where the signature goes\n".into(),
+                    ));
+                };
+                out = Some(path.clone());
+            }
+            f if !f.starts_with('-') => files.push(f),
+            other => {
+                return Err(MainError::Usage(format!(
+                    "sign: unexpected argument {other:?}\n{USAGE}"
+                )));
+            }
+        }
+    }
+    let [key_path, file] = files.as_slice() else {
+        return Err(MainError::Usage(format!(
+            "sign needs KEYFILE and FILE: the key from `lvsinit keygen`, and what to sign\n{USAGE}"
+        )));
+    };
+    let key_text = read_bounded(key_path, MAX_KEY_FILE, "a key file")?;
+    let key = signature::read_key_file(&key_text).map_err(|error| MainError::Key {
+        path: key_path.to_string(),
+        error,
+    })?;
+    let image = read_bounded(file, signature::MAX_IMAGE_BYTES, "a system image")?;
+    let signed = signature::sign(&key, &image).map_err(|error| MainError::Key {
+        path: key_path.to_string(),
+        error,
+    })?;
+    let out = out.unwrap_or_else(|| format!("{file}.sig"));
+    std::fs::write(&out, format!("{signed}\n"))
+        .map_err(|e| MainError::File(format!("cannot write {out}: {e}")))?;
+    let public = signature::public_key(&key).map_err(|error| MainError::Key {
+        path: key_path.to_string(),
+        error,
+    })?;
+    eprintln!(
+        "wrote {out}: the signature of {file} ({} bytes) by the key {}",
+        image.len(),
+        signature::text(&public)
+    );
+    Ok(())
+}
+
+/// The whole of `path`, refused when it is over `limit` bytes (`what` it
+/// should be says why).
+fn read_bounded(path: &str, limit: u64, what: &str) -> Result<Vec<u8>, MainError> {
+    let cannot = |e: io::Error| MainError::File(format!("cannot read {path}: {e}"));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(MainError::File(format!(
+            "{path} is over {limit} bytes, too big for {what}"
+        )));
+    }
+    Ok(bytes)
 }

@@ -395,3 +395,178 @@ fn password_prints_an_argon2id_hash() {
     );
     lvsinit::config::load("router.toml", &toml).unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// The version printed is the library's one constant (what `/status`
+/// and the boot banner say too).
+#[test]
+fn version_is_the_library_constant() {
+    let out = run(Command::new(BIN).arg("version"));
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), format!("lvsinit {}\n", lvsinit::VERSION));
+}
+
+/// A directory of its own for one test's files.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lvsinit-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The update key of a router.toml holding `line`, as the config reads
+/// it.
+fn configured_key(line: &str) -> [u8; 32] {
+    let toml = format!(
+        "[[interface]]\nname = \"lan\"\nmac = \"52:54:00:00:03:01\"\naddresses = [\"192.168.3.1/24\"]\n\
+         [management]\nlisten = [\"192.168.3.1:8443\"]\n\
+         password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\"\n\
+         {line}\n"
+    );
+    let (config, warnings) =
+        lvsinit::config::load("router.toml", &toml).unwrap_or_else(|e| panic!("{e}"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    config.management.unwrap().update_public_key.unwrap()
+}
+
+/// `keygen` writes the private key readable by its owner only, the
+/// public one beside it, and prints the line router.toml takes; a
+/// second run refuses to overwrite either file.
+#[test]
+fn keygen_writes_a_key_pair_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = temp_dir("keygen");
+    let prefix = dir.join("update");
+    let out = run(Command::new(BIN).arg("keygen").arg(&prefix));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    let line = line.trim_end();
+    assert!(
+        line.starts_with("update_public_key = \"ed25519:") && line.ends_with('"'),
+        "{line}"
+    );
+    let key_file = dir.join("update.key");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let key = std::fs::read(&key_file).unwrap();
+    assert!(key.starts_with(b"-----BEGIN PRIVATE KEY-----\n"));
+    let public = std::fs::read_to_string(dir.join("update.pub")).unwrap();
+    assert_eq!(
+        format!("update_public_key = \"{}\"", public.trim_end()),
+        line
+    );
+    // The printed line is what the config takes, and it is the key's.
+    let pkcs8 = lvsinit::update::signature::read_key_file(&key).unwrap();
+    assert_eq!(
+        configured_key(line),
+        lvsinit::update::signature::public_key(&pkcs8).unwrap()
+    );
+    let again = run(Command::new(BIN).arg("keygen").arg(&prefix));
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("update.key exists; a key is never overwritten"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(std::fs::read(&key_file).unwrap(), key);
+    // Nor is a lone PREFIX.pub replaced.
+    std::fs::write(dir.join("other.pub"), "mine\n").unwrap();
+    let out = run(Command::new(BIN).arg("keygen").arg(dir.join("other")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.join("other.key").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("other.pub")).unwrap(),
+        "mine\n"
+    );
+}
+
+/// `sign` writes FILE.sig (or --out), one line that the key's public half
+/// verifies for FILE and for nothing else.
+#[test]
+fn sign_writes_a_signature_the_config_key_verifies() {
+    use lvsinit::update::signature::{SignatureError, verify};
+    let dir = temp_dir("sign");
+    let out = run(Command::new(BIN).arg("keygen").arg(dir.join("k")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let public = configured_key(text(&out.stdout).trim_end());
+    let image: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let file = dir.join("bzImage");
+    std::fs::write(&file, &image).unwrap();
+    let out = run(Command::new(BIN)
+        .arg("sign")
+        .arg(dir.join("k.key"))
+        .arg(&file));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bzImage.sig: the signature of"),
+        "{}",
+        text(&out.stderr)
+    );
+    let signature = std::fs::read_to_string(dir.join("bzImage.sig")).unwrap();
+    assert!(
+        signature.starts_with("ed25519:") && signature.ends_with("==\n"),
+        "{signature:?}"
+    );
+    assert_eq!(signature.lines().count(), 1);
+    assert_eq!(verify(&public, &image, &signature), Ok(()));
+    let mut changed = image.clone();
+    changed[50_000] ^= 0x20;
+    assert_eq!(
+        verify(&public, &changed, &signature),
+        Err(SignatureError::Mismatch)
+    );
+    // --out, before or after the files.
+    let elsewhere = dir.join("elsewhere.sig");
+    let out = run(Command::new(BIN)
+        .arg("sign")
+        .arg("--out")
+        .arg(&elsewhere)
+        .arg(dir.join("k.key"))
+        .arg(&file));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Ed25519 is deterministic: the same key and file, the same signature.
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), signature);
+}
+
+#[test]
+fn keygen_and_sign_errors() {
+    let dir = temp_dir("sign-errors");
+    let file = dir.join("img");
+    std::fs::write(&file, "x").unwrap();
+    for (args, code, says) in [
+        (vec!["keygen"], 2, "keygen needs one PREFIX"),
+        (vec!["keygen", "a", "b"], 2, "keygen needs one PREFIX"),
+        (
+            vec!["keygen", "--force"],
+            2,
+            "unexpected option \"--force\"",
+        ),
+        (vec!["sign"], 2, "sign needs KEYFILE and FILE"),
+        (vec!["sign", "k.key"], 2, "sign needs KEYFILE and FILE"),
+        (
+            vec!["sign", "k.key", "img", "--out"],
+            2,
+            "--out needs a file",
+        ),
+        (
+            vec!["sign", "-v", "k.key", "img"],
+            2,
+            "unexpected argument \"-v\"",
+        ),
+        (
+            vec!["sign", "missing.key", "img"],
+            1,
+            "cannot read missing.key: ",
+        ),
+        (
+            vec!["sign", "img", "img"],
+            1,
+            "img: not a private key file (no PRIVATE KEY block)",
+        ),
+    ] {
+        let out = run(Command::new(BIN).args(&args).current_dir(&dir));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert!(!dir.join("img.sig").exists());
+}

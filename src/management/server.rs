@@ -856,6 +856,8 @@ mod tests {
                 tls_files: None,
                 password_hash,
                 public_read: true,
+                update_public_key: None,
+                update_trial: Management::DEFAULT_UPDATE_TRIAL,
             }),
             listeners: vec![listener],
             syslog: vec![],
@@ -1338,6 +1340,8 @@ mod tests {
             tls_files: None,
             password_hash: None,
             public_read: true,
+            update_public_key: None,
+            update_trial: Management::DEFAULT_UPDATE_TRIAL,
         };
         let identity = super::super::tls::identity(&management, None).unwrap();
         let b = start_full(

@@ -195,6 +195,8 @@ pub(crate) mod tests {
             }),
             password_hash: None,
             public_read: true,
+            update_public_key: None,
+            update_trial: Management::DEFAULT_UPDATE_TRIAL,
         }
     }
 

@@ -164,7 +164,7 @@ impl Watch {
             syslog: wanted.syslog.clone(),
             webhooks: wanted.webhooks.clone(),
             limits: Limits::default(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: crate::VERSION.to_string(),
             tls,
         };
         match Handle::start(setup, &self.keep) {

@@ -93,7 +93,7 @@ pub fn run() -> ! {
     install_panic_hook();
     log::info!(
         "lvsinit {} started as PID 1 at boot_ms={}",
-        env!("CARGO_PKG_VERSION"),
+        crate::VERSION,
         started.as_millis()
     );
     raise_open_files();

@@ -26,6 +26,10 @@ commands:
   reload                          read the box's config again and apply it
   reboot | poweroff
   log [--follow]                  the box's console log (--follow: keep reading)
+  update FILE [--signature SIG]   send a new system (a bzImage) to the box's other
+                                  slot, tried on its next boot; SIG defaults to
+                                  FILE.sig, as `lvsinit sign` writes it
+  rollback                        boot the system of the other slot again
 
 --fingerprint pins the box's certificate (its console prints it); --ca trusts a
 CA (or the certificate itself) for the URL's IP. The password is the admin's:
@@ -71,6 +75,13 @@ pub enum Command {
     Log {
         follow: bool,
     },
+    /// `update FILE [--signature SIG]`: the new system and, when given,
+    /// the file its signature is in (else `FILE.sig`, see `request.rs`).
+    Update {
+        file: String,
+        signature: Option<String>,
+    },
+    Rollback,
 }
 
 fn usage(text: impl Into<String>) -> RemoteError {
@@ -86,6 +97,7 @@ impl Invocation {
         let mut confirm = None;
         let mut dry_run = false;
         let mut follow = false;
+        let mut signature = None;
         let mut words = Vec::new();
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -102,6 +114,7 @@ impl Invocation {
                 "--confirm" => confirm = Some(value("a time such as 60s")?),
                 "--dry-run" => dry_run = true,
                 "--follow" | "-f" => follow = true,
+                "--signature" => signature = Some(value("a file, as `lvsinit sign` writes it")?),
                 other if other.starts_with('-') && other.len() > 1 => {
                     return Err(usage(format!("unknown option {other:?}")));
                 }
@@ -122,7 +135,13 @@ impl Invocation {
             (None, Some(path)) => Trust::read_ca(&path)?,
             (None, None) => Trust::Nobody,
         };
-        let command = parse_command(&words, confirm, dry_run, follow)?;
+        let options = Options {
+            confirm,
+            dry_run,
+            follow,
+            signature,
+        };
+        let command = parse_command(&words, options)?;
         Ok(Invocation {
             addr,
             trust,
@@ -157,12 +176,21 @@ fn parse_url(url: &str) -> Result<SocketAddr, RemoteError> {
     })
 }
 
-fn parse_command(
-    words: &[&str],
+/// The options that belong to one command each.
+struct Options {
     confirm: Option<String>,
     dry_run: bool,
     follow: bool,
-) -> Result<Command, RemoteError> {
+    signature: Option<String>,
+}
+
+fn parse_command(words: &[&str], options: Options) -> Result<Command, RemoteError> {
+    let Options {
+        confirm,
+        dry_run,
+        follow,
+        signature,
+    } = options;
     let command = match words {
         ["status"] => Command::Status,
         ["config", "get"] => Command::ConfigGet,
@@ -203,8 +231,20 @@ fn parse_command(
         ["reboot"] => Command::Reboot,
         ["poweroff"] => Command::Poweroff,
         ["log"] => Command::Log { follow },
+        ["update", file] => Command::Update {
+            file: file.to_string(),
+            signature: signature.clone(),
+        },
+        ["update", ..] => {
+            return Err(usage(
+                "update needs one FILE, the new system (out/bzImage from image/build)",
+            ));
+        }
+        ["rollback"] => Command::Rollback,
         [] => return Err(usage("a COMMAND is needed after the options")),
-        [word, ..] if ["status", "reload", "reboot", "poweroff", "log"].contains(word) => {
+        [word, ..]
+            if ["status", "reload", "reboot", "poweroff", "log", "rollback"].contains(word) =>
+        {
             return Err(usage(format!(
                 "{word} takes no arguments: {:?}",
                 &words[1..]
@@ -217,6 +257,9 @@ fn parse_command(
     }
     if follow && !matches!(command, Command::Log { .. }) {
         return Err(usage("--follow goes with log"));
+    }
+    if signature.is_some() && !matches!(command, Command::Update { .. }) {
+        return Err(usage("--signature goes with update"));
     }
     Ok(command)
 }
@@ -298,6 +341,21 @@ mod tests {
             ("poweroff", Command::Poweroff),
             ("log", Command::Log { follow: false }),
             ("log -f", Command::Log { follow: true }),
+            (
+                "update out/bzImage",
+                Command::Update {
+                    file: "out/bzImage".into(),
+                    signature: None,
+                },
+            ),
+            (
+                "--signature b.sig update out/bzImage",
+                Command::Update {
+                    file: "out/bzImage".into(),
+                    signature: Some("b.sig".into()),
+                },
+            ),
+            ("rollback", Command::Rollback),
         ];
         for (words, command) in cases {
             let inv = parse(&format!("{base} {words}")).unwrap();
@@ -368,6 +426,20 @@ mod tests {
             (format!("{base} status --dry-run"), "go with config push"),
             (format!("{base} status --follow"), "--follow goes with log"),
             (format!("{base} log --dry-run"), "go with config push"),
+            (format!("{base} update"), "update needs one FILE"),
+            (format!("{base} update a b"), "update needs one FILE"),
+            (
+                format!("{base} update a --signature"),
+                "--signature needs a file",
+            ),
+            (
+                format!("{base} status --signature a.sig"),
+                "--signature goes with update",
+            ),
+            (
+                format!("{base} rollback now"),
+                "rollback takes no arguments",
+            ),
             (
                 format!("{base} status --fingerprint"),
                 "--fingerprint needs SHA256:HEX",

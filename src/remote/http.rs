@@ -67,9 +67,15 @@ pub async fn send(
         .method(request.method.clone())
         .uri(request.target.as_str())
         .header(HOST, addr.to_string())
-        .header(USER_AGENT, concat!("lvsinit/", env!("CARGO_PKG_VERSION")));
-    if request.method == hyper::Method::PUT {
-        builder = builder.header(CONTENT_TYPE, "application/toml");
+        .header(USER_AGENT, format!("lvsinit/{}", crate::VERSION));
+    if let Some(content_type) = request.content_type {
+        builder = builder.header(CONTENT_TYPE, content_type);
+    }
+    for (name, value) in &request.headers {
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            RemoteError::Usage(format!("{name} cannot be sent: it has a control character"))
+        })?;
+        builder = builder.header(*name, value);
     }
     if let Some(auth) = authorization {
         let mut value = HeaderValue::from_str(auth).map_err(|_| {

@@ -51,6 +51,11 @@ use tls::Tls;
 /// byte; `log --follow` has no end.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long `update` may take: up to 64 MiB to send, over whatever link
+/// the operator has, and the box writing it to its boot partition and
+/// reading it back before it answers.
+pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The largest `/status` read: 1,000 services of 10 real servers are
 /// about 4 MB of JSON.
 const STATUS_LIMIT: usize = 64 << 20;
@@ -113,6 +118,9 @@ fn command(
 ) -> Result<(), RemoteError> {
     let invocation = Invocation::parse(args)?;
     let request = Request::of(&invocation.command)?;
+    if let Some(note) = &request.note {
+        writeln!(err, "lvsinit remote: {note}").map_err(RemoteError::Output)?;
+    }
     let tls = Tls::new(invocation.trust)?;
     let addr = invocation.addr;
     let mut password = match &invocation.password_file {
@@ -126,11 +134,14 @@ fn command(
         .enable_all()
         .build()
         .map_err(RemoteError::Runtime)?;
-    let follow = matches!(invocation.command, Command::Log { follow: true });
-    let limit = if follow { None } else { Some(REQUEST_TIMEOUT) };
+    let limit = match invocation.command {
+        Command::Log { follow: true } => None,
+        Command::Update { .. } => Some(UPDATE_TIMEOUT),
+        _ => Some(REQUEST_TIMEOUT),
+    };
     let command = &invocation.command;
     runtime.block_on(async {
-        let deadline = limit.map(|l| Instant::now() + l);
+        let deadline = limit.map(|l| (Instant::now() + l, l));
         let auth = password.as_deref().map(http::basic);
         let mut answer = within(
             deadline,
@@ -143,7 +154,7 @@ fn command(
             // once more, with the time asking took not counted.
             drop(answer);
             let auth = http::basic(&ask(env, addr)?);
-            let deadline = limit.map(|l| Instant::now() + l);
+            let deadline = limit.map(|l| (Instant::now() + l, l));
             answer = within(
                 deadline,
                 addr,
@@ -160,21 +171,24 @@ fn ask(env: &mut Env, addr: SocketAddr) -> Result<String, RemoteError> {
     (env.ask)(&format!("Password for {} at {addr}: ", http::USER)).map_err(RemoteError::NoPassword)
 }
 
-/// `work`, unless `deadline` passes first.
+/// `work`, unless `deadline` (the instant, and the time it allows)
+/// passes first.
 async fn within<T>(
-    deadline: Option<Instant>,
+    deadline: Option<(Instant, Duration)>,
     addr: SocketAddr,
     work: impl Future<Output = Result<T, RemoteError>>,
 ) -> Result<T, RemoteError> {
     match deadline {
         None => work.await,
-        Some(at) => tokio::time::timeout_at(at, work)
-            .await
-            .map_err(|_| RemoteError::Timeout {
-                addr,
-                what: "complete answer",
-                after: REQUEST_TIMEOUT,
-            })?,
+        Some((at, after)) => {
+            tokio::time::timeout_at(at, work)
+                .await
+                .map_err(|_| RemoteError::Timeout {
+                    addr,
+                    what: "complete answer",
+                    after,
+                })?
+        }
     }
 }
 
@@ -230,7 +244,9 @@ async fn handle(
         | Command::Enable { .. }
         | Command::Reload
         | Command::Reboot
-        | Command::Poweroff => {
+        | Command::Poweroff
+        | Command::Update { .. }
+        | Command::Rollback => {
             let body = http::read_body(addr, answer.into_body(), ANSWER_LIMIT).await?;
             say(out, &answer::posted(&body))
         }

@@ -1,11 +1,18 @@
 //! The one HTTP request each command makes, and the percent-encoding of
 //! the names put in its path.
 
+use std::io::Read as _;
+use std::path::Path;
+
 use bytes::Bytes;
 use hyper::Method;
 
 use super::args::Command;
 use super::error::RemoteError;
+use crate::update::signature::{self, MAX_IMAGE_BYTES};
+
+/// The most read of a signature file: its one line is 97 bytes.
+const MAX_SIGNATURE_FILE: u64 = 4 << 10;
 
 /// A request before it meets a connection: no host, no credentials yet.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,6 +21,13 @@ pub struct Request {
     /// The path and query, each name in it percent-encoded.
     pub target: String,
     pub body: Bytes,
+    /// The body's `Content-Type`, when there is a body.
+    pub content_type: Option<&'static str>,
+    /// More headers: the signature of `update`.
+    pub headers: Vec<(&'static str, String)>,
+    /// What the client chose on its own and tells the operator before
+    /// sending (which signature file `update` took).
+    pub note: Option<String>,
     /// Whether the box will want the password for it. Read commands are
     /// tried without one when none is at hand (the box may allow them
     /// from the operator's network); writes always carry it.
@@ -27,12 +41,18 @@ impl Request {
             method: Method::GET,
             target: target.to_string(),
             body: Bytes::new(),
+            content_type: None,
+            headers: Vec::new(),
+            note: None,
             writes: false,
         };
         let post = |target: String| Request {
             method: Method::POST,
             target,
             body: Bytes::new(),
+            content_type: None,
+            headers: Vec::new(),
+            note: None,
             writes: true,
         };
         let real_server = |service: &str, address: &std::net::SocketAddr, what: &str| {
@@ -72,9 +92,14 @@ impl Request {
                     method: Method::PUT,
                     target,
                     body: Bytes::from(body),
+                    content_type: Some("application/toml"),
+                    headers: Vec::new(),
+                    note: None,
                     writes: true,
                 }
             }
+            Command::Update { file, signature } => update(file, signature.as_deref())?,
+            Command::Rollback => post("/rollback".into()),
             Command::ConfigConfirm => post("/config/confirm".into()),
             Command::Drain { service, address } => post(real_server(service, address, "drain")),
             Command::Enable { service, address } => post(real_server(service, address, "enable")),
@@ -83,6 +108,70 @@ impl Request {
             Command::Poweroff => post("/poweroff".into()),
         })
     }
+}
+
+/// `PUT /update`: the image whole as the body (bounded: the box takes
+/// no more either), its signature in the header, read and checked for
+/// its form here so that a wrong file is found before 64 MiB travel.
+fn update(file: &str, signature_file: Option<&str>) -> Result<Request, RemoteError> {
+    let (signature_file, note) = match signature_file {
+        Some(path) => (path.to_string(), None),
+        None => {
+            let beside = format!("{file}.sig");
+            if !Path::new(&beside).exists() {
+                return Err(RemoteError::Usage(format!(
+                    "update needs the signature of {file}: give --signature SIG, or write \
+                     {beside} with `lvsinit sign KEYFILE {file}`"
+                )));
+            }
+            let note = format!("signature from {beside}");
+            (beside, Some(note))
+        }
+    };
+    let text = read_bounded(&signature_file, MAX_SIGNATURE_FILE, "a signature file")?;
+    let text = String::from_utf8_lossy(&text);
+    let text = text.trim();
+    signature::parse_signature(text)
+        .map_err(|e| RemoteError::Usage(format!("{signature_file}: {e}")))?;
+    let body = read_bounded(
+        file,
+        MAX_IMAGE_BYTES,
+        "a system image (a bzImage is about 10 MiB)",
+    )?;
+    Ok(Request {
+        method: Method::PUT,
+        target: "/update".into(),
+        body: Bytes::from(body),
+        content_type: Some("application/octet-stream"),
+        headers: vec![(signature::HEADER, text.to_string())],
+        note,
+        writes: true,
+    })
+}
+
+/// The whole of `path`, refused when it is over `limit` bytes: `what` it
+/// should be says why.
+fn read_bounded(path: &str, limit: u64, what: &str) -> Result<Vec<u8>, RemoteError> {
+    let cannot = |source| RemoteError::File {
+        path: path.to_string(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        let size = match limit >> 20 {
+            0 => format!("{} KiB", limit >> 10),
+            mib => format!("{mib} MiB"),
+        };
+        return Err(RemoteError::Usage(format!(
+            "{path} is over {size}, too big for {what}"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// One path segment or query value, percent-encoded: RFC 3986's

@@ -28,6 +28,7 @@ pub fn render(status: &Value) -> String {
         text(&status["version"]).unwrap_or_else(|| "-".into()),
         &mut out,
     );
+    system(status, &mut out);
     let mut uptime = status["uptime_ms"]
         .as_u64()
         .map_or_else(|| "-".into(), duration);
@@ -93,6 +94,43 @@ pub fn render(status: &Value) -> String {
     }
     services_table(&mut out, services);
     out
+}
+
+/// `system`, the A/B slots (issue 14), when the box has them: the slot
+/// running, what the other holds, and the trial of a new system. A box
+/// without updates sends no `system`, and the table says nothing.
+/// `{"slot": "A", "other": "0.2.0" | null, "trial": null | {"version",
+/// "slot", "result", "reason"}}`.
+fn system(status: &Value, out: &mut String) {
+    let system = &status["system"];
+    if !system.is_object() {
+        return;
+    }
+    let slot = system["slot"].as_str().unwrap_or("-");
+    let other_slot = match slot {
+        "A" => "B",
+        "B" => "A",
+        _ => "-",
+    };
+    let other = system["other"].as_str().unwrap_or("empty");
+    let _ = writeln!(
+        out,
+        "{:<11} slot {slot}, other slot {other_slot}: {other}",
+        "system"
+    );
+    let trial = &system["trial"];
+    if trial.is_object() {
+        let mut line = format!(
+            "{} in slot {}: {}",
+            trial["version"].as_str().unwrap_or("-"),
+            trial["slot"].as_str().unwrap_or("-"),
+            trial["result"].as_str().unwrap_or("-"),
+        );
+        if let Some(reason) = trial["reason"].as_str().filter(|r| !r.is_empty()) {
+            let _ = write!(line, " ({reason})");
+        }
+        let _ = writeln!(out, "{:<11} {line}", "trial");
+    }
 }
 
 /// The services and real servers, columns as wide as their widest cell.
@@ -313,6 +351,51 @@ marked   FWM  5                  wlc  sorry server 10.0.0.99:0
             ),
             "{got}"
         );
+    }
+
+    /// A box with A/B slots: the slot it runs, the other's version, a
+    /// trial's result and why; each missing piece as `-` or `empty`.
+    #[test]
+    fn system_slots_and_trial() {
+        let mut v = sample_json();
+        v["system"] = serde_json::json!({
+            "slot": "A", "other": "0.2.0",
+            "trial": {"version": "0.2.0", "slot": "B", "result": "failed",
+                      "reason": "not ready within 120s"}});
+        let got = render(&v);
+        assert!(
+            got.starts_with(
+                "hostname    lvs-a\nversion     0.1.0\n\
+                 system      slot A, other slot B: 0.2.0\n\
+                 trial       0.2.0 in slot B: failed (not ready within 120s)\n\
+                 uptime      1m 0s"
+            ),
+            "{got}"
+        );
+        v["system"] = serde_json::json!({"slot": "B", "other": null, "trial": null});
+        let got = render(&v);
+        assert!(
+            got.contains("version     0.1.0\nsystem      slot B, other slot A: empty\nuptime"),
+            "{got}"
+        );
+        v["system"] = serde_json::json!({"slot": "B", "other": "0.1.0",
+            "trial": {"version": "0.3.0", "slot": "B", "result": "on trial", "reason": null}});
+        let got = render(&v);
+        assert!(
+            got.contains(
+                "system      slot B, other slot A: 0.1.0\ntrial       0.3.0 in slot B: on trial\n"
+            ),
+            "{got}"
+        );
+        v["system"] = serde_json::json!({"trial": {}});
+        let got = render(&v);
+        assert!(
+            got.contains("system      slot -, other slot -: empty\ntrial       - in slot -: -\n"),
+            "{got}"
+        );
+        // Absent (a box before updates) or null: no line at all.
+        v["system"] = Value::Null;
+        assert!(!render(&v).contains("system"));
     }
 
     #[test]

@@ -34,6 +34,8 @@ struct Seen {
     query: Option<String>,
     authorization: Option<String>,
     content_type: Option<String>,
+    /// `Lvsinit-Signature`, sent with `update`.
+    signature: Option<String>,
     body: Vec<u8>,
 }
 
@@ -184,6 +186,9 @@ async fn serve(
                         query: req.uri().query().map(str::to_string),
                         authorization: header(AUTHORIZATION),
                         content_type: header(hyper::header::CONTENT_TYPE),
+                        signature: header(hyper::header::HeaderName::from_static(
+                            "lvsinit-signature",
+                        )),
                         body: Vec::new(),
                     };
                     request.body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
@@ -922,4 +927,237 @@ fn a_silent_box_times_out() {
     assert!(ran.err.contains("no connection within 10 s"), "{}", ran.err);
     assert!(started.elapsed() >= http::CONNECT_TIMEOUT);
     drop(listener);
+}
+
+/// A directory of its own for one test's files.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lvsinit-remote-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A signature file's line: well formed (the box, not the client,
+/// checks that it matches).
+fn signature_line(byte: u8) -> String {
+    crate::update::signature::text(&[byte; 64])
+}
+
+/// `update FILE`: the image byte for byte as the body of PUT /update,
+/// the signature from FILE.sig (said on stderr) trimmed in its header,
+/// and the box's answer in words.
+#[test]
+fn update_sends_the_image_and_its_signature() {
+    let b = TestBox::start(|seen| match (seen.method.as_str(), seen.path.as_str()) {
+        ("PUT", "/update") => answer(
+            200,
+            r#"{"message": "written to slot B; reboot to try 0.2.0 for 120s"}"#,
+        ),
+        _ => answer(404, "no such thing"),
+    });
+    let dir = temp_dir("update");
+    let image: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    let file = dir.join("bzImage");
+    std::fs::write(&file, &image).unwrap();
+    let line = signature_line(7);
+    std::fs::write(dir.join("bzImage.sig"), format!("{line}\n")).unwrap();
+    let file = file.to_str().unwrap();
+    let pin = b.fingerprint();
+    let ran = remote(
+        &["--url", &b.url(), "--fingerprint", &pin, "update", file],
+        None,
+        "pw",
+    );
+    assert_eq!(ran.exit, Exit::Done, "{}", ran.err);
+    assert_eq!(
+        ran.out(),
+        "written to slot B; reboot to try 0.2.0 for 120s\n"
+    );
+    assert_eq!(
+        ran.err,
+        format!("lvsinit remote: signature from {file}.sig\n")
+    );
+    // A write: the password was asked for before anything was sent.
+    assert_eq!(ran.asked, 1);
+    let seen = b.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("PUT", "/update")
+    );
+    assert_eq!(seen[0].body, image);
+    assert_eq!(seen[0].signature.as_deref(), Some(line.as_str()));
+    assert_eq!(
+        seen[0].content_type.as_deref(),
+        Some("application/octet-stream")
+    );
+    assert!(seen[0].authorization.is_some());
+    // --signature wins over FILE.sig, and says nothing of it.
+    let other = dir.join("other.sig");
+    std::fs::write(&other, format!("  {}\r\n", signature_line(9))).unwrap();
+    let ran = remote(
+        &[
+            "--url",
+            &b.url(),
+            "--fingerprint",
+            &pin,
+            "update",
+            file,
+            "--signature",
+            other.to_str().unwrap(),
+        ],
+        Some("pw"),
+        "x",
+    );
+    assert_eq!(ran.exit, Exit::Done, "{}", ran.err);
+    assert_eq!(ran.err, "");
+    assert_eq!(
+        b.seen()[1].signature.as_deref(),
+        Some(signature_line(9).as_str())
+    );
+}
+
+/// The box's refusal (a signature that does not verify) is its text,
+/// exit 1.
+#[test]
+fn update_refused_by_the_box() {
+    let b = TestBox::start(|_| {
+        answer(
+            403,
+            r#"{"error": "the signature does not match: the image is not the one that was signed, or it was signed with another key than the box's update_public_key"}"#,
+        )
+    });
+    let dir = temp_dir("update-refused");
+    let file = dir.join("bzImage");
+    std::fs::write(&file, b"MZ not really a kernel").unwrap();
+    let sig = dir.join("b.sig");
+    std::fs::write(&sig, signature_line(1)).unwrap();
+    let ran = remote(
+        &[
+            "--url",
+            &b.url(),
+            "--fingerprint",
+            &b.fingerprint(),
+            "update",
+            file.to_str().unwrap(),
+            "--signature",
+            sig.to_str().unwrap(),
+        ],
+        Some("pw"),
+        "x",
+    );
+    assert_eq!(ran.exit, Exit::Refused);
+    assert_eq!(
+        ran.err,
+        "lvsinit remote: the box answered 403 Forbidden: the signature does not match: the \
+         image is not the one that was signed, or it was signed with another key than the box's \
+         update_public_key\n"
+    );
+}
+
+/// What the client can tell before sending: no signature, a file that is
+/// not one, an image over 64 MiB. Nothing reaches the box.
+#[test]
+fn update_checks_its_files_first() {
+    let b = TestBox::start(|_| answer(200, ""));
+    let dir = temp_dir("update-files");
+    let file = dir.join("bzImage");
+    std::fs::write(&file, b"kernel").unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let wrong = dir.join("wrong.sig");
+    std::fs::write(&wrong, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    let short = dir.join("short.sig");
+    std::fs::write(&short, crate::update::signature::text(&[0; 32])).unwrap();
+    let big = dir.join("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    std::fs::write(dir.join("big.sig"), signature_line(2)).unwrap();
+    let pin = b.fingerprint();
+    let url = b.url();
+    let base = [
+        "--url",
+        url.as_str(),
+        "--fingerprint",
+        pin.as_str(),
+        "update",
+    ];
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec![&file],
+            format!(
+                "update needs the signature of {file}: give --signature SIG, or write \
+                 {file}.sig with `lvsinit sign KEYFILE {file}`"
+            ),
+        ),
+        (
+            vec![&file, "--signature", wrong.to_str().unwrap()],
+            format!(
+                "{}: the signature does not start with \"ed25519:\"",
+                wrong.display()
+            ),
+        ),
+        (
+            vec![&file, "--signature", short.to_str().unwrap()],
+            format!(
+                "{}: the signature holds 32 bytes; an Ed25519 signature is 64",
+                short.display()
+            ),
+        ),
+        (
+            vec![&file, "--signature", "/nonexistent/b.sig"],
+            "cannot read /nonexistent/b.sig: ".to_string(),
+        ),
+        (
+            vec![big.to_str().unwrap()],
+            format!(
+                "{} is over 64 MiB, too big for a system image",
+                big.display()
+            ),
+        ),
+    ];
+    for (words, says) in cases {
+        let args: Vec<&str> = base.iter().copied().chain(words).collect();
+        let ran = remote(&args, Some("pw"), "x");
+        assert_eq!(ran.exit, Exit::Usage, "{args:?}: {}", ran.err);
+        assert!(
+            ran.err.starts_with(&format!("lvsinit remote: {says}")),
+            "{args:?}: {}",
+            ran.err
+        );
+    }
+    assert!(b.seen().is_empty());
+}
+
+#[test]
+fn rollback_posts() {
+    let b = TestBox::start(|seen| match seen.path.as_str() {
+        "/rollback" => answer(200, r#"{"message": "slot A on the next boot; rebooting"}"#),
+        _ => answer(404, "no such thing"),
+    });
+    let ran = remote(
+        &[
+            "--url",
+            &b.url(),
+            "--fingerprint",
+            &b.fingerprint(),
+            "rollback",
+        ],
+        None,
+        "pw",
+    );
+    assert_eq!(
+        (ran.exit, ran.out().as_str()),
+        (Exit::Done, "slot A on the next boot; rebooting\n"),
+        "{}",
+        ran.err
+    );
+    assert_eq!(ran.asked, 1);
+    let seen = b.seen();
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/rollback")
+    );
+    assert!(seen[0].body.is_empty() && seen[0].signature.is_none());
 }

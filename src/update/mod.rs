@@ -17,6 +17,7 @@
 
 pub mod efi;
 pub mod image;
+pub mod signature;
 pub mod system;
 
 use std::io;
