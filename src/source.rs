@@ -242,7 +242,22 @@ pub fn fat_label(sector: &[u8; 512]) -> Option<String> {
 
 /// router.toml on the partition, and [`PREVIOUS`] when it is there and
 /// readable (else the box just has nothing to fall back to).
-fn read_from_partition(device: &str) -> io::Result<Option<(String, Option<String>)>> {
+/// Find the boot partition (waiting up to `disk_wait` for it) and mount
+/// it read-only on [`BOOT_MOUNT`]; its device, or `None` when the box has
+/// none. The updater reads it before the config is read.
+pub fn mount_boot_partition(disk_wait: Duration) -> Option<String> {
+    let device = wait_for_boot_partition(disk_wait)?;
+    match mount_on_boot(&device) {
+        Ok(()) => Some(device),
+        Err(e) => {
+            log::warn!("config: cannot mount {BOOT_LABEL} partition {device}: {e}");
+            None
+        }
+    }
+}
+
+/// Mount `device` read-only on [`BOOT_MOUNT`], unless something is there.
+fn mount_on_boot(device: &str) -> io::Result<()> {
     let target = PathBuf::from(BOOT_MOUNT);
     fs::create_dir_all(&target)?;
     let already = fs::read_to_string("/proc/self/mounts")
@@ -258,6 +273,12 @@ fn read_from_partition(device: &str) -> io::Result<Option<(String, Option<String
         )
         .map_err(io::Error::from)?;
     }
+    Ok(())
+}
+
+fn read_from_partition(device: &str) -> io::Result<Option<(String, Option<String>)>> {
+    let target = PathBuf::from(BOOT_MOUNT);
+    mount_on_boot(device)?;
     let text = match read_text(&target.join("router.toml")) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

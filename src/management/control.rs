@@ -12,6 +12,9 @@
 //! - `POST /services/{name}/real-servers/{ip:port}/drain` (and `/enable`)
 //!   → [`Control::Drain`]
 //! - `POST /reboot`, `POST /poweroff` → [`Control::Power`]
+//! - `PUT /update` (the new system image; its signature in the
+//!   [`SIGNATURE_HEADER`]) → [`Control::Update`]
+//! - `POST /rollback` → [`Control::Rollback`]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,6 +23,11 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The biggest config a push may carry: what `lvsinit check` reads.
 pub const MAX_CONFIG_BYTES: usize = crate::config::MAX_BYTES;
+/// The biggest system image an update may carry.
+pub const MAX_IMAGE_BYTES: usize = crate::boot_partition::MAX_IMAGE_BYTES;
+/// The header that carries an image's detached signature
+/// (`ed25519:BASE64`).
+pub const SIGNATURE_HEADER: &str = "lvsinit-signature";
 /// Control requests waiting for the director, at most.
 pub const QUEUE: usize = 4;
 
@@ -54,6 +62,14 @@ pub enum Control {
         drain: bool,
     },
     Power(PowerAction),
+    /// A new system for the other slot, and its signature if it came with
+    /// one: written, then booted for a trial.
+    Update {
+        image: bytes::Bytes,
+        signature: Option<String>,
+    },
+    /// Back to the other slot's system.
+    Rollback,
 }
 
 /// The director's answer: an HTTP status and a body.
@@ -134,6 +150,8 @@ pub enum Route {
         drain: bool,
     },
     Power(PowerAction),
+    Update,
+    Rollback,
 }
 
 /// Why a path is no write endpoint.
@@ -153,6 +171,8 @@ pub fn route(path: &str) -> Result<Route, RouteError> {
         "/reload" => return Ok(Route::Reload),
         "/reboot" => return Ok(Route::Power(PowerAction::Reboot)),
         "/poweroff" => return Ok(Route::Power(PowerAction::PowerOff)),
+        "/update" => return Ok(Route::Update),
+        "/rollback" => return Ok(Route::Rollback),
         _ => {}
     }
     let parts: Vec<&str> = path.split('/').collect();

@@ -700,7 +700,36 @@ fn config<W: Write>(out: &mut Out<'_, W>, s: &Snapshot, version: &str) -> io::Re
         Kind::Gauge,
         "The lvsinit build (value 1).",
     )?;
-    out.sample("lvsinit_build_info", &[("version", version)], 1)
+    out.sample("lvsinit_build_info", &[("version", version)], 1)?;
+    let name = "lvsinit_system_info";
+    out.head(
+        name,
+        Kind::Gauge,
+        "The running system slot and the version the other slot holds (empty when none known) (value 1); none when the box did not boot from its boot partition.",
+    )?;
+    if let Some(slot) = &s.system.slot {
+        let other = s.system.other.as_deref().unwrap_or("");
+        out.sample(
+            name,
+            &[("slot", slot), ("version", version), ("other", other)],
+            1,
+        )?;
+    }
+    let name = "lvsinit_system_update_trial_info";
+    out.head(
+        name,
+        Kind::Gauge,
+        "The last update's trial: the slot written, the new version and what became of it (result: on trial, good, failed, rolled back) (value 1).",
+    )?;
+    if let Some(t) = &s.system.trial {
+        let v = t.version.as_deref().unwrap_or("");
+        out.sample(
+            name,
+            &[("slot", &t.slot), ("version", v), ("result", t.result)],
+            1,
+        )?;
+    }
+    Ok(())
 }
 
 fn management<W: Write>(out: &mut Out<'_, W>, c: &Counters, took: &Took) -> io::Result<()> {

@@ -63,6 +63,9 @@ pub struct Context {
     pub controls: Controls,
     /// Answers to changes being written now.
     answering: std::sync::atomic::AtomicUsize,
+    /// One system image read at a time: each may take
+    /// [`control::MAX_IMAGE_BYTES`] of memory.
+    uploads: tokio::sync::Semaphore,
     /// Open connections: in all and per client address.
     open: Mutex<Open>,
 }
@@ -105,6 +108,7 @@ impl Context {
             auth,
             controls,
             answering: std::sync::atomic::AtomicUsize::new(0),
+            uploads: tokio::sync::Semaphore::new(1),
             open: Mutex::new(Open::default()),
         }
     }
@@ -348,7 +352,8 @@ async fn write_request(
             return plain(
                 StatusCode::NOT_FOUND,
                 "not found: try /, /status, /metrics, /log, or the control endpoints \
-                 (/config, /reload, /services/NAME/real-servers/IP:PORT/drain)\n",
+                 (/config, /reload, /services/NAME/real-servers/IP:PORT/drain, /update, \
+                 /rollback)\n",
             );
         }
         Err(RouteError::BadAddress(address)) => {
@@ -362,11 +367,13 @@ async fn write_request(
     };
     let allowed: &'static str = match route {
         Route::Config => "GET, PUT",
+        Route::Update => "PUT",
         _ => "POST",
     };
     let method = request.method().clone();
     let method_ok = match route {
         Route::Config => method == Method::GET || method == Method::PUT,
+        Route::Update => method == Method::PUT,
         _ => method == Method::POST,
     };
     if !method_ok {
@@ -382,15 +389,19 @@ async fn write_request(
         return plain(StatusCode::PAYLOAD_TOO_LARGE, "no request body here\n");
     }
     // Too big by its own word: refused before the password costs anything.
-    if takes_body && declared_length(&request).is_some_and(|n| n > control::MAX_CONFIG_BYTES as u64)
-    {
+    let limit = match route {
+        Route::Update => control::MAX_IMAGE_BYTES,
+        _ => control::MAX_CONFIG_BYTES,
+    };
+    if takes_body && declared_length(&request).is_some_and(|n| n > limit as u64) {
         Counters::hit(&counters.with_body);
-        return too_large();
+        return too_large(limit);
     }
     if let Err(refused) = authorize(context, client, &request).await {
         return refused;
     }
     Counters::hit(&counters.control_requests);
+    let mut upload = None;
     let control = match route {
         Route::Config if method == Method::GET => Control::GetConfig,
         Route::Config => {
@@ -420,12 +431,42 @@ async fn write_request(
             drain,
         },
         Route::Power(action) => Control::Power(action),
+        Route::Update => {
+            let signature = match request.headers().get(control::SIGNATURE_HEADER) {
+                None => None,
+                Some(value) => match value.to_str() {
+                    Ok(text) => Some(text.trim().to_string()),
+                    Err(_) => {
+                        return plain(
+                            StatusCode::BAD_REQUEST,
+                            "the Lvsinit-Signature header is not text\n",
+                        );
+                    }
+                },
+            };
+            // Held until the director has answered.
+            let Ok(permit) = context.uploads.try_acquire() else {
+                return plain(
+                    StatusCode::CONFLICT,
+                    "another system image is being uploaded; try again when it is done\n",
+                );
+            };
+            upload = Some(permit);
+            let image = match read_bytes(context, request, limit).await {
+                Ok(image) => image,
+                Err(refused) => return refused,
+            };
+            Control::Update { image, signature }
+        }
+        Route::Rollback => Control::Rollback,
     };
     // Counted from before the director sees it until the connection is
     // done: a subsystem that the change stops waits for its answer to be
     // flushed (the director answers, then restarts the API at once).
     change.get_or_init(|| Answering::new(context));
-    match context.controls.ask(control).await {
+    let answer = context.controls.ask(control).await;
+    drop(upload);
+    match answer {
         Some(answer) => {
             let length = answer.body.len();
             let body = Full::new(Bytes::from(answer.body))
@@ -525,7 +566,23 @@ async fn read_body(
     context: &Arc<Context>,
     request: Request<Incoming>,
 ) -> Result<String, Response<Body>> {
-    let limited = http_body_util::Limited::new(request.into_body(), control::MAX_CONFIG_BYTES);
+    let collected = read_bytes(context, request, control::MAX_CONFIG_BYTES).await?;
+    String::from_utf8(collected.to_vec()).map_err(|_| {
+        plain(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "router.toml: error: the file is not UTF-8 text\n",
+        )
+    })
+}
+
+/// The whole body, at most `limit` bytes, within the body timeout; a body
+/// cut short (the client gone half way) is an error, never a shorter body.
+async fn read_bytes(
+    context: &Arc<Context>,
+    request: Request<Incoming>,
+    limit: usize,
+) -> Result<Bytes, Response<Body>> {
+    let limited = http_body_util::Limited::new(request.into_body(), limit);
     let timeout = context.limits.body_read_timeout;
     let collected = match tokio::time::timeout(timeout, limited.collect()).await {
         Err(_) => {
@@ -540,26 +597,22 @@ async fn read_body(
                 .is_some() =>
         {
             Counters::hit(&context.counters.with_body);
-            return Err(too_large());
+            return Err(too_large(limit));
         }
         Ok(Err(e)) => return Err(plain(StatusCode::BAD_REQUEST, format!("the body: {e}\n"))),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    String::from_utf8(collected.to_vec()).map_err(|_| {
-        plain(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "router.toml: error: the file is not UTF-8 text\n",
-        )
-    })
+    Ok(collected)
 }
 
-fn too_large() -> Response<Body> {
+fn too_large(limit: usize) -> Response<Body> {
+    let what = match limit {
+        control::MAX_IMAGE_BYTES => "a system image",
+        _ => "a config",
+    };
     plain(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "a config is at most {} MiB\n",
-            control::MAX_CONFIG_BYTES / (1024 * 1024)
-        ),
+        format!("{what} is at most {} MiB\n", limit / (1024 * 1024)),
     )
 }
 

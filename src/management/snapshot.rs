@@ -50,6 +50,33 @@ pub struct Snapshot {
     pub drift: Option<Drift>,
     /// The control half's state.
     pub control: Control,
+    /// The system slots (issue 14).
+    pub system: System,
+}
+
+/// Which system runs, the other slot, the last update's trial.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct System {
+    /// The running slot ("A" or "B"); `None` when the box did not boot
+    /// from a boot partition.
+    pub slot: Option<String>,
+    /// The other slot's version; `None` when it holds none known.
+    pub other: Option<String>,
+    /// The last update's trial.
+    pub trial: Option<Trial>,
+    /// Why `PUT /update` cannot work on this box; `None` when it can.
+    pub updates_refused: Option<String>,
+}
+
+/// An update's trial, as the record has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trial {
+    pub slot: String,
+    /// The new system's version; `None` when it never got to say it.
+    pub version: Option<String>,
+    /// "on trial", "good", "failed" or "rolled back".
+    pub result: &'static str,
+    pub reason: Option<String>,
 }
 
 /// A repair of the IPVS table.
@@ -628,6 +655,17 @@ pub(crate) mod tests {
                 tls_fingerprint: Some(format!("SHA256:{}", "ab".repeat(32))),
                 writable: true,
                 confirm_by: Some(Duration::from_secs(70)),
+            },
+            system: System {
+                slot: Some("B".into()),
+                other: Some("0.0.9".into()),
+                trial: Some(Trial {
+                    slot: "B".into(),
+                    version: Some("0.1.0".into()),
+                    result: "good",
+                    reason: None,
+                }),
+                updates_refused: None,
             },
         }
     }

@@ -30,6 +30,24 @@ struct Status<'a> {
     vrrp: Option<Vrrp<'a>>,
     ipvs_drift: Option<Drift<'a>>,
     management: Management<'a>,
+    system: System<'a>,
+}
+
+/// The system slots and the last update's trial.
+#[derive(Serialize)]
+struct System<'a> {
+    slot: Option<&'a str>,
+    other: Option<&'a str>,
+    trial: Option<Trial<'a>>,
+    updates_refused: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Trial<'a> {
+    slot: &'a str,
+    version: Option<&'a str>,
+    result: &'static str,
+    reason: Option<&'a str>,
 }
 
 /// The last repair of the IPVS table.
@@ -172,6 +190,17 @@ pub fn render<W: Write>(w: &mut W, snapshot: &Snapshot, version: &str) -> io::Re
             tls_fingerprint: snapshot.control.tls_fingerprint.as_deref(),
             writable: snapshot.control.writable,
             confirm_by: snapshot.control.confirm_by.map(time),
+        },
+        system: System {
+            slot: snapshot.system.slot.as_deref(),
+            other: snapshot.system.other.as_deref(),
+            trial: snapshot.system.trial.as_ref().map(|t| Trial {
+                slot: &t.slot,
+                version: t.version.as_deref(),
+                result: t.result,
+                reason: t.reason.as_deref(),
+            }),
+            updates_refused: snapshot.system.updates_refused.as_deref(),
         },
     };
     serde_json::to_writer(&mut *w, &status).map_err(io::Error::other)?;

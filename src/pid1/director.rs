@@ -11,6 +11,7 @@ use super::Request;
 use super::boot_store::BootStore;
 use super::clock::Clock;
 use super::management::{self, Asked, Watch};
+use super::update::{self, Updates};
 use super::vrrp::Failover;
 use super::watchdog::Keeper;
 use crate::apply::{Applier, Failure, Options, Parts, changes};
@@ -90,6 +91,8 @@ struct Director {
     watch: Watch,
     /// A pushed config that waits for its confirmation.
     pending: Option<Pending>,
+    /// The system slots, and this system's trial after an update.
+    updates: Updates,
 }
 
 /// A config pushed with `?confirm=`: running, not yet on the disk.
@@ -137,6 +140,9 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
         };
         let watchdog = Keeper::start();
         let boot_reason = super::pstore::verdict(watchdog.fired_before()).reason;
+        // Before the config is read: after a failed trial, the router.toml
+        // of before the update comes back here.
+        let updates = Updates::at_boot(disk_wait).await;
         let mut director = Director {
             applier,
             state: State::Invalid { errors: Vec::new() },
@@ -148,7 +154,9 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
             clock: Clock::default(),
             watch: Watch::new(keep, boot_reason),
             pending: None,
+            updates,
         };
+        director.watch.system = director.updates.status();
         director.boot(disk_wait).await;
         // Real servers start as up, so `ready` waits for no probe.
         if let State::Running { config, .. } = &director.state {
@@ -186,6 +194,7 @@ pub fn serve(mut inbox: UnboundedReceiver<Request>, keep: Keep) {
                 },
                 () = confirm_due(director.pending.as_ref()) => director.confirm_expired().await,
                 _ = drift.tick() => director.check_drift().await,
+                () = director.updates.trial_tick() => director.check_trial().await,
                 transition = Failover::next(&mut director.vrrp) => match transition {
                     Some(t) => {
                         if let Some(vrrp) = &mut director.vrrp {
@@ -319,7 +328,7 @@ impl Director {
                 false
             }
         };
-        self.watchdog.follow(&config.watchdog);
+        self.follow_watchdog(&config.watchdog);
         self.clock.follow(&config.time);
         // New checks start up; a real server whose check did not change
         // keeps its state (a down one stays out of the table).
@@ -412,20 +421,128 @@ impl Director {
                 self.drain(request, service, real_server, drain).await;
             }
             Control::Power(action) => {
-                let (word, signal) = match action {
-                    PowerAction::Reboot => ("reboot", nix::sys::signal::Signal::SIGTERM),
-                    PowerAction::PowerOff => ("poweroff", nix::sys::signal::Signal::SIGUSR2),
+                let action = *action;
+                let word = match action {
+                    PowerAction::Reboot => "reboot",
+                    PowerAction::PowerOff => "poweroff",
                 };
                 log::warn!("{word}: asked by the management API");
                 request.answer(Answer::json(202, &serde_json::json!({ "action": word })));
-                // The answer's bytes leave first; then PID 1 goes down the
-                // way the signal takes it (a VRRP master resigns first).
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(1), signal);
-                });
+                go_down(action);
+            }
+            Control::Update { .. } => self.update(request).await,
+            Control::Rollback => {
+                if let Some(refusal) = self.while_pending() {
+                    return request.answer(refusal);
+                }
+                let (answer, reboot) = self.updates.roll_back().await;
+                request.answer(answer);
+                self.watch.system = self.updates.status();
+                if reboot {
+                    go_down(PowerAction::Reboot);
+                }
             }
         }
+    }
+
+    /// `PUT /update`: written to the other slot, then a reboot into it.
+    async fn update(&mut self, request: ControlRequest) {
+        let Control::Update { image, signature } = &request.control else {
+            return;
+        };
+        if let Some(refusal) = self.while_pending() {
+            return request.answer(refusal);
+        }
+        let (image, signature) = (image.clone(), signature.clone());
+        let key = self.management_config().and_then(|m| m.update_public_key);
+        let bound = self.update_trial();
+        let (answer, reboot) = self
+            .updates
+            .install(image, signature, key.as_ref(), bound)
+            .await;
+        request.answer(answer);
+        self.watch.system = self.updates.status();
+        if reboot {
+            go_down(PowerAction::Reboot);
+        }
+    }
+
+    /// The watchdog as `wanted` says, except that a system on trial keeps
+    /// it on (a hang must end in a reset, into the old system).
+    fn follow_watchdog(&mut self, wanted: &config::Watchdog) {
+        if self.updates.on_trial() && wanted.timeout.is_none() {
+            log::warn!("watchdog: kept on while this system is on trial");
+            return;
+        }
+        self.watchdog.follow(wanted);
+    }
+
+    /// The running config's `[management]`.
+    fn management_config(&self) -> Option<&config::Management> {
+        match &self.state {
+            State::Running { config, .. } => config.management.as_ref(),
+            State::Invalid { .. } => None,
+        }
+    }
+
+    /// How long a new system has to get good: `[management]
+    /// update_trial`, or its default without a valid config.
+    fn update_trial(&self) -> Duration {
+        self.management_config()
+            .map_or(config::Management::DEFAULT_UPDATE_TRIAL, |m| m.update_trial)
+    }
+
+    /// On trial: the bound passed (reboot into the other slot), or every
+    /// check passes (this system is the default from now on).
+    async fn check_trial(&mut self) {
+        let missing = self.trial_missing().await;
+        match missing {
+            None => {
+                self.updates.commit().await;
+                self.watch.system = self.updates.status();
+            }
+            Some(_) if !self.updates.timed_out() => {}
+            Some(missing) => {
+                let reason = format!(
+                    "not good within {} s of its boot: {missing}",
+                    self.update_trial().as_secs()
+                );
+                self.updates.give_up(reason).await;
+                go_down(PowerAction::Reboot);
+            }
+        }
+    }
+
+    /// What this system on trial still lacks; `None` when it is good:
+    /// ready (everything applied), its links up, the kernel's IPVS table
+    /// as the config says, its management API answering.
+    async fn trial_missing(&mut self) -> Option<String> {
+        let State::Running { config, failures } = &self.state else {
+            return Some("no valid config runs (never ready)".into());
+        };
+        if !failures.is_empty() {
+            return Some(format!("not ready: {} piece(s) failed", failures.len()));
+        }
+        for interface in &config.interfaces {
+            if crate::vrrp::socket::link_up(&interface.name) != Some(true) {
+                return Some(format!("link {} is not up", interface.name));
+            }
+        }
+        let listen = config
+            .management
+            .as_ref()
+            .map(|m| m.listen.clone())
+            .unwrap_or_default();
+        match self.table_drift().await {
+            Ok(0) => {}
+            Ok(n) => {
+                return Some(format!(
+                    "the IPVS table differs from the config in {n} rule(s)"
+                ));
+            }
+            Err(e) => return Some(format!("the IPVS table cannot be read: {e}")),
+        }
+        update::answering(&listen).await.err()
     }
 
     /// `409` while a pushed config waits for its confirmation.
@@ -560,14 +677,13 @@ impl Director {
     /// Read the kernel's IPVS table back (on a blocking thread with its
     /// own socket) and put back whatever differs from the config as the
     /// health checks and drains have it.
-    async fn check_drift(&mut self) {
-        let State::Running { config, failures } = &self.state else {
-            return;
+    /// The changes that would make the kernel's IPVS table what the
+    /// running config (with its health and drains) says; `None` without
+    /// a running config.
+    async fn drifted(&self) -> Option<Result<Vec<crate::ipvs::Op>, String>> {
+        let State::Running { config, .. } = &self.state else {
+            return None;
         };
-        // The retry timer reconciles a table with failures anyway.
-        if !failures.is_empty() {
-            return;
-        }
         let mut effective = health::effective(config, &self.health());
         drained(&mut effective, &self.watch.drained);
         let want = crate::ipvs::desired(&effective.services);
@@ -576,13 +692,35 @@ impl Director {
             Ok::<_, crate::ipvs::IpvsError>(crate::ipvs::diff(&want, &table))
         })
         .await;
-        let drifted = match read {
-            Ok(Ok(ops)) => ops,
-            Ok(Err(e)) => {
+        match read {
+            Ok(result) => Some(result.map_err(|e| e.to_string())),
+            Err(e) => Some(Err(e.to_string())),
+        }
+    }
+
+    /// How many rules the kernel's table lacks or has too many.
+    async fn table_drift(&self) -> Result<usize, String> {
+        self.drifted()
+            .await
+            .unwrap_or(Ok(Vec::new()))
+            .map(|ops| ops.len())
+    }
+
+    async fn check_drift(&mut self) {
+        let State::Running { failures, .. } = &self.state else {
+            return;
+        };
+        // The retry timer reconciles a table with failures anyway.
+        if !failures.is_empty() {
+            return;
+        }
+        let drifted = match self.drifted().await {
+            Some(Ok(ops)) => ops,
+            Some(Err(e)) => {
                 log::warn!("ipvs: cannot read the table back to check it: {e}");
                 return;
             }
-            Err(_) => return,
+            None => return,
         };
         if drifted.is_empty() {
             return;
@@ -785,13 +923,28 @@ impl Director {
         let (config, info) = match read_config(disk_wait, true) {
             Ok(read) => read,
             Err(errors) => {
+                self.updates
+                    .start_trial(config::Management::DEFAULT_UPDATE_TRIAL);
                 self.watch.invalid(false, errors.clone());
                 self.state = State::Invalid { errors };
                 return;
             }
         };
+        self.updates.start_trial(
+            config
+                .management
+                .as_ref()
+                .map_or(config::Management::DEFAULT_UPDATE_TRIAL, |m| m.update_trial),
+        );
+        if Path::new(update::NEVER_READY_HOOK).exists() {
+            log::warn!("test hook: never ready; the config is not applied");
+            self.state = State::Invalid {
+                errors: vec!["test hook: never ready".into()],
+            };
+            return;
+        }
         set_hostname(&config.hostname);
-        self.watchdog.follow(&config.watchdog);
+        self.follow_watchdog(&config.watchdog);
         self.clock.follow(&config.time);
         self.watch.info = Some(info);
         // Before the apply: `ready` and the table reach syslog, and the
@@ -872,6 +1025,19 @@ impl Director {
             vrrp.stop(&mut self.applier).await;
         }
     }
+}
+
+/// Go down as `action` says, a moment after the answer that says so left:
+/// PID 1 goes the way the signal takes it (a VRRP master resigns first).
+fn go_down(action: PowerAction) {
+    let signal = match action {
+        PowerAction::Reboot => nix::sys::signal::Signal::SIGTERM,
+        PowerAction::PowerOff => nix::sys::signal::Signal::SIGUSR2,
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(1), signal);
+    });
 }
 
 /// The test layer's hook (SIGWINCH there): the director's loop stops
@@ -982,7 +1148,7 @@ fn show_fallback(errors: &[String]) {
 }
 
 /// SHA-256 of `bytes`, lowercase hex.
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     use std::fmt::Write as _;
     let digest = sha2::Sha256::digest(bytes);

@@ -88,6 +88,8 @@ pub(super) struct Watch {
     pub(super) confirm_by: Option<Duration>,
     /// The last repair of the IPVS table, and how many there were.
     drift: Option<snapshot::Drift>,
+    /// The system slots, as the updater last told.
+    pub(super) system: snapshot::System,
 }
 
 impl Watch {
@@ -105,6 +107,7 @@ impl Watch {
             drained: BTreeSet::new(),
             confirm_by: None,
             drift: None,
+            system: snapshot::System::default(),
         }
     }
 
@@ -386,6 +389,7 @@ impl Watch {
                     .is_some_and(|m| m.password_hash.is_some()),
                 confirm_by: self.confirm_by,
             },
+            system: self.system.clone(),
         }
     }
 

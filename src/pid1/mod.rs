@@ -22,6 +22,7 @@ mod management;
 pub mod mount;
 pub mod power;
 pub mod pstore;
+mod update;
 mod vrrp;
 mod watchdog;
 

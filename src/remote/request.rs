@@ -115,24 +115,32 @@ impl Request {
 /// its form here so that a wrong file is found before 64 MiB travel.
 fn update(file: &str, signature_file: Option<&str>) -> Result<Request, RemoteError> {
     let (signature_file, note) = match signature_file {
-        Some(path) => (path.to_string(), None),
+        Some(path) => (Some(path.to_string()), None),
         None => {
             let beside = format!("{file}.sig");
-            if !Path::new(&beside).exists() {
-                return Err(RemoteError::Usage(format!(
-                    "update needs the signature of {file}: give --signature SIG, or write \
-                     {beside} with `lvsinit sign KEYFILE {file}`"
-                )));
+            if Path::new(&beside).exists() {
+                let note = format!("signature from {beside}");
+                (Some(beside), Some(note))
+            } else {
+                // A box without update_public_key takes it on the password
+                // alone; one with a key refuses it (403) and says why.
+                let note = format!(
+                    "no --signature and no {beside}: sent unsigned (a box with \
+                     update_public_key refuses it)"
+                );
+                (None, Some(note))
             }
-            let note = format!("signature from {beside}");
-            (beside, Some(note))
         }
     };
-    let text = read_bounded(&signature_file, MAX_SIGNATURE_FILE, "a signature file")?;
-    let text = String::from_utf8_lossy(&text);
-    let text = text.trim();
-    signature::parse_signature(text)
-        .map_err(|e| RemoteError::Usage(format!("{signature_file}: {e}")))?;
+    let mut headers = Vec::new();
+    if let Some(signature_file) = &signature_file {
+        let text = read_bounded(signature_file, MAX_SIGNATURE_FILE, "a signature file")?;
+        let text = String::from_utf8_lossy(&text);
+        let text = text.trim();
+        signature::parse_signature(text)
+            .map_err(|e| RemoteError::Usage(format!("{signature_file}: {e}")))?;
+        headers.push((signature::HEADER, text.to_string()));
+    }
     let body = read_bounded(
         file,
         MAX_IMAGE_BYTES,
@@ -143,7 +151,7 @@ fn update(file: &str, signature_file: Option<&str>) -> Result<Request, RemoteErr
         target: "/update".into(),
         body: Bytes::from(body),
         content_type: Some("application/octet-stream"),
-        headers: vec![(signature::HEADER, text.to_string())],
+        headers,
         note,
         writes: true,
     })

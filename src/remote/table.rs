@@ -284,6 +284,8 @@ mod tests {
             "\
 hostname    lvs-a
 version     0.1.0
+system      slot B, other slot A: 0.0.9
+trial       0.1.0 in slot B: good
 uptime      1m 0s (last boot: power_on)
 config      boot, sha256 {sha}
 last apply  ok, 59s ago

@@ -1085,13 +1085,6 @@ fn update_checks_its_files_first() {
     ];
     let cases: Vec<(Vec<&str>, String)> = vec![
         (
-            vec![&file],
-            format!(
-                "update needs the signature of {file}: give --signature SIG, or write \
-                 {file}.sig with `lvsinit sign KEYFILE {file}`"
-            ),
-        ),
-        (
             vec![&file, "--signature", wrong.to_str().unwrap()],
             format!(
                 "{}: the signature does not start with \"ed25519:\"",

@@ -16,6 +16,7 @@
 //! blocking pool.
 
 pub mod efi;
+pub mod firmware;
 pub mod image;
 pub mod signature;
 pub mod system;
