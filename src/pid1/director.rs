@@ -488,8 +488,10 @@ impl Director {
     /// How long a new system has to get good: `[management]
     /// update_trial`, or its default without a valid config.
     fn update_trial(&self) -> Duration {
-        self.management_config()
-            .map_or(config::Management::DEFAULT_UPDATE_TRIAL, |m| m.update_trial)
+        match &self.state {
+            State::Running { config, .. } => trial_bound(config),
+            State::Invalid { .. } => config::Management::DEFAULT_UPDATE_TRIAL,
+        }
     }
 
     /// On trial: the bound passed (reboot into the other slot), or every
@@ -503,11 +505,7 @@ impl Director {
             }
             Some(_) if !self.updates.timed_out() => {}
             Some(missing) => {
-                let reason = format!(
-                    "not good within {} s of its boot: {missing}",
-                    self.update_trial().as_secs()
-                );
-                self.updates.give_up(reason).await;
+                self.updates.give_up(missing).await;
                 go_down(PowerAction::Reboot);
             }
         }
@@ -930,12 +928,7 @@ impl Director {
                 return;
             }
         };
-        self.updates.start_trial(
-            config
-                .management
-                .as_ref()
-                .map_or(config::Management::DEFAULT_UPDATE_TRIAL, |m| m.update_trial),
-        );
+        self.updates.start_trial(trial_bound(&config));
         if Path::new(update::NEVER_READY_HOOK).exists() {
             log::warn!("test hook: never ready; the config is not applied");
             self.state = State::Invalid {
@@ -1025,6 +1018,15 @@ impl Director {
             vrrp.stop(&mut self.applier).await;
         }
     }
+}
+
+/// How long a new system on `config` has to get good: `[management]
+/// update_trial`, or its default.
+fn trial_bound(config: &Config) -> Duration {
+    config
+        .management
+        .as_ref()
+        .map_or(config::Management::DEFAULT_UPDATE_TRIAL, |m| m.update_trial)
 }
 
 /// Go down as `action` says, a moment after the answer that says so left:

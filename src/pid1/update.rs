@@ -37,6 +37,9 @@ pub(super) struct Updates {
     started: Instant,
     /// Set while this system is on trial: when its time is up.
     deadline: Option<Instant>,
+    /// The bound the trial started with (a config that later turns invalid
+    /// does not change it).
+    bound: Option<Duration>,
 }
 
 impl Updates {
@@ -55,6 +58,7 @@ impl Updates {
             refused,
             started,
             deadline: None,
+            bound: None,
         }
     }
 
@@ -72,6 +76,7 @@ impl Updates {
                 bound.as_secs()
             );
             self.deadline = Some(self.started + bound);
+            self.bound = Some(bound);
         }
     }
 
@@ -106,9 +111,12 @@ impl Updates {
         }
     }
 
-    /// The trial's time is up: keep why, for the old system to report.
-    pub(super) async fn give_up(&mut self, reason: String) {
+    /// The trial's time is up: keep what was missing, for the old system
+    /// to report.
+    pub(super) async fn give_up(&mut self, missing: String) {
         self.deadline = None;
+        let bound = self.bound.map(|b| b.as_secs()).unwrap_or_default();
+        let reason = format!("not good within {bound} s of its boot: {missing}");
         log::error!("update: the trial failed: {reason}; rebooting into the other slot");
         if let Some(updater) = self.updater.clone() {
             let _ = tokio::task::spawn_blocking(move || lock(&updater).time_out(reason)).await;
