@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use testkit::cpio::Cpio;
+use testkit::lab::operator::{Run, console_fingerprint};
 use testkit::lab::{Lab, Vm, VmOptions};
 use testkit::{config, repo};
 
@@ -44,28 +45,6 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 const URL: &str = "https://192.168.1.1:8443";
 const PASSWORD: &str = "lab-password";
-
-/// What one `lvsinit remote` run gave.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// The client: the image's own static binary, in the client namespace.
-fn remote(lab: &Lab, args: &[&str]) -> Run {
-    let binary = repo().join(".cache/stage/lvsinit");
-    assert!(binary.exists(), "no {}: run image/build", binary.display());
-    let mut command = lab.client.ns().command(binary.to_str().unwrap());
-    command.arg("remote").args(args);
-    command.env_remove("LVSINIT_PASSWORD");
-    let out = command.output().expect("run lvsinit remote");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// `lvsinit remote` with the fingerprint and the password file.
 fn admin(lab: &Lab, fingerprint: &str, password_file: &str, args: &[&str]) -> Run {
@@ -78,41 +57,11 @@ fn admin(lab: &Lab, fingerprint: &str, password_file: &str, args: &[&str]) -> Ru
         password_file,
     ];
     all.extend_from_slice(args);
-    remote(lab, &all)
+    lab.client.remote(&all)
 }
 
 fn ok(run: Run, what: &str) -> String {
-    assert_eq!(
-        run.code, 0,
-        "{what}: exit {}\nstdout:\n{}\nstderr:\n{}",
-        run.code, run.stdout, run.stderr
-    );
-    run.stdout
-}
-
-/// curl from the client namespace (TLS not verified: the client test
-/// above checks the certificate); the status and the body.
-fn curl(lab: &Lab, args: &[&str]) -> (u16, String) {
-    let mut command = vec![
-        "curl",
-        "-sS",
-        "-k",
-        "--max-time",
-        "60",
-        "-w",
-        "\n%{http_code}",
-    ];
-    command.extend_from_slice(args);
-    let out = lab.client.ns().exec(&command);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    let code = code.trim().parse().unwrap_or_else(|_| {
-        panic!(
-            "curl {args:?}: no status: {text} {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (code, body.to_string())
+    run.ok(what)
 }
 
 /// The kernel's table in the VM.
@@ -131,15 +80,6 @@ fn split(lab: &Lab, n: usize) -> (usize, usize) {
         }
     }
     (a, b)
-}
-
-/// The fingerprint the console printed.
-fn console_fingerprint(vm: &Vm) -> String {
-    let line = vm
-        .wait_for("management: TLS certificate fingerprint ", BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let at = line.find("SHA256:").expect("a fingerprint");
-    line[at..].split_whitespace().next().unwrap().to_string()
 }
 
 /// The test layer with the boot partition's pause hook naming `point`
@@ -187,30 +127,32 @@ fn the_box_changed_from_the_network() {
     lab.vms[0]
         .wait_for("ready boot_ms=", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
-    let fingerprint = console_fingerprint(&lab.vms[0]);
+    let fingerprint = console_fingerprint(&lab.vms[0], 0, BOOT_TIMEOUT);
     let password = write(&lab, "password", &format!("{PASSWORD}\n"));
     let wrong = write(&lab, "wrong", "not-the-password\n");
 
     // Trust: the client refuses without a fingerprint and shows the box's.
-    let run = remote(&lab, &["--url", URL, "status"]);
+    let run = lab.client.remote(&["--url", URL, "status"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains(&fingerprint), "{}", run.stderr);
     let bad = format!("SHA256:{}", "00".repeat(32));
-    let run = remote(&lab, &["--url", URL, "--fingerprint", &bad, "status"]);
+    let run = lab
+        .client
+        .remote(&["--url", URL, "--fingerprint", &bad, "status"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     let status = ok(
-        remote(
-            &lab,
-            &["--url", URL, "--fingerprint", &fingerprint, "status"],
-        ),
+        lab.client
+            .remote(&["--url", URL, "--fingerprint", &fingerprint, "status"]),
         "status",
     );
     assert!(status.contains("192.168.3.2:5432"), "{status}");
 
     // The password: none or wrong is 401; /config always needs it.
-    assert_eq!(curl(&lab, &[&format!("{URL}/config")]).0, 401);
+    assert_eq!(lab.client.curl(&[&format!("{URL}/config")]).0, 401);
     assert_eq!(
-        curl(&lab, &["-u", "admin:nope", &format!("{URL}/config")]).0,
+        lab.client
+            .curl(&["-u", "admin:nope", &format!("{URL}/config")])
+            .0,
         401
     );
     let run = admin(&lab, &fingerprint, &wrong, &["config", "get"]);
@@ -222,18 +164,15 @@ fn the_box_changed_from_the_network() {
     assert_eq!(got, rr, "GET /config is the file byte for byte");
     // Over 4 MiB: 413, before anything is read.
     let big = write(&lab, "big.toml", &"#".repeat(5 * 1024 * 1024));
-    let (code, _) = curl(
-        &lab,
-        &[
-            "-u",
-            &format!("admin:{PASSWORD}"),
-            "-X",
-            "PUT",
-            "--data-binary",
-            &format!("@{big}"),
-            &format!("{URL}/config"),
-        ],
-    );
+    let (code, _) = lab.client.curl(&[
+        "-u",
+        &format!("admin:{PASSWORD}"),
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{big}"),
+        &format!("{URL}/config"),
+    ]);
     assert_eq!(code, 413);
 
     // An invalid push: 422 naming the line; nothing changed.
@@ -307,7 +246,7 @@ fn the_box_changed_from_the_network() {
         "drain",
     );
     assert_eq!(split(&lab, 8), (8, 0), "drained");
-    let (code, status) = curl(&lab, &[&format!("{URL}/status")]);
+    let (code, status) = lab.client.curl(&[&format!("{URL}/status")]);
     assert_eq!(code, 200);
     assert!(status.contains("\"override\":\"drain\""), "{status}");
     // A reload that keeps the real server keeps it drained.
@@ -374,10 +313,9 @@ fn the_box_changed_from_the_network() {
         .unwrap_or_else(|e| panic!("{e}"));
     let back = Instant::now();
     loop {
-        let run = remote(
-            &lab,
-            &["--url", URL, "--fingerprint", &fingerprint, "status"],
-        );
+        let run = lab
+            .client
+            .remote(&["--url", URL, "--fingerprint", &fingerprint, "status"]);
         if run.code == 0 {
             break;
         }
@@ -420,7 +358,7 @@ fn the_box_changed_from_the_network() {
     };
     let index = boot_pausing(&mut lab, Some(points[0]));
     assert_eq!(
-        console_fingerprint(&lab.vms[index]),
+        console_fingerprint(&lab.vms[index], 0, BOOT_TIMEOUT),
         fingerprint,
         "the certificate was kept"
     );
@@ -531,7 +469,7 @@ fn the_box_changed_from_the_network() {
         .wait_for("ready boot_ms=", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     // Without the boot partition mounted it made a certificate of its own.
-    let its_own = console_fingerprint(&lab.vms[index]);
+    let its_own = console_fingerprint(&lab.vms[index], 0, BOOT_TIMEOUT);
     let pushed = ok(
         admin(&lab, &its_own, &password, &["config", "push", &wrr]),
         "a push to a fw_cfg box",
@@ -579,7 +517,7 @@ fn a_table_changed_behind_its_back_is_put_back() {
         !table.contains("192.168.1.100:80 "),
         "the stranger stayed: {table}"
     );
-    let (code, body) = curl(&lab, &[&format!("{URL}/status")]);
+    let (code, body) = lab.client.curl(&[&format!("{URL}/status")]);
     assert_eq!(code, 200, "{body}");
     let status = testkit::status::valid(lab.dir(), &body);
     let drift = &status["ipvs_drift"];
@@ -597,7 +535,7 @@ fn a_table_changed_behind_its_back_is_put_back() {
                 .any(|c| c.starts_with("ipvsadm -a -t 192.168.1.100:5432 -r 192.168.3.3:5432")),
         "{changes:?}"
     );
-    let (_, metrics) = curl(&lab, &[&format!("{URL}/metrics")]);
+    let (_, metrics) = lab.client.curl(&[&format!("{URL}/metrics")]);
     assert!(
         metrics.contains("\nlvsinit_ipvs_drift_repairs_total 1\n"),
         "{metrics}"

@@ -75,6 +75,18 @@ pub fn read_boot_partition(image: &Path, name: &str) -> String {
     )
 }
 
+/// Whether the file `name` is on the boot partition of `image`.
+pub fn boot_partition_has(image: &Path, name: &str) -> bool {
+    Command::new("mdir")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .args(["-b", "-i", &boot_partition(image)])
+        .arg(format!("::{name}"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run mdir: {e}"))
+        .status
+        .success()
+}
+
 /// The boot partition of `image` as mtools names it: `FILE@@OFFSET`, the
 /// byte offset of GPT partition 1 from `sgdisk -i 1` ("First sector: 2048
 /// (at 1024.0 KiB)"; image files have 512-byte sectors).

@@ -21,7 +21,9 @@
 
 pub mod client;
 pub mod ipvsadm;
+pub mod operator;
 pub mod postgres;
+pub mod probe;
 pub mod vlan_switch;
 
 use std::fs;
@@ -33,6 +35,7 @@ use std::thread;
 
 pub use client::{Client, PsqlSession};
 pub use postgres::RealServer;
+pub use probe::Probe;
 
 use crate::netns::{self, Netns};
 pub use crate::vm::{Nic, Vm, VmOptions};
