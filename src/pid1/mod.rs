@@ -97,7 +97,7 @@ pub fn run() -> ! {
         crate::VERSION,
         started.as_millis()
     );
-    raise_open_files();
+    let _ = raise_open_files();
 
     // Block the handled signals before any thread exists, so every thread
     // inherits the mask and only the loop below ever sees them.
@@ -156,23 +156,41 @@ pub fn run() -> ! {
     }
 }
 
-/// Collect every child that has ended, until none is left.
 /// The kernel starts PID 1 with 1,024 open files at most; every health
 /// probe holds a socket while it runs and the API its connections, so a
 /// table of 10,000 real servers needs many more. Up to [`OPEN_FILES`], or
-/// the kernel's own ceiling (`fs.nr_open`) when that is lower.
-fn raise_open_files() {
-    use nix::sys::resource::{Resource, setrlimit};
+/// the kernel's own ceiling (`fs.nr_open`) when that is lower; without
+/// the right to raise the hard limit (`CAP_SYS_RESOURCE`, which PID 1 has
+/// but a container may not), up to the hard limit. The soft limit set.
+/// Public for tests/open_files.rs, which proves the figure.
+pub fn raise_open_files() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()
         .and_then(|t| t.trim().parse::<u64>().ok())
         .unwrap_or(OPEN_FILES);
     let limit = OPEN_FILES.min(ceiling);
-    if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, limit, limit) {
-        log::warn!("cannot raise the open files limit to {limit}: {e}");
+    if setrlimit(Resource::RLIMIT_NOFILE, limit, limit).is_ok() {
+        return limit;
+    }
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 0;
+    };
+    let allowed = limit.min(hard);
+    match setrlimit(Resource::RLIMIT_NOFILE, allowed, hard) {
+        Ok(()) if allowed < limit => {
+            log::warn!("open files limited to {allowed} (the hard limit), not {limit}");
+            allowed
+        }
+        Ok(()) => allowed,
+        Err(e) => {
+            log::warn!("cannot raise the open files limit to {allowed}: {e}");
+            soft
+        }
     }
 }
 
+/// Collect every child that has ended, until none is left.
 fn reap() {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
